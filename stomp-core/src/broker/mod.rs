@@ -1,0 +1,184 @@
+//! The BROKER side: the [`Broker`] trait every message broker implements (the embedded
+//! [`SimpleBroker`](crate::broker) by default, or a relay to an external broker).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::frame::Headers;
+use crate::outbound::OutboundSender;
+use crate::session::{SessionId, SessionInfo};
+use crate::version::Version;
+
+/// A boxed, sendable future (what [`Broker`] methods return, so brokers can be `dyn`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a subscription acknowledges messages (the SUBSCRIBE `ack` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AckMode {
+    /// Delivered means acknowledged (the default).
+    #[default]
+    Auto,
+    /// ACK is cumulative: it acknowledges the message and every earlier one of the
+    /// subscription.
+    Client,
+    /// ACK and NACK concern exactly one message.
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// The header value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Auto => "auto",
+            AckMode::Client => "client",
+            AckMode::ClientIndividual => "client-individual",
+        }
+    }
+}
+
+impl fmt::Display for AckMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `ack` header value that is not an ack mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ack mode {0:?}: expected auto, client or client-individual")]
+pub struct InvalidAckMode(pub String);
+
+impl FromStr for AckMode {
+    type Err = InvalidAckMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(AckMode::Auto),
+            "client" => Ok(AckMode::Client),
+            "client-individual" => Ok(AckMode::ClientIndividual),
+            other => Err(InvalidAckMode(other.chars().take(64).collect())),
+        }
+    }
+}
+
+/// Where and how a broker delivers to one session.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// The session.
+    pub session: SessionId,
+    /// The session's protocol version (decides how MESSAGE headers are escaped).
+    pub version: Version,
+    /// The session's outbound queue.
+    pub outbound: OutboundSender,
+}
+
+/// A SUBSCRIBE, as the broker sees it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// Who receives.
+    pub subscriber: Subscriber,
+    /// The SUBSCRIBE `id` (unique per session).
+    pub id: ByteString,
+    /// The destination or destination pattern.
+    pub destination: ByteString,
+    /// The ack mode.
+    pub ack: AckMode,
+    /// Every header of the SUBSCRIBE (for brokers that understand more, such as a relay).
+    pub headers: Headers,
+}
+
+/// A message on its way to a broker: a client SEND, a handler reply or a template send.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Where it goes.
+    pub destination: ByteString,
+    /// `destination`, `content-type` and user headers, as they should reach subscribers.
+    pub headers: Headers,
+    /// The body, shared by every delivery.
+    pub body: Bytes,
+}
+
+/// Why a broker refused an operation; it becomes the ERROR frame's `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The session already has a subscription with this id.
+    #[error("subscription id {0:?} is already in use on this session")]
+    DuplicateSubscription(String),
+    /// UNSUBSCRIBE named an id the session does not have.
+    #[error("no subscription with id {0:?}")]
+    UnknownSubscription(String),
+    /// ACK/NACK named an id that is not pending for this session.
+    #[error("no message pending with ack id {0:?}")]
+    UnknownAckId(String),
+    /// The destination is not valid for this broker.
+    #[error("invalid destination {destination:?}: {reason}")]
+    InvalidDestination {
+        /// The destination.
+        destination: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A queue is at its configured depth and takes no more messages.
+    #[error("queue {0:?} is full")]
+    QueueFull(String),
+    /// The broker (or the external broker behind a relay) cannot be reached.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A message broker: keeps subscriptions and delivers published messages to them.
+///
+/// Implementations must never wait on a slow subscriber while delivering: they hand encoded
+/// frames to each [`Subscriber::outbound`] with [`OutboundSender::send`], which queues or
+/// applies the session's slow-consumer policy at once. A call's future completes when the
+/// operation has taken effect (a completed `subscribe` means the subscription is live), so a
+/// session can send its RECEIPT afterwards.
+pub trait Broker: Send + Sync + 'static {
+    /// A session has connected (CONNECT accepted); `connect` holds its CONNECT headers.
+    /// Brokers that hold per-session resources (a relay's broker connection) set them up
+    /// here; an error refuses the CONNECT.
+    fn session_opened<'a>(
+        &'a self,
+        session: &'a SessionInfo,
+        connect: &'a Headers,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        let _ = (session, connect);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Registers a subscription.
+    fn subscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), BrokerError>>;
+
+    /// Removes the session's subscription `id`; its un-acked messages are handled as on
+    /// NACK (queues redeliver them).
+    fn unsubscribe<'a>(
+        &'a self,
+        session: &'a SessionId,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Publishes a message to its destination's subscribers.
+    fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>>;
+
+    /// Acknowledges the delivery whose MESSAGE carried `ack: ack_id`.
+    fn ack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Rejects the delivery whose MESSAGE carried `ack: ack_id`.
+    fn nack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// The session is gone: drop its subscriptions and hand its un-acked messages on.
+    fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()>;
+}

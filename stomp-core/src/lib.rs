@@ -1,0 +1,13 @@
+//! Transport-agnostic STOMP 1.2 engine.
+
+pub mod broker;
+pub mod codec;
+pub mod frame;
+pub mod heartbeat;
+pub mod outbound;
+pub mod session;
+pub mod version;
+
+pub use frame::{Command, Frame, Headers};
+pub use heartbeat::HeartBeat;
+pub use version::Version;

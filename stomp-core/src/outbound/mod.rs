@@ -1,0 +1,383 @@
+//! The OUTBOUND channel: a bounded per-session queue of encoded frames, drained by the
+//! transport's writer task.
+//!
+//! Producers (the broker delivering a MESSAGE, the session answering with RECEIPT) never
+//! wait on a slow client: [`OutboundSender::send`] either queues at once or applies the
+//! session's [`SlowConsumerPolicy`].
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify};
+
+/// What a session's writer task sends to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// One or more complete encoded frames.
+    Frame(Bytes),
+    /// A heart-beat (one EOL).
+    HeartBeat,
+}
+
+/// Why a session ended, as seen by the transport and by lifecycle events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// The transport closed (socket gone, WebSocket close) without DISCONNECT.
+    TransportClosed,
+    /// Nothing was heard from the client within the negotiated heart-beat interval times
+    /// the tolerance.
+    HeartBeatTimeout,
+    /// A protocol or application error; an ERROR frame carrying this text was sent.
+    Error(String),
+    /// The client could not keep up with its outbound queue.
+    SlowConsumer,
+    /// Application code closed the session with this reason.
+    Closed(String),
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// A short text for logs and WebSocket close frames.
+    pub fn describe(&self) -> &str {
+        match self {
+            CloseReason::ClientDisconnect => "client disconnected",
+            CloseReason::TransportClosed => "transport closed",
+            CloseReason::HeartBeatTimeout => "heart-beat timeout",
+            CloseReason::Error(text) | CloseReason::Closed(text) => text,
+            CloseReason::SlowConsumer => "slow consumer: outbound buffer full",
+            CloseReason::ServerShutdown => "server shutting down",
+        }
+    }
+}
+
+/// What happens when a session's outbound queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumerPolicy {
+    /// Close the session with [`CloseReason::SlowConsumer`] (Spring's behaviour past its
+    /// send-buffer limit). The default.
+    #[default]
+    Close,
+    /// Drop the frame that does not fit and keep the session open.
+    DropNewest,
+}
+
+/// Limits of one session's outbound queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Most bytes of encoded frames waiting for the client (default 512 KiB, as Spring's
+    /// `sendBufferSizeLimit`).
+    pub max_buffered_bytes: usize,
+    /// Most frames waiting for the client (default 4096).
+    pub max_buffered_frames: usize,
+    /// What to do when either limit would be passed.
+    pub policy: SlowConsumerPolicy,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            max_buffered_bytes: 512 * 1024,
+            max_buffered_frames: 4096,
+            policy: SlowConsumerPolicy::Close,
+        }
+    }
+}
+
+/// Why [`OutboundSender::send`] did not queue a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is closed or closing; nothing more is accepted.
+    #[error("session closed")]
+    Closed,
+    /// The queue is full and the policy dropped this frame; the session stays open.
+    #[error("outbound queue full, frame dropped")]
+    Dropped,
+    /// The queue is full and the policy closed the session.
+    #[error("outbound queue full, session closed as a slow consumer")]
+    SlowConsumer,
+}
+
+#[derive(Debug)]
+struct Shared {
+    buffered_bytes: AtomicUsize,
+    closed: AtomicBool,
+    close_reason: std::sync::Mutex<Option<CloseReason>>,
+    close_notify: Notify,
+    config: OutboundConfig,
+}
+
+/// The producing end of a session's outbound queue. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OutboundSender {
+    tx: mpsc::Sender<Outbound>,
+    shared: Arc<Shared>,
+}
+
+/// The consuming end, owned by the transport's writer task.
+#[derive(Debug)]
+pub struct OutboundReceiver {
+    rx: mpsc::Receiver<Outbound>,
+    shared: Arc<Shared>,
+}
+
+/// Creates a session's outbound queue.
+pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
+    let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
+    let shared = Arc::new(Shared {
+        buffered_bytes: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+        close_reason: std::sync::Mutex::new(None),
+        close_notify: Notify::new(),
+        config,
+    });
+    (
+        OutboundSender {
+            tx,
+            shared: shared.clone(),
+        },
+        OutboundReceiver { rx, shared },
+    )
+}
+
+impl OutboundSender {
+    /// Queues encoded frames without waiting; a full queue applies the slow-consumer policy.
+    pub fn send(&self, frame: Bytes) -> Result<(), SendError> {
+        let len = frame.len();
+        self.push(Outbound::Frame(frame), len)
+    }
+
+    /// Queues a heart-beat without waiting (a full queue already keeps the line busy, so a
+    /// beat that does not fit is simply skipped).
+    pub fn send_heartbeat(&self) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        match self.tx.try_send(Outbound::HeartBeat) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    fn push(&self, item: Outbound, len: usize) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        let shared = &self.shared;
+        let before = shared.buffered_bytes.fetch_add(len, Ordering::AcqRel);
+        // One frame larger than the whole budget is still let through into an empty queue.
+        let over = before > 0 && before + len > shared.config.max_buffered_bytes;
+        let result = if over {
+            Err(())
+        } else {
+            self.tx.try_send(item).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => (),
+                mpsc::error::TrySendError::Closed(_) => (),
+            })
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(()) => {
+                shared.buffered_bytes.fetch_sub(len, Ordering::AcqRel);
+                if self.tx.is_closed() {
+                    return Err(SendError::Closed);
+                }
+                match shared.config.policy {
+                    SlowConsumerPolicy::DropNewest => Err(SendError::Dropped),
+                    SlowConsumerPolicy::Close => {
+                        self.close(CloseReason::SlowConsumer);
+                        Err(SendError::SlowConsumer)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the writer to close the session for `reason` after what is already queued.
+    /// The first reason given wins; later calls do nothing.
+    pub fn close(&self, reason: CloseReason) {
+        let mut slot = match self.shared.close_reason.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if slot.is_none() {
+            *slot = Some(reason);
+            self.shared.closed.store(true, Ordering::Release);
+            self.shared.close_notify.notify_one();
+        }
+    }
+
+    /// Whether the session is closed or closing.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+
+    /// Bytes currently queued and not yet taken by the writer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.shared.buffered_bytes.load(Ordering::Acquire)
+    }
+
+    /// `true` if both senders feed the same queue.
+    pub fn same_channel(&self, other: &OutboundSender) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+/// What the writer task gets next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Something to write.
+    Item(Outbound),
+    /// Close the connection for this reason (everything queued before has been handed out,
+    /// except for a slow-consumer close, which does not wait for the backlog).
+    Close(CloseReason),
+}
+
+impl OutboundReceiver {
+    /// Waits for the next thing to write, or the order to close.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            if let Some(reason) = self.take_close_if_urgent() {
+                return Next::Close(reason);
+            }
+            let closing = self.shared.closed.load(Ordering::Acquire);
+            let item = if closing {
+                // Drain what is queued without waiting, then close.
+                match self.rx.try_recv() {
+                    Ok(item) => Some(item),
+                    Err(_) => return Next::Close(self.reason()),
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    item = self.rx.recv() => match item {
+                        Some(item) => Some(item),
+                        None => return Next::Close(self.reason()),
+                    },
+                    () = self.shared.close_notify.notified() => None,
+                }
+            };
+            if let Some(item) = item {
+                if let Outbound::Frame(bytes) = &item {
+                    self.shared
+                        .buffered_bytes
+                        .fetch_sub(bytes.len(), Ordering::AcqRel);
+                }
+                return Next::Item(item);
+            }
+        }
+    }
+
+    /// Takes the next queued item without waiting, for writers that batch several frames
+    /// into one transport message. `None` when nothing is queued or a close is pending.
+    pub fn try_next(&mut self) -> Option<Outbound> {
+        if self.take_close_if_urgent().is_some() {
+            // Put nothing back: the next `next()` reports the close again.
+            return None;
+        }
+        let item = self.rx.try_recv().ok()?;
+        if let Outbound::Frame(bytes) = &item {
+            self.shared
+                .buffered_bytes
+                .fetch_sub(bytes.len(), Ordering::AcqRel);
+        }
+        Some(item)
+    }
+
+    fn take_close_if_urgent(&self) -> Option<CloseReason> {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let reason = self.reason();
+        (reason == CloseReason::SlowConsumer).then_some(reason)
+    }
+
+    fn reason(&self) -> CloseReason {
+        let slot = match self.shared.close_reason.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slot.clone().unwrap_or(CloseReason::TransportClosed)
+    }
+
+    /// Closes the queue: every later send fails with [`SendError::Closed`].
+    pub fn close(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.rx.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(bytes: usize, frames: usize, policy: SlowConsumerPolicy) -> OutboundConfig {
+        OutboundConfig {
+            max_buffered_bytes: bytes,
+            max_buffered_frames: frames,
+            policy,
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_and_release_their_bytes() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        tx.send(Bytes::from_static(b"a")).unwrap();
+        tx.send(Bytes::from_static(b"bb")).unwrap();
+        assert_eq!(tx.buffered_bytes(), 3);
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("a".into())));
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("bb".into())));
+        assert_eq!(tx.buffered_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn byte_budget_closes_a_slow_consumer_without_waiting_for_the_backlog() {
+        let (tx, mut rx) = channel(cfg(10, 100, SlowConsumerPolicy::Close));
+        tx.send(Bytes::from(vec![0; 8])).unwrap();
+        assert_eq!(
+            tx.send(Bytes::from(vec![0; 8])),
+            Err(SendError::SlowConsumer)
+        );
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(Bytes::from_static(b"x")), Err(SendError::Closed));
+        assert_eq!(rx.next().await, Next::Close(CloseReason::SlowConsumer));
+    }
+
+    #[tokio::test]
+    async fn drop_newest_keeps_the_session_open() {
+        let (tx, mut rx) = channel(cfg(1024, 1, SlowConsumerPolicy::DropNewest));
+        tx.send(Bytes::from_static(b"1")).unwrap();
+        assert_eq!(tx.send(Bytes::from_static(b"2")), Err(SendError::Dropped));
+        assert!(!tx.is_closed());
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("1".into())));
+        tx.send(Bytes::from_static(b"3")).unwrap();
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("3".into())));
+    }
+
+    #[tokio::test]
+    async fn a_requested_close_comes_after_what_is_queued() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        tx.send(Bytes::from_static(b"ERROR")).unwrap();
+        tx.close(CloseReason::Error("bad".into()));
+        tx.close(CloseReason::ServerShutdown);
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("ERROR".into())));
+        assert_eq!(
+            rx.next().await,
+            Next::Close(CloseReason::Error("bad".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_every_sender_closes_the_receiver() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        drop(tx);
+        assert_eq!(rx.next().await, Next::Close(CloseReason::TransportClosed));
+    }
+}

@@ -1,0 +1,1 @@
+//! Attribute macros for stomp-axum handlers.

@@ -1,0 +1,1 @@
+//! Support code for end-to-end tests.
