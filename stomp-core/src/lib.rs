@@ -1,11 +1,14 @@
 //! Transport-agnostic STOMP 1.2 engine.
 
+pub mod app;
 pub mod broker;
+pub mod channel;
 pub mod codec;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
 pub mod session;
+pub mod template;
 pub mod version;
 
 pub use frame::{Command, Frame, Headers};

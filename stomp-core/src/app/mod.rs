@@ -1,0 +1,74 @@
+//! Application destinations: the seam between sessions and the application's handlers.
+//!
+//! A SEND or SUBSCRIBE whose destination starts with an application prefix (`/app` by
+//! default) is not given to the broker; the session hands it, prefix stripped, to the
+//! engine's [`AppDispatch`].
+
+use bytestring::ByteString;
+
+use crate::broker::{BoxFuture, Subscriber};
+use crate::frame::Frame;
+use crate::session::SessionInfo;
+use crate::template::MessagingTemplate;
+
+/// What kind of frame reached an application destination.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AppRequestKind {
+    /// A SEND (for `message_mapping` handlers).
+    Send,
+    /// A SUBSCRIBE (for `subscribe_mapping` handlers); replies go straight to `subscriber`
+    /// as MESSAGEs on subscription `subscription_id`, not through the broker.
+    Subscribe {
+        /// The subscribing session's delivery handle.
+        subscriber: Subscriber,
+        /// The SUBSCRIBE `id`.
+        subscription_id: ByteString,
+    },
+}
+
+/// A frame addressed to an application destination.
+#[derive(Debug, Clone)]
+pub struct AppRequest {
+    /// SEND or SUBSCRIBE.
+    pub kind: AppRequestKind,
+    /// The whole frame as received.
+    pub frame: Frame,
+    /// The destination with the application prefix stripped (`/app/chat/1` → `/chat/1`).
+    pub lookup_path: ByteString,
+    /// The session that sent it.
+    pub session: SessionInfo,
+    /// Publishes replies to the broker channel.
+    pub template: MessagingTemplate,
+}
+
+/// An application failure that ends in an ERROR frame (routing miss, rejected argument,
+/// handler panic, unhandled error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    /// The short text for the ERROR frame's `message` header.
+    pub message: String,
+    /// The longer detail for the ERROR body.
+    pub detail: String,
+}
+
+impl AppError {
+    /// An error with a message and a detail.
+    pub fn new(message: impl Into<String>, detail: impl Into<String>) -> Self {
+        AppError {
+            message: message.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Handles frames sent to application destinations. The handler router implements it;
+/// anything else may too.
+///
+/// The returned future completes when the frame has been handled and its replies have been
+/// handed to the broker channel (so a receipt sent afterwards is truthful).
+pub trait AppDispatch: Send + Sync + 'static {
+    /// Handles one request.
+    fn dispatch(&self, request: AppRequest) -> BoxFuture<'static, Result<(), AppError>>;
+}

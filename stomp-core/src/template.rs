@@ -1,0 +1,151 @@
+//! The messaging template: publish to the broker from anywhere in the application.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::broker::{BrokerError, Message};
+use crate::channel::BrokerChannel;
+use crate::frame::{name, Headers};
+
+/// Why a template send failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TemplateError {
+    /// The broker refused the message.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The broker did not take the message within the template's send timeout.
+    #[error("the broker did not take the message within {0:?}")]
+    Timeout(Duration),
+    /// The payload could not be serialized to JSON.
+    #[error("could not serialize the payload to JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A cheap, clonable handle that publishes to the broker channel, exactly as a handler's
+/// return value does. Use it from axum handlers, background tasks, anywhere.
+///
+/// Every send is async, never blocks a thread, and fails with
+/// [`TemplateError::Timeout`] instead of hanging when the broker cannot take the message in
+/// time.
+#[derive(Debug, Clone)]
+pub struct MessagingTemplate {
+    channel: BrokerChannel,
+    user_prefix: ByteString,
+    send_timeout: Duration,
+}
+
+impl MessagingTemplate {
+    /// Default time the broker has to take a message (10 s).
+    pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A template publishing through `channel`; `user_prefix` is the user destination
+    /// prefix (usually `/user`).
+    pub fn new(channel: BrokerChannel, user_prefix: impl Into<ByteString>) -> Self {
+        MessagingTemplate {
+            channel,
+            user_prefix: user_prefix.into(),
+            send_timeout: Self::DEFAULT_SEND_TIMEOUT,
+        }
+    }
+
+    /// Builder: how long a send may wait for the broker.
+    #[must_use]
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// The broker channel behind the template.
+    pub fn channel(&self) -> &BrokerChannel {
+        &self.channel
+    }
+
+    /// Sends `body` (bytes or text) to `destination`.
+    pub async fn send(
+        &self,
+        destination: impl Into<ByteString>,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TemplateError> {
+        self.send_with_headers(destination, Headers::new(), body)
+            .await
+    }
+
+    /// Sends `payload` serialized as JSON (`content-type: application/json`).
+    pub async fn send_json<T: Serialize + ?Sized>(
+        &self,
+        destination: impl Into<ByteString>,
+        payload: &T,
+    ) -> Result<(), TemplateError> {
+        let body = serde_json::to_vec(payload)?;
+        let mut headers = Headers::with_capacity(2);
+        headers.append(name::CONTENT_TYPE, "application/json");
+        self.send_with_headers(destination, headers, body).await
+    }
+
+    /// Sends `body` with extra headers (user headers, `content-type`, ...).
+    pub async fn send_with_headers(
+        &self,
+        destination: impl Into<ByteString>,
+        mut headers: Headers,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TemplateError> {
+        let destination = destination.into();
+        headers.set(name::DESTINATION, destination.clone());
+        self.send_message(Message {
+            destination,
+            headers,
+            body: body.into(),
+        })
+        .await
+    }
+
+    /// Sends a prepared [`Message`].
+    pub async fn send_message(&self, message: Message) -> Result<(), TemplateError> {
+        match tokio::time::timeout(self.send_timeout, self.channel.publish(message)).await {
+            Ok(result) => result.map_err(TemplateError::from),
+            Err(_) => Err(TemplateError::Timeout(self.send_timeout)),
+        }
+    }
+
+    /// The destination by which `user` receives what is sent to `destination`
+    /// (`/user/{user}{destination}`).
+    pub fn user_destination(&self, user: &str, destination: &str) -> ByteString {
+        let mut d =
+            String::with_capacity(self.user_prefix.len() + user.len() + destination.len() + 2);
+        d.push_str(&self.user_prefix);
+        d.push('/');
+        d.push_str(user);
+        if !destination.starts_with('/') {
+            d.push('/');
+        }
+        d.push_str(destination);
+        d.into()
+    }
+
+    /// Sends `body` to every session of `user` subscribed to `destination`
+    /// (e.g. `/queue/reply`).
+    pub async fn send_to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TemplateError> {
+        self.send(self.user_destination(user, destination), body)
+            .await
+    }
+
+    /// Sends `payload` as JSON to every session of `user` subscribed to `destination`.
+    pub async fn send_json_to_user<T: Serialize + ?Sized>(
+        &self,
+        user: &str,
+        destination: &str,
+        payload: &T,
+    ) -> Result<(), TemplateError> {
+        self.send_json(self.user_destination(user, destination), payload)
+            .await
+    }
+}
