@@ -9,6 +9,7 @@ pub mod heartbeat;
 pub mod outbound;
 pub mod session;
 pub mod template;
+pub mod user;
 pub mod version;
 
 pub use frame::{Command, Frame, Headers};

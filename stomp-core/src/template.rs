@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::broker::{BrokerError, Message};
 use crate::channel::BrokerChannel;
 use crate::frame::{name, Headers};
+use crate::session::SessionId;
 
 /// Why a template send failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,19 @@ impl MessagingTemplate {
     ) -> Result<(), TemplateError> {
         self.send(self.user_destination(user, destination), body)
             .await
+    }
+
+    /// Sends `body` to one session only, on its user destination `destination`
+    /// (what that session subscribed to as `/user{destination}`).
+    pub async fn send_to_session(
+        &self,
+        session: &SessionId,
+        destination: &str,
+        headers: Headers,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TemplateError> {
+        let target = crate::user::session_destination(destination, session);
+        self.send_with_headers(target, headers, body).await
     }
 
     /// Sends `payload` as JSON to every session of `user` subscribed to `destination`.
