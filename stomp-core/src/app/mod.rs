@@ -72,3 +72,37 @@ pub trait AppDispatch: Send + Sync + 'static {
     /// Handles one request.
     fn dispatch(&self, request: AppRequest) -> BoxFuture<'static, Result<(), AppError>>;
 }
+
+mod context;
+mod deliver;
+mod extract;
+mod handler;
+mod panic;
+mod path;
+mod reply;
+mod route;
+mod router;
+
+pub use context::MessageContext;
+pub use extract::{
+    BodyRejection, ContentType, CorrelationId, DestinationVar, DestinationVarRejection,
+    DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,
+    HeaderRejection, Json, MissingPrincipal, NamedHeader, Payload, PayloadRejection, State,
+};
+pub use handler::{ExceptionHandler, Handler};
+pub use reply::{
+    HandlerError, IntoReply, Reply, CONTENT_TYPE_BYTES, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT,
+};
+pub use route::{
+    on_exception, on_message, on_subscribe, Controller, ControllerRoutes, ExceptionRoute,
+    IntoExceptionRoute, MappedHandler, Route, RouteKind,
+};
+pub use router::{AppRouter, AppRouterBuilder, RouteError};
+
+/// The header copied from a request onto its replies (and error replies), so a client can
+/// match answers to questions.
+pub const CORRELATION_ID: &str = "correlation-id";
+
+/// Where unhandled handler errors are sent, as a user destination of the calling session
+/// (the client subscribes to `/user/queue/errors`).
+pub const ERROR_DESTINATION: &str = "/queue/errors";
