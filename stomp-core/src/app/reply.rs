@@ -8,13 +8,13 @@
 //! | `()` | nothing is sent |
 //! | `Option<T>` | `None` sends nothing, `Some(t)` is `t`'s reply |
 //! | `Result<T, E>` | `Ok(t)` is `t`'s reply; `Err(e)` goes to the exception handler for `E` |
-//! | [`Json<T>`](super::Json) | `T` as CONTENT_TYPE_JSON, `content-type: application/json` |
+//! | [`Json<T>`](super::Json) | `T` as JSON, `content-type: application/json` |
 //! | `String`, `&'static str` | text, `content-type: text/plain;charset=UTF-8` |
 //! | `Bytes`, `Vec<u8>` | bytes, `content-type: application/octet-stream` |
 //! | [`Reply`] | itself (build one to add headers) |
 //!
 //! With the attribute macros, a handler may also return any `T: Serialize`: the macro sends
-//! it as CONTENT_TYPE_JSON (and looks through a top-level `Option` / `Result`).
+//! it as JSON (and looks through a top-level `Option` / `Result`).
 
 use std::any::Any;
 use std::fmt;
@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::frame::{name, Headers};
 
-/// `content-type` of CONTENT_TYPE_JSON replies.
+/// `content-type` of JSON replies.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// `content-type` of text replies.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain;charset=UTF-8";
@@ -75,7 +75,7 @@ impl Reply {
         Reply::with_content_type(CONTENT_TYPE_BYTES, body)
     }
 
-    /// `value` as CONTENT_TYPE_JSON (`application/json`); a serialization failure becomes an error
+    /// `value` as JSON (`application/json`); a serialization failure becomes an error
     /// reply (for the `serde_json::Error` exception handler).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
