@@ -1,6 +1,8 @@
 //! The application router with plain (macro-free) handlers: routing, extractors, reply
 //! rules, exception handlers, panics.
 
+#![allow(clippy::unwrap_used)]
+
 mod app_support;
 
 use std::sync::Arc;
@@ -387,6 +389,7 @@ impl NamedHeader for Priority {
 }
 
 /// Every extractor, reporting what it saw as text.
+#[allow(clippy::too_many_arguments)]
 async fn everything(
     text: String,
     bytes: Bytes,

@@ -52,7 +52,9 @@ pub(crate) fn reply(krate: &TokenStream, ret: &ReturnType, value: TokenStream) -
     quote! {{
         #[allow(unused_imports)]
         use #krate::app::autoreply::{ViaIntoReply as _, ViaSerialize as _};
-        #body
+        #[allow(clippy::needless_borrow)]
+        let __reply: #krate::app::Reply = #body;
+        __reply
     }}
 }
 

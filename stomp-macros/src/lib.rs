@@ -48,10 +48,22 @@ fn finish(result: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
 
 /// Handles SENDs to an application destination (`/app` + the template).
 ///
-/// ```ignore
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use stomp_core::app::{AppRouter, DestinationVar, Payload};
+/// use stomp_macros::{message_mapping, send_to};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Chat { text: String }
+///
 /// #[message_mapping("/chat/{room}")]
 /// #[send_to("/topic/chat/{room}")]
-/// async fn chat(DestinationVar(room): DestinationVar<String>, Payload(msg): Payload<Chat>) -> Chat { msg }
+/// async fn chat(DestinationVar(room): DestinationVar<String>, Payload(msg): Payload<Chat>) -> Chat {
+///     Chat { text: format!("{room}: {}", msg.text) }
+/// }
+///
+/// let router = AppRouter::builder().handler(chat).build().expect("valid routes");
+/// # let _ = router;
 /// ```
 #[proc_macro_attribute]
 pub fn message_mapping(attr: TokenStream, item: TokenStream) -> TokenStream {

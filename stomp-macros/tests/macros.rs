@@ -1,5 +1,7 @@
 //! The attribute macros, end to end: annotated fns and a controller mounted on a router.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde::{Deserialize, Serialize};

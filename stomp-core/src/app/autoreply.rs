@@ -65,6 +65,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)]
     fn into_reply_wins_and_serialize_is_the_fallback() {
         let text = (&&Wrap::new(String::from("{x"))).__stomp_reply();
         assert_eq!(

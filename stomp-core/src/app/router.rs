@@ -47,6 +47,10 @@ pub enum RouteError {
     },
 }
 
+/// A route waiting for `build`: its template, the route, its controller's exception
+/// handlers.
+type Pending<S> = (String, Route<S>, Arc<[ExceptionRoute<S>]>);
+
 pub(crate) struct Entry<S> {
     pub(crate) pattern: Arc<str>,
     pub(crate) handler: BoxedHandler<S>,
@@ -73,7 +77,7 @@ pub(crate) struct Entry<S> {
 /// # let _ = router;
 /// ```
 pub struct AppRouterBuilder<S = ()> {
-    routes: Vec<(String, Route<S>, Arc<[ExceptionRoute<S>]>)>,
+    routes: Vec<Pending<S>>,
     exception_handlers: Vec<ExceptionRoute<S>>,
 }
 

@@ -1,5 +1,5 @@
 //! Test support for the application router: a recording broker and request builders.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 
