@@ -243,7 +243,10 @@ mod tests {
             .any("/queue/**")
             .authenticated()
             .subscribe("/topic/owner/*")
-            .matching(|r| r.principal().is_some_and(|p| r.destination.ends_with(p.name())))
+            .matching(|r| {
+                r.principal()
+                    .is_some_and(|p| r.destination.ends_with(p.name()))
+            })
             .otherwise_deny()
             .subscribe("/topic/**")
             .permit_all();

@@ -193,8 +193,7 @@ impl UserDestinations {
         let own = session.principal.as_ref().map(|p| p.name());
         let rest = if !after.is_empty() && own.is_some_and(|own| decode_user(first) == own) {
             after
-        } else if !after.is_empty() && !self.registry.sessions_of(&decode_user(first)).is_empty()
-        {
+        } else if !after.is_empty() && !self.registry.sessions_of(&decode_user(first)).is_empty() {
             return Err(UserDestinationError::OtherUser {
                 destination: destination.to_owned(),
             });
@@ -204,7 +203,11 @@ impl UserDestinations {
         Ok(Some(session_destination(rest, &session.id).into()))
     }
 
-    fn guard_resolved(&self, destination: &str, own: &SessionId) -> Result<(), UserDestinationError> {
+    fn guard_resolved(
+        &self,
+        destination: &str,
+        own: &SessionId,
+    ) -> Result<(), UserDestinationError> {
         let own_suffix_len = SESSION_SUFFIX.len() + own.len();
         if destination.len() > own_suffix_len
             && destination.ends_with(&**own)
@@ -350,7 +353,10 @@ mod tests {
             ("/user/queue/reply", Ok(Some("/queue/reply-users1"))),
             ("/user/ann/queue/reply", Ok(Some("/queue/reply-users1"))),
             ("/user/bob/queue/reply", Err(())),
-            ("/user/carl/queue/reply", Ok(Some("/carl/queue/reply-users1"))),
+            (
+                "/user/carl/queue/reply",
+                Ok(Some("/carl/queue/reply-users1")),
+            ),
             ("/user", Err(())),
             ("/user/", Err(())),
             ("/users/queue/x", Ok(None)),
@@ -403,7 +409,11 @@ mod tests {
         assert_eq!(send.user_destination, "/me/queue/x");
         let routes: Vec<&str> = send.targets.iter().map(|t| &*t.destination).collect();
         assert_eq!(routes, ["/queue/x-users1", "/queue/x-users2"]);
-        assert!(ud.resolve_send("/me/nobody/queue/x").unwrap().targets.is_empty());
+        assert!(ud
+            .resolve_send("/me/nobody/queue/x")
+            .unwrap()
+            .targets
+            .is_empty());
         assert!(ud.resolve_send("/me/a%2Fb").unwrap().targets.is_empty());
         assert!(ud.resolve_send("/topic/x").is_none());
         assert_eq!(ud.user_destination("a/b", "queue/x"), "/me/a%2Fb/queue/x");
