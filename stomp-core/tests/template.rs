@@ -1,5 +1,6 @@
 //! The messaging template: ordered delivery, JSON, headers, per-session sends, and errors
 //! instead of hangs (broker too slow, queue full).
+#![allow(clippy::unwrap_used)]
 
 mod user_support;
 
