@@ -326,3 +326,43 @@ async fn the_registry_is_shared_and_consistent_under_concurrent_sessions() {
     assert_eq!(reg.user_count(), 0);
     assert_eq!(reg.session_count(), 0);
 }
+
+#[tokio::test]
+async fn a_user_named_like_a_broker_prefix_cannot_block_others() {
+    let w = world();
+    let mut q = w.connect("s1", Some("queue")).await;
+    let mut ann = w.connect("s2", Some("ann")).await;
+    // "queue" is a broker prefix, not a user name, in a SUBSCRIBE.
+    w.subscribe(&ann, "0", "/user/queue/reply").await;
+    w.subscribe(&q, "0", "/user/queue/reply").await;
+    w.template
+        .send_to_user("ann", "/queue/reply", "a")
+        .await
+        .unwrap();
+    w.template
+        .send_to_user("queue", "/queue/reply", "q")
+        .await
+        .unwrap();
+    assert_eq!(ann.messages()[0].body_str(), "a");
+    assert_eq!(q.messages()[0].body_str(), "q");
+}
+
+#[test]
+fn broker_prefixes_are_configurable() {
+    let ud = UserDestinations::default().with_broker_prefixes(["/exchange/", "/amq/queue"]);
+    let ann = TestSession::new("s1", Some("ann"));
+    assert_eq!(
+        ud.resolve_subscribe("/user/exchange/amq.direct/x", &ann.info)
+            .unwrap()
+            .as_deref(),
+        Some("/exchange/amq.direct/x-users1")
+    );
+    assert_eq!(
+        ud.resolve_subscribe("/user/amq/queue/x", &ann.info)
+            .unwrap()
+            .as_deref(),
+        Some("/amq/queue/x-users1")
+    );
+    // No longer a broker prefix: read as a user name, and not ann's.
+    assert!(ud.resolve_subscribe("/user/queue/x", &ann.info).is_err());
+}

@@ -2,6 +2,7 @@
 //! resolved destinations against other sessions.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytestring::ByteString;
 
@@ -12,6 +13,10 @@ use crate::session::{SessionId, SessionInfo};
 
 /// The default user destination prefix.
 pub const DEFAULT_USER_PREFIX: &str = "/user";
+
+/// The default broker destination prefixes user destinations lead to (`/user/queue/...`,
+/// `/user/topic/...`).
+pub const DEFAULT_BROKER_PREFIXES: [&str; 2] = ["/queue", "/topic"];
 
 /// Marks a resolved (per-session) destination: `{destination}-user{session-id}`.
 const SESSION_SUFFIX: &str = "-user";
@@ -42,8 +47,12 @@ pub enum UserDestinationError {
         /// The destination as the client sent it.
         destination: String,
     },
-    /// The destination names another user (`/user/{other}/...`).
-    #[error("cannot subscribe to {destination:?}: it is another user's destination")]
+    /// The destination names another user (`/user/{other}/...`, where `/{other}` is not one
+    /// of the broker prefixes).
+    #[error(
+        "cannot subscribe to {destination:?}: it names another user \
+         (or a destination outside the broker prefixes)"
+    )]
     OtherUser {
         /// The destination as the client sent it.
         destination: String,
@@ -106,6 +115,7 @@ pub struct UserSend {
 #[derive(Debug, Clone)]
 pub struct UserDestinations {
     prefix: ByteString,
+    broker_prefixes: Arc<[ByteString]>,
     registry: UserRegistry,
     guard: ResolvedDestinationGuard,
 }
@@ -121,6 +131,10 @@ impl UserDestinations {
     pub fn new(registry: UserRegistry) -> Self {
         UserDestinations {
             prefix: ByteString::from_static(DEFAULT_USER_PREFIX),
+            broker_prefixes: DEFAULT_BROKER_PREFIXES
+                .iter()
+                .map(|p| ByteString::from_static(p))
+                .collect(),
             registry,
             guard: ResolvedDestinationGuard::default(),
         }
@@ -135,6 +149,36 @@ impl UserDestinations {
             None => prefix,
         };
         self
+    }
+
+    /// Builder: the broker destination prefixes user destinations lead to (default
+    /// [`DEFAULT_BROKER_PREFIXES`]). A SUBSCRIBE to `/user/{x}/...` where `/{x}...` is under
+    /// none of them is read as naming user `{x}`: allowed (and resolved without the name)
+    /// for the subscriber's own name, refused for any other.
+    #[must_use]
+    pub fn with_broker_prefixes<I, P>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<ByteString>,
+    {
+        self.broker_prefixes = prefixes
+            .into_iter()
+            .map(|p| {
+                let p: ByteString = p.into();
+                match p.strip_suffix('/') {
+                    Some(trimmed) => ByteString::from(trimmed),
+                    None => p,
+                }
+            })
+            .collect();
+        self
+    }
+
+    fn under_broker_prefix(&self, rest: &str) -> bool {
+        self.broker_prefixes.iter().any(|p| {
+            rest.strip_prefix(&**p)
+                .is_some_and(|after| after.is_empty() || after.starts_with('/'))
+        })
     }
 
     /// Builder: how SUBSCRIBEs to what looks like another session's resolved destination
@@ -174,7 +218,8 @@ impl UserDestinations {
     ///   `/user/{own-name}/queue/reply` resolves the same way).
     /// - `Ok(None)`: not a user destination; subscribe to `destination` as it is.
     /// - `Err(_)`: refused: another session's resolved destination, or `/user/{other}/...`
-    ///   where `{other}` is another connected user.
+    ///   that is not under a broker prefix (see
+    ///   [`with_broker_prefixes`](Self::with_broker_prefixes)) and names someone else.
     pub fn resolve_subscribe(
         &self,
         destination: &str,
@@ -189,16 +234,18 @@ impl UserDestinations {
                 destination: destination.to_owned(),
             });
         }
-        let (first, after) = split_first_segment(rest);
-        let own = session.principal.as_ref().map(|p| p.name());
-        let rest = if !after.is_empty() && own.is_some_and(|own| decode_user(first) == own) {
-            after
-        } else if !after.is_empty() && !self.registry.sessions_of(&decode_user(first)).is_empty() {
-            return Err(UserDestinationError::OtherUser {
-                destination: destination.to_owned(),
-            });
-        } else {
+        let rest = if self.under_broker_prefix(rest) {
             rest
+        } else {
+            let (first, after) = split_first_segment(rest);
+            let own = session.principal.as_ref().map(|p| p.name());
+            if after.len() > 1 && own.is_some_and(|own| decode_user(first) == own) {
+                after
+            } else {
+                return Err(UserDestinationError::OtherUser {
+                    destination: destination.to_owned(),
+                });
+            }
         };
         Ok(Some(session_destination(rest, &session.id).into()))
     }
@@ -353,10 +400,11 @@ mod tests {
             ("/user/queue/reply", Ok(Some("/queue/reply-users1"))),
             ("/user/ann/queue/reply", Ok(Some("/queue/reply-users1"))),
             ("/user/bob/queue/reply", Err(())),
-            (
-                "/user/carl/queue/reply",
-                Ok(Some("/carl/queue/reply-users1")),
-            ),
+            ("/user/carl/queue/reply", Err(())),
+            ("/user/ann", Err(())),
+            ("/user/queue", Ok(Some("/queue-users1"))),
+            ("/user/topic/a/b", Ok(Some("/topic/a/b-users1"))),
+            ("/user/queued/x", Err(())),
             ("/user", Err(())),
             ("/user/", Err(())),
             ("/users/queue/x", Ok(None)),

@@ -15,7 +15,7 @@ mod registry;
 
 pub use destinations::{
     decode_user, encode_user, ResolvedDestinationGuard, SessionTarget, UserDestinationError,
-    UserDestinations, UserSend, DEFAULT_USER_PREFIX,
+    UserDestinations, UserSend, DEFAULT_BROKER_PREFIXES, DEFAULT_USER_PREFIX,
 };
 pub use registry::{RegisteredSession, RegisteredSubscription, RegisteredUser, UserRegistry};
 
