@@ -250,10 +250,7 @@ mod tests {
     #[test]
     fn refuses_invalid_patterns() {
         let mut trie: PatternTrie<()> = PatternTrie::new(Separator::Slash);
-        assert_eq!(
-            trie.entry("/a*").err(),
-            Some(PatternError::PartialWildcard)
-        );
+        assert_eq!(trie.entry("/a*").err(), Some(PatternError::PartialWildcard));
         assert!(trie.is_empty());
     }
 

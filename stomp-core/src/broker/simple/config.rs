@@ -165,9 +165,7 @@ fn has_prefix(destination: &str, prefix: &str) -> bool {
         return false;
     };
     !prefix.is_empty()
-        && (rest.is_empty()
-            || prefix.ends_with(['/', '.'])
-            || rest.starts_with(['/', '.']))
+        && (rest.is_empty() || prefix.ends_with(['/', '.']) || rest.starts_with(['/', '.']))
 }
 
 #[cfg(test)]

@@ -260,7 +260,8 @@ impl SimpleBroker {
                     "patterns are not supported on queue destinations",
                 ));
             }
-            validate_pattern(&destination, self.config.separator).map_err(|e| invalid(&destination, e))?;
+            validate_pattern(&destination, self.config.separator)
+                .map_err(|e| invalid(&destination, e))?;
         }
         let session = subscription.subscriber.session.clone();
         let sub = Arc::new(Sub::new(

@@ -251,9 +251,20 @@ mod tests {
     #[test]
     fn ack_ids_round_trip() {
         let mut id = AckId::default();
-        assert_eq!(id.format(u64::MAX, u64::MAX), "18446744073709551615-18446744073709551615");
+        assert_eq!(
+            id.format(u64::MAX, u64::MAX),
+            "18446744073709551615-18446744073709551615"
+        );
         assert_eq!(parse_ack_id(id.format(3, 17)), Some((3, 17)));
-        for bad in ["", "3", "3-", "-1", "a-1", "1-2-3", "99999999999999999999-1"] {
+        for bad in [
+            "",
+            "3",
+            "3-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "99999999999999999999-1",
+        ] {
             assert_eq!(parse_ack_id(bad), None, "{bad}");
         }
     }
