@@ -5,6 +5,7 @@ pub mod authz;
 pub mod broker;
 pub mod channel;
 pub mod codec;
+pub mod destination;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
