@@ -11,7 +11,7 @@
 //! [`crate::user`]).
 //!
 //! ```
-//! use stomp_core::authz::{Access, DestinationRules};
+//! use stomp_core::authz::DestinationRules;
 //!
 //! let rules = DestinationRules::new()
 //!     .subscribe("/topic/admin/**").role("admin")
