@@ -31,7 +31,8 @@ pub enum TemplateError {
 ///
 /// Every send is async, never blocks a thread, and fails with
 /// [`TemplateError::Timeout`] instead of hanging when the broker cannot take the message in
-/// time.
+/// time. The timeout uses Tokio's timer, so sends must run on a Tokio runtime with time
+/// enabled (as `#[tokio::main]` sets up).
 #[derive(Debug, Clone)]
 pub struct MessagingTemplate {
     channel: BrokerChannel,

@@ -13,6 +13,52 @@
 //! the policy, resolves and guards user destinations, and keeps the [`UserRegistry`]
 //! current; [`BrokerChannel::session_opened`], [`BrokerChannel::unsubscribe`] and
 //! [`BrokerChannel::session_closed`] do the same for the other lifecycle steps.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stomp_core::authz::DestinationRules;
+//! use stomp_core::broker::{SimpleBroker, Subscriber, Subscription};
+//! use stomp_core::channel::BrokerChannel;
+//! use stomp_core::outbound::{self, OutboundConfig};
+//! use stomp_core::session::{Attributes, Principal, SessionId, SessionInfo};
+//! use stomp_core::template::MessagingTemplate;
+//! use stomp_core::user::UserDestinations;
+//! use stomp_core::{Headers, Version};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let channel = BrokerChannel::builder(Arc::new(SimpleBroker::default()))
+//!     .user_destinations(UserDestinations::default())
+//!     .policy(DestinationRules::new().send("/topic/**").deny_all())
+//!     .build();
+//! let template = MessagingTemplate::from_channel(channel.clone());
+//!
+//! // What a session does on CONNECT and SUBSCRIBE:
+//! let (tx, mut rx) = outbound::channel(OutboundConfig::default());
+//! let info = SessionInfo {
+//!     id: SessionId::from("s1"),
+//!     principal: Some(Principal::new("ann")),
+//!     version: Version::V1_2,
+//!     attributes: Attributes::default(),
+//! };
+//! channel.session_opened(&info, &Headers::new()).await?;
+//! let subscription = Subscription {
+//!     subscriber: Subscriber { session: info.id.clone(), version: info.version, outbound: tx },
+//!     id: "0".into(),
+//!     destination: "/user/queue/reply".into(), // as the client sent it
+//!     ack: Default::default(),
+//!     headers: Headers::new(),
+//! };
+//! channel.subscribe(&info, subscription).await?; // broker: /queue/reply-users1
+//!
+//! template.send_to_user("ann", "/queue/reply", "hello").await?;
+//! assert!(rx.try_next().is_some());
+//! assert_eq!(channel.user_registry().sessions_of("ann"), [info.id.clone()]);
+//!
+//! channel.session_closed(&info.id).await;
+//! assert_eq!(channel.user_registry().user_count(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 use std::sync::Arc;
 
