@@ -1,9 +1,11 @@
 //! Transport-agnostic STOMP 1.2 engine.
 
 pub mod app;
+pub mod authz;
 pub mod broker;
 pub mod channel;
 pub mod codec;
+pub mod destination;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
