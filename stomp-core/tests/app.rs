@@ -90,13 +90,20 @@ async fn send_to_fills_placeholders_and_allows_several_destinations() {
 
 #[tokio::test]
 async fn send_to_user_broadcasts_to_the_users_sessions_or_answers_the_session_only() {
-    let cases = [
-        (Some("ann"), true, "/user/ann/queue/reply"),
-        (Some("ann"), false, "/queue/reply-users1"),
-        (None, true, "/queue/reply-users1"),
+    // ann has two sessions subscribed to /user/queue/reply: s1 (the caller) and s2.
+    let cases: [(Option<&str>, bool, &[&str]); 3] = [
+        (
+            Some("ann"),
+            true,
+            &["/queue/reply-users1", "/queue/reply-users2"],
+        ),
+        (Some("ann"), false, &["/queue/reply-users1"]),
+        (None, true, &["/queue/reply-users1"]),
     ];
     for (user, broadcast, expected) in cases {
         let h = Harness::new(user);
+        h.user_session("s1", "ann", "/queue/reply");
+        h.user_session("s2", "ann", "/queue/reply");
         let r = router(
             AppRouter::builder().route(
                 "/ask",
@@ -107,12 +114,10 @@ async fn send_to_user_broadcasts_to_the_users_sessions_or_answers_the_session_on
         );
         r.dispatch(h.send("/ask", &[], "")).await.unwrap();
         let sent = h.broker.take();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(
-            sent[0].destination, expected,
-            "{user:?} broadcast={broadcast}"
-        );
-        assert_eq!(body(&sent[0]), "answer");
+        let mut dests: Vec<_> = sent.iter().map(|m| m.destination.to_string()).collect();
+        dests.sort();
+        assert_eq!(dests, expected, "{user:?} broadcast={broadcast}");
+        assert!(sent.iter().all(|m| body(m) == "answer"));
     }
 }
 
@@ -224,6 +229,7 @@ async fn join(DestinationVar(room): DestinationVar<String>) -> Result<String, Ro
 #[tokio::test]
 async fn result_errors_go_to_the_exception_handler_for_their_type() {
     let h = Harness::new(Some("ann"));
+    h.user_session("s1", "ann", "/queue/errors");
     let r = router(
         AppRouter::builder()
             .route("/join/{room}", on_message(join))
@@ -246,7 +252,8 @@ async fn result_errors_go_to_the_exception_handler_for_their_type() {
     .unwrap();
     let sent = h.broker.take();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].destination, "/user/ann/queue/errors");
+    assert_eq!(sent[0].destination, "/queue/errors-users1");
+    assert_eq!(sent[0].headers.destination(), Some("/user/queue/errors"));
     assert_eq!(body(&sent[0]), "sorry: room 9 is full (text/plain)");
     assert_eq!(sent[0].headers.get("correlation-id"), Some("c1"));
 }

@@ -140,6 +140,7 @@ fn router() -> AppRouter {
 #[tokio::test]
 async fn annotated_fns_route_and_reply() {
     let h = Harness::new(Some("ann"));
+    h.user_session("s1", "ann", "/queue/errors");
     let r = router();
     r.dispatch(h.send("/chat/7", &[], r#"{"from":"bob","text":"yo"}"#))
         .await
@@ -163,7 +164,7 @@ async fn annotated_fns_route_and_reply() {
             ("/queue/reply-users1".into(), "ann".into()),
             ("/topic/default".into(), r#"{"from":"a","text":"b"}"#.into()),
             (
-                "/user/ann/queue/errors".into(),
+                "/queue/errors-users1".into(),
                 "handled: room x is closed".into()
             ),
         ]

@@ -146,9 +146,13 @@ async fn send(
         let session = ctx.session();
         match (&session.principal, target.broadcast) {
             (Some(user), true) => {
-                let to = template.user_destination(user.name(), &destination);
                 template
-                    .send_with_headers(to, headers.clone(), body.clone())
+                    .send_to_user_with_headers(
+                        user.name(),
+                        &destination,
+                        headers.clone(),
+                        body.clone(),
+                    )
                     .await
             }
             _ => {

@@ -74,6 +74,17 @@ impl Harness {
         }
     }
 
+    /// Registers a session `id` of `user` (this harness's own session when `id` is its
+    /// id) subscribed to the user destination `/user{destination}`.
+    pub fn user_session(&self, id: &str, user: &str, destination: &str) {
+        let registry = self.template.channel().user_registry();
+        let mut info = self.session.clone();
+        info.id = SessionId::from(id);
+        info.principal = Some(Principal::new(user));
+        registry.session_connected(&info);
+        registry.subscription_added(&info.id, "u-0", format!("/user{destination}"));
+    }
+
     /// A SEND to `/app{path}`.
     pub fn send(&self, path: &str, headers: &[(&str, &str)], body: &str) -> AppRequest {
         let mut frame = Frame::new(Command::Send).header("destination", format!("/app{path}"));
