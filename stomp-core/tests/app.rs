@@ -563,3 +563,20 @@ async fn sessions_run_concurrently() {
     let bodies: Vec<String> = h.broker.take().iter().map(|m| body(m).to_owned()).collect();
     assert_eq!(bodies, ["go", "waited"]);
 }
+
+#[tokio::test]
+async fn a_panicking_exception_handler_is_an_error_too() {
+    let h = Harness::new(None);
+    let r = router(
+        AppRouter::builder()
+            .route("/join/{room}", on_message(join))
+            .exception_handler(on_exception(|_: RoomFull| async {
+                if true {
+                    panic!("in the exception handler")
+                }
+            })),
+    );
+    let err = r.dispatch(h.send("/join/1", &[], "")).await.unwrap_err();
+    assert_eq!(err.message, "handler failed");
+    assert!(h.broker.take().is_empty());
+}
