@@ -2,7 +2,8 @@
 //! and the conversion of return values.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Ident, PatType, ReturnType, Type};
 
 use crate::signature::{Kind, Targets};
@@ -26,8 +27,13 @@ fn outer_name(ty: &Type) -> Option<String> {
 /// types by their impl, any other `Serialize` type as JSON; a top-level `Option` or
 /// `Result` is looked through.
 pub(crate) fn reply(krate: &TokenStream, ret: &ReturnType, value: TokenStream) -> TokenStream {
+    // Spanned at the return type, so "neither IntoReply nor Serialize" points there.
+    let span = match ret {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => Span::call_site(),
+    };
     let auto = |v: TokenStream| {
-        quote! { (&&#krate::app::autoreply::Wrap::new(#v)).__stomp_reply() }
+        quote_spanned! {span=> (&&#krate::app::autoreply::Wrap::new(#v)).__stomp_reply() }
     };
     let outer = match ret {
         ReturnType::Type(_, ty) => outer_name(ty),
