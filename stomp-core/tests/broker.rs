@@ -794,3 +794,40 @@ async fn older_versions_get_their_own_escaping() {
     };
     assert!(String::from_utf8_lossy(&bytes).contains("\nk:a:b\n"));
 }
+
+#[tokio::test]
+async fn deliveries_decode_with_the_codec() {
+    use bytes::BytesMut;
+    use stomp_core::codec::{Decoded, Decoder, Limits};
+    use stomp_core::Command;
+
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("s:1", "/queue/bin", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    let mut m = message("/queue/bin", "");
+    m.body = bytes::Bytes::from_static(b"bin\0ary\n");
+    m.headers.append("x-multi", "line\nbreak");
+    broker.publish(m).await.unwrap();
+    let Some(Outbound::Frame(bytes)) = a.rx.try_next() else {
+        panic!("no frame")
+    };
+    let mut decoder = Decoder::new(Limits::default());
+    decoder.set_version(Version::V1_2);
+    let mut buf = BytesMut::from(&bytes[..]);
+    let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut buf) else {
+        panic!("undecodable: {bytes:?}")
+    };
+    assert!(buf.is_empty(), "exactly one frame");
+    assert_eq!(frame.command, Command::Message);
+    assert_eq!(frame.headers.subscription(), Some("s:1"));
+    assert_eq!(frame.headers.destination(), Some("/queue/bin"));
+    assert_eq!(frame.headers.get("x-multi"), Some("line\nbreak"));
+    assert!(frame.headers.message_id().is_some());
+    assert_eq!(&frame.body[..], b"bin\0ary\n");
+    let ack = frame.headers.ack().expect("ack header").to_string();
+    broker.ack(&a.session, &ack).await.unwrap();
+    assert_eq!(broker.stats().pending, 0);
+}
