@@ -3,6 +3,9 @@
 pub mod app;
 pub mod broker;
 pub mod channel;
+pub mod engine;
+pub mod events;
+pub mod interceptor;
 pub mod codec;
 pub mod frame;
 pub mod heartbeat;
