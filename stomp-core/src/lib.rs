@@ -7,6 +7,7 @@ pub mod engine;
 pub mod events;
 pub mod interceptor;
 pub mod codec;
+pub mod destination;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
