@@ -6,8 +6,9 @@ use std::time::Duration;
 use bytestring::ByteString;
 
 use crate::app::AppDispatch;
+use crate::broker::simple::SimpleBroker;
 use crate::broker::Broker;
-use super::codec_shim::Limits;
+use crate::codec::Limits;
 use crate::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
 use crate::outbound::OutboundConfig;
@@ -101,7 +102,7 @@ impl EngineBuilder {
     /// SimpleBroker).
     pub const DEFAULT_HEARTBEAT_TOLERANCE: f64 = 3.0;
 
-    /// The broker behind the engine.
+    /// The broker behind the engine (default: [`SimpleBroker::default()`]).
     pub fn broker(self, broker: impl Broker) -> Self {
         self.broker_arc(Arc::new(broker))
     }
@@ -220,15 +221,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Builds the engine.
-    ///
-    /// # Panics
-    /// If no broker was given (until the embedded `SimpleBroker` becomes the default).
+    /// Builds the engine (with an embedded [`SimpleBroker`] when no broker was given).
     pub fn build(self) -> Engine {
-        #[allow(clippy::expect_used)]
         let broker = self
             .broker
-            .expect("EngineBuilder::build: no broker configured; call .broker(..)");
+            .unwrap_or_else(|| Arc::new(SimpleBroker::default()));
         let app_prefixes = if self.app_prefixes.is_empty() {
             vec![ByteString::from_static("/app")]
         } else {

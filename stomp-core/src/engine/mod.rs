@@ -9,7 +9,6 @@
 //! ```
 
 mod builder;
-mod codec_shim;
 mod heartbeat;
 mod lifecycle;
 mod stats;

@@ -15,8 +15,9 @@ use super::error::ProtocolError;
 use super::Session;
 
 impl Session {
-    /// Accepts a CONNECT: on success CONNECTED is queued and `Connected` published.
-    pub(super) async fn connect(&mut self, frame: Frame) -> Result<(), ProtocolError> {
+    /// Accepts a CONNECT: on success CONNECTED is queued, `Connected` published, and the
+    /// negotiated version returned.
+    pub(super) async fn connect(&mut self, frame: Frame) -> Result<Version, ProtocolError> {
         let engine = self.engine.clone();
         let provisional = self.info();
         let frame = self.intercept(frame, &provisional).await?;
@@ -80,6 +81,6 @@ impl Session {
         tracing::debug!(session = %info.id, version = %version, "session connected");
         let _ = engine.events.send(SessionEvent::Connected { info });
         engine.ensure_scheduler();
-        Ok(())
+        Ok(version)
     }
 }

@@ -17,8 +17,10 @@ pub use info::{Attributes, Principal, SessionId, SessionInfo};
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use bytestring::ByteString;
 
+use crate::codec::{Decoded, Decoder};
 use crate::engine::{EngineInner, TransportInfo};
 use crate::frame::Frame;
 use crate::outbound::CloseReason;
@@ -58,6 +60,8 @@ pub struct Session {
     attributes: Attributes,
     state: State,
     transactions: Transactions,
+    decoder: Decoder,
+    buffer: BytesMut,
 }
 
 impl std::fmt::Debug for Session {
@@ -79,6 +83,7 @@ impl Session {
             engine.config.max_transactions,
             engine.config.max_transaction_frames,
         );
+        let decoder = Decoder::new(engine.config.limits);
         Session {
             engine,
             shared,
@@ -86,6 +91,8 @@ impl Session {
             attributes: Attributes::default(),
             state: State::AwaitingConnect,
             transactions,
+            decoder,
+            buffer: BytesMut::new(),
         }
     }
 
@@ -123,6 +130,39 @@ impl Session {
                 .close_reason()
                 .unwrap_or(CloseReason::TransportClosed),
         }
+    }
+
+    /// Feeds bytes from the transport (any split: part of a frame, one, or several). Each
+    /// complete frame is handled in order, as by [`handle_frame`](Self::handle_frame);
+    /// heart-beat EOLs only refresh the client's liveness. A framing error (bad syntax, a
+    /// limit passed) is answered with ERROR and ends the session.
+    pub async fn receive(&mut self, data: &[u8]) -> Result<(), SessionEnded> {
+        if self.state == State::Closed {
+            return Err(self.ended());
+        }
+        self.shared.touch_read(self.engine.now_ms());
+        self.buffer.extend_from_slice(data);
+        loop {
+            match self.decoder.decode(&mut self.buffer) {
+                Ok(None) => break,
+                Ok(Some(Decoded::HeartBeat)) => {}
+                Ok(Some(Decoded::Frame(frame))) => self.handle_frame(frame).await?,
+                Err(error) => {
+                    let frame = error.to_error_frame();
+                    let message = frame.headers.message().unwrap_or("malformed frame").to_owned();
+                    tracing::debug!(session = %self.shared.id, %message, "framing error");
+                    self.engine.send_frame(&self.shared, &frame);
+                    self.buffer = BytesMut::new();
+                    self.end(CloseReason::Error(message)).await;
+                    return Err(self.close_state());
+                }
+            }
+        }
+        if self.buffer.is_empty() && self.buffer.capacity() > 64 * 1024 {
+            // Do not keep a large frame's buffer for an idle session.
+            self.buffer = BytesMut::new();
+        }
+        Ok(())
     }
 
     /// Handles one client frame: interceptors, then its effect, then its RECEIPT.
@@ -202,7 +242,8 @@ impl Session {
     async fn process(&mut self, frame: Frame) -> Result<Outcome, ProtocolError> {
         match self.state {
             State::AwaitingConnect if frame.command.is_connect() => {
-                self.connect(frame).await?;
+                let version = self.connect(frame).await?;
+                self.decoder.set_version(version);
                 self.state = State::Connected;
                 Ok(Outcome::Continue)
             }

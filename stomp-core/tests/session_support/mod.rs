@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use stomp_core::app::{AppDispatch, AppError, AppRequest, AppRequestKind};
 use stomp_core::broker::{BoxFuture, Broker, BrokerError, Message, Subscription};
-use stomp_core::codec::encode_to_bytes;
+use stomp_core::codec::{encode_to_bytes, Decoded, Decoder, Limits};
 use stomp_core::engine::{Engine, EngineBuilder, TransportInfo};
 use stomp_core::frame::name;
 use stomp_core::outbound::{Next, Outbound, OutboundReceiver};
@@ -205,25 +205,15 @@ pub fn connect_frame() -> Frame {
     )
 }
 
-/// A tiny wire parser for what the encoder writes (tests only).
+/// Decodes one encoded server frame with the crate's own decoder (1.2 rules).
 pub fn parse(bytes: &Bytes) -> Frame {
-    let text = &bytes[..];
-    let head_end = text
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .unwrap_or(text.len());
-    let head = std::str::from_utf8(&text[..head_end]).unwrap();
-    let mut lines = head.split('\n');
-    let command = Command::from_bytes(lines.next().unwrap().as_bytes()).unwrap();
-    let mut f = Frame::new(command);
-    for line in lines {
-        let (k, v) = line.split_once(':').unwrap();
-        f.headers.append(k.to_owned(), v.replace("\\c", ":"));
+    let mut decoder = Decoder::new(Limits::unlimited());
+    decoder.set_version(stomp_core::Version::V1_2);
+    let mut buf = BytesMut::from(&bytes[..]);
+    match decoder.decode(&mut buf) {
+        Ok(Some(Decoded::Frame(f))) => f,
+        other => panic!("not one frame: {other:?} in {bytes:?}"),
     }
-    let body_start = (head_end + 2).min(text.len());
-    let end = text.len().saturating_sub(1);
-    f.body = Bytes::copy_from_slice(&text[body_start..end.max(body_start)]);
-    f
 }
 
 /// What the writer task would see next, decoded.
