@@ -3,13 +3,13 @@
 pub mod app;
 pub mod broker;
 pub mod channel;
-pub mod engine;
-pub mod events;
-pub mod interceptor;
 pub mod codec;
 pub mod destination;
+pub mod engine;
+pub mod events;
 pub mod frame;
 pub mod heartbeat;
+pub mod interceptor;
 pub mod outbound;
 pub mod session;
 pub mod template;

@@ -22,7 +22,11 @@ async fn connected_carries_version_heartbeat_session_and_server() {
     let (mut session, mut rx) = engine.open_session(TransportInfo::default());
     let connect = frame(
         Command::Stomp,
-        &[("accept-version", "1.0,1.1,1.2"), ("heart-beat", "0,0"), ("host", "h")],
+        &[
+            ("accept-version", "1.0,1.1,1.2"),
+            ("heart-beat", "0,0"),
+            ("host", "h"),
+        ],
     );
     session.handle_frame(connect).await.unwrap();
     let f = next_frame(&mut rx).await;
@@ -58,7 +62,11 @@ async fn version_negotiation_honours_accept_version_then_subprotocol() {
         let (mut session, mut rx) = engine.open_session(transport);
         session.handle_frame(connect).await.unwrap();
         let f = next_frame(&mut rx).await;
-        assert_eq!(f.headers.version(), Some(*expected), "{accept:?} {subprotocol:?}");
+        assert_eq!(
+            f.headers.version(),
+            Some(*expected),
+            "{accept:?} {subprotocol:?}"
+        );
         if *expected == "1.0" {
             assert_eq!(f.headers.get("heart-beat"), None, "no heart-beats in 1.0");
         }
@@ -73,7 +81,10 @@ async fn no_common_version_is_an_error_listing_supported_versions() {
         .build();
     let (mut session, mut rx) = engine.open_session(TransportInfo::default());
     let err = session
-        .handle_frame(frame(Command::Connect, &[("accept-version", "1.0,3.0"), ("receipt", "c")]))
+        .handle_frame(frame(
+            Command::Connect,
+            &[("accept-version", "1.0,3.0"), ("receipt", "c")],
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err.reason, CloseReason::Error(_)));
@@ -81,7 +92,10 @@ async fn no_common_version_is_an_error_listing_supported_versions() {
     assert_eq!(f.command, Command::Error);
     assert_eq!(f.headers.get("version"), Some("1.1,1.2"));
     assert_eq!(f.headers.receipt_id(), Some("c"));
-    assert!(matches!(next_out(&mut rx).await, Out::Close(CloseReason::Error(_))));
+    assert!(matches!(
+        next_out(&mut rx).await,
+        Out::Close(CloseReason::Error(_))
+    ));
     assert!(engine.sessions().is_empty());
 }
 
@@ -90,7 +104,10 @@ async fn first_frame_must_be_connect_and_nothing_is_accepted_after_error() {
     let broker = RecordingBroker::default();
     let engine = builder(&broker).build();
     let (mut session, mut rx) = engine.open_session(TransportInfo::default());
-    let send = frame(Command::Send, &[("destination", "/topic/a"), ("receipt", "r1")]);
+    let send = frame(
+        Command::Send,
+        &[("destination", "/topic/a"), ("receipt", "r1")],
+    );
     assert!(session.handle_frame(send.clone()).await.is_err());
     let f = next_frame(&mut rx).await;
     assert_eq!(f.command, Command::Error);
@@ -106,10 +123,19 @@ async fn first_frame_must_be_connect_and_nothing_is_accepted_after_error() {
 async fn every_malformed_frame_is_an_error_with_its_receipt_id() {
     let cases: Vec<(Frame, &str)> = vec![
         (frame(Command::Send, &[]), "missing destination header"),
-        (frame(Command::Subscribe, &[("id", "1")]), "missing destination header"),
-        (frame(Command::Subscribe, &[("destination", "/q")]), "missing id header"),
         (
-            frame(Command::Subscribe, &[("destination", "/q"), ("id", "1"), ("ack", "maybe")]),
+            frame(Command::Subscribe, &[("id", "1")]),
+            "missing destination header",
+        ),
+        (
+            frame(Command::Subscribe, &[("destination", "/q")]),
+            "missing id header",
+        ),
+        (
+            frame(
+                Command::Subscribe,
+                &[("destination", "/q"), ("id", "1"), ("ack", "maybe")],
+            ),
             "invalid ack mode",
         ),
         (frame(Command::Unsubscribe, &[]), "missing id header"),
@@ -118,10 +144,19 @@ async fn every_malformed_frame_is_an_error_with_its_receipt_id() {
         (frame(Command::Begin, &[]), "missing transaction header"),
         (frame(Command::Commit, &[]), "missing transaction header"),
         (frame(Command::Abort, &[]), "missing transaction header"),
-        (frame(Command::Commit, &[("transaction", "nope")]), "unknown transaction"),
-        (frame(Command::Abort, &[("transaction", "nope")]), "unknown transaction"),
         (
-            frame(Command::Send, &[("destination", "/q"), ("transaction", "nope")]),
+            frame(Command::Commit, &[("transaction", "nope")]),
+            "unknown transaction",
+        ),
+        (
+            frame(Command::Abort, &[("transaction", "nope")]),
+            "unknown transaction",
+        ),
+        (
+            frame(
+                Command::Send,
+                &[("destination", "/q"), ("transaction", "nope")],
+            ),
             "unknown transaction",
         ),
         (connect_frame(), "already connected"),
@@ -140,11 +175,20 @@ async fn every_malformed_frame_is_an_error_with_its_receipt_id() {
         assert_eq!(f.command, Command::Error, "{command}");
         assert_eq!(f.headers.message(), Some(expected), "{command}");
         assert_eq!(f.headers.receipt_id(), Some("bad-1"), "{command}");
-        assert!(matches!(next_out(&mut rx).await, Out::Close(_)), "{command}");
-        let ok = frame(Command::Send, &[("destination", "/q")]);
-        assert!(session.handle_frame(ok).await.is_err(), "closed after ERROR");
         assert!(
-            !broker.log().iter().any(|l| l.starts_with("publish") || l.starts_with("subscribe")),
+            matches!(next_out(&mut rx).await, Out::Close(_)),
+            "{command}"
+        );
+        let ok = frame(Command::Send, &[("destination", "/q")]);
+        assert!(
+            session.handle_frame(ok).await.is_err(),
+            "closed after ERROR"
+        );
+        assert!(
+            !broker
+                .log()
+                .iter()
+                .any(|l| l.starts_with("publish") || l.starts_with("subscribe")),
             "{command}: {:?}",
             broker.log()
         );
@@ -162,34 +206,75 @@ async fn every_command_gets_its_receipt_after_taking_effect() {
         .await
         .unwrap();
     assert_eq!(next_frame(&mut rx).await.command, Command::Connected);
-    assert_eq!(next_frame(&mut rx).await.headers.receipt_id(), Some("r-connect"));
+    assert_eq!(
+        next_frame(&mut rx).await.headers.receipt_id(),
+        Some("r-connect")
+    );
     let steps: Vec<(Frame, Option<&str>)> = vec![
-        (frame(Command::Subscribe, &[("destination", "/topic/a"), ("id", "s1")]), Some("subscribe s1 /topic/a")),
-        (frame(Command::Send, &[("destination", "/topic/b")]), Some("publish /topic/b ")),
+        (
+            frame(
+                Command::Subscribe,
+                &[("destination", "/topic/a"), ("id", "s1")],
+            ),
+            Some("subscribe s1 /topic/a"),
+        ),
+        (
+            frame(Command::Send, &[("destination", "/topic/b")]),
+            Some("publish /topic/b "),
+        ),
         (frame(Command::Send, &[("destination", "/app/x")]), None),
-        (frame(Command::Subscribe, &[("destination", "/app/y"), ("id", "s2")]), None),
+        (
+            frame(
+                Command::Subscribe,
+                &[("destination", "/app/y"), ("id", "s2")],
+            ),
+            None,
+        ),
         (frame(Command::Ack, &[("id", "a1")]), Some("ack a1")),
         (frame(Command::Nack, &[("id", "a2")]), Some("nack a2")),
         (frame(Command::Begin, &[("transaction", "t")]), None),
-        (frame(Command::Send, &[("destination", "/topic/c"), ("transaction", "t")]), None),
-        (frame(Command::Commit, &[("transaction", "t")]), Some("publish /topic/c ")),
+        (
+            frame(
+                Command::Send,
+                &[("destination", "/topic/c"), ("transaction", "t")],
+            ),
+            None,
+        ),
+        (
+            frame(Command::Commit, &[("transaction", "t")]),
+            Some("publish /topic/c "),
+        ),
         (frame(Command::Begin, &[("transaction", "t2")]), None),
         (frame(Command::Abort, &[("transaction", "t2")]), None),
-        (frame(Command::Unsubscribe, &[("id", "s1")]), Some("unsubscribe s1")),
+        (
+            frame(Command::Unsubscribe, &[("id", "s1")]),
+            Some("unsubscribe s1"),
+        ),
         (frame(Command::Unsubscribe, &[("id", "never")]), None),
     ];
     for (n, (f, effect)) in steps.into_iter().enumerate() {
         let receipt = format!("r{n}");
         let command = f.command;
-        session.handle_frame(f.header("receipt", receipt.as_str())).await.unwrap();
+        session
+            .handle_frame(f.header("receipt", receipt.as_str()))
+            .await
+            .unwrap();
         let mut got = next_frame(&mut rx).await;
         if got.command == Command::Message {
             got = next_frame(&mut rx).await; // the app's subscribe reply comes first
         }
         assert_eq!(got.command, Command::Receipt, "{command}");
-        assert_eq!(got.headers.receipt_id(), Some(receipt.as_str()), "{command}");
+        assert_eq!(
+            got.headers.receipt_id(),
+            Some(receipt.as_str()),
+            "{command}"
+        );
         if let Some(effect) = effect {
-            assert_eq!(broker.log().last().map(String::as_str), Some(effect), "{command}");
+            assert_eq!(
+                broker.log().last().map(String::as_str),
+                Some(effect),
+                "{command}"
+            );
         }
     }
     let err = session
@@ -198,7 +283,10 @@ async fn every_command_gets_its_receipt_after_taking_effect() {
         .unwrap_err();
     assert_eq!(err.reason, CloseReason::ClientDisconnect);
     assert_eq!(next_frame(&mut rx).await.headers.receipt_id(), Some("bye"));
-    assert!(matches!(next_out(&mut rx).await, Out::Close(CloseReason::ClientDisconnect)));
+    assert!(matches!(
+        next_out(&mut rx).await,
+        Out::Close(CloseReason::ClientDisconnect)
+    ));
     assert!(broker.log().last().unwrap().starts_with("closed"));
 }
 
@@ -210,12 +298,20 @@ async fn a_receipted_subscribe_is_live() {
     session
         .handle_frame(frame(
             Command::Subscribe,
-            &[("destination", "/topic/live"), ("id", "0"), ("receipt", "r")],
+            &[
+                ("destination", "/topic/live"),
+                ("id", "0"),
+                ("receipt", "r"),
+            ],
         ))
         .await
         .unwrap();
     assert_eq!(next_frame(&mut rx).await.command, Command::Receipt);
-    engine.template().send("/topic/live", "hello").await.unwrap();
+    engine
+        .template()
+        .send("/topic/live", "hello")
+        .await
+        .unwrap();
     let m = next_frame(&mut rx).await;
     assert_eq!(m.command, Command::Message);
     assert_eq!(m.headers.subscription(), Some("0"));
@@ -236,7 +332,10 @@ async fn app_destinations_go_to_the_app_and_app_subscribes_are_one_shot() {
         frame(Command::Send, &[("destination", "/app/chat/1")]),
         frame(Command::Send, &[("destination", "/rpc/sum")]),
         frame(Command::Send, &[("destination", "/application")]),
-        frame(Command::Subscribe, &[("destination", "/app/rooms"), ("id", "7")]),
+        frame(
+            Command::Subscribe,
+            &[("destination", "/app/rooms"), ("id", "7")],
+        ),
     ] {
         session.handle_frame(f).await.unwrap();
     }
@@ -244,17 +343,27 @@ async fn app_destinations_go_to_the_app_and_app_subscribes_are_one_shot() {
         *app.requests.lock().unwrap(),
         ["send /chat/1", "send sum", "subscribe /rooms"]
     );
-    assert_eq!(broker.log(), [
-        format!("opened {}", session.id()),
-        "publish /application ".to_owned(),
-    ]);
+    assert_eq!(
+        broker.log(),
+        [
+            format!("opened {}", session.id()),
+            "publish /application ".to_owned(),
+        ]
+    );
     let reply = next_frame(&mut rx).await;
     assert_eq!(reply.headers.subscription(), Some("7"));
-    assert_eq!(broker.subscription_count(), 0, "app SUBSCRIBE is not registered");
+    assert_eq!(
+        broker.subscription_count(),
+        0,
+        "app SUBSCRIBE is not registered"
+    );
     assert!(engine.sessions()[0].subscriptions.is_empty());
 
     session
-        .handle_frame(frame(Command::Send, &[("destination", "/app/fail"), ("receipt", "x")]))
+        .handle_frame(frame(
+            Command::Send,
+            &[("destination", "/app/fail"), ("receipt", "x")],
+        ))
         .await
         .unwrap_err();
     let e = next_frame(&mut rx).await;
@@ -273,7 +382,10 @@ async fn app_destination_without_an_app_is_an_error() {
         .handle_frame(frame(Command::Send, &[("destination", "/app/x")]))
         .await
         .unwrap_err();
-    assert_eq!(next_frame(&mut rx).await.headers.message(), Some("no application handler"));
+    assert_eq!(
+        next_frame(&mut rx).await.headers.message(),
+        Some("no application handler")
+    );
 }
 
 #[tokio::test]
@@ -283,16 +395,25 @@ async fn subscriptions_are_bounded_and_ids_unique() {
     let (mut session, mut rx) = connect(&engine).await;
     for id in ["a", "b"] {
         session
-            .handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", id)]))
+            .handle_frame(frame(
+                Command::Subscribe,
+                &[("destination", "/t"), ("id", id)],
+            ))
             .await
             .unwrap();
     }
     assert_eq!(engine.stats().subscriptions, 2);
     session
-        .handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "c")]))
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/t"), ("id", "c")],
+        ))
         .await
         .unwrap_err();
-    assert_eq!(next_frame(&mut rx).await.headers.message(), Some("too many subscriptions"));
+    assert_eq!(
+        next_frame(&mut rx).await.headers.message(),
+        Some("too many subscriptions")
+    );
     assert_eq!(broker.subscription_count(), 0, "released on close");
     assert_eq!(engine.stats().subscriptions, 0);
 
@@ -301,7 +422,10 @@ async fn subscriptions_are_bounded_and_ids_unique() {
     session.handle_frame(sub.clone()).await.unwrap();
     session.handle_frame(sub).await.unwrap_err();
     let e = next_frame(&mut rx).await;
-    assert!(e.headers.message().unwrap().contains("already in use"), "{e:?}");
+    assert!(
+        e.headers.message().unwrap().contains("already in use"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -310,7 +434,10 @@ async fn user_destination_subscriptions_are_resolved_per_session() {
     let engine = builder(&broker).build();
     let (mut session, _rx) = connect(&engine).await;
     session
-        .handle_frame(frame(Command::Subscribe, &[("destination", "/user/queue/reply"), ("id", "u")]))
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/user/queue/reply"), ("id", "u")],
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -331,7 +458,10 @@ async fn broker_errors_become_error_frames() {
         .await
         .unwrap_err();
     let e = next_frame(&mut rx).await;
-    assert_eq!(e.headers.message(), Some("no message pending with ack id \"zz\""));
+    assert_eq!(
+        e.headers.message(),
+        Some("no message pending with ack id \"zz\"")
+    );
 }
 
 struct Deny;
@@ -358,21 +488,33 @@ async fn authentication_sets_or_refuses_the_principal() {
     let engine = builder(&broker).authenticator(Deny).build();
     let (mut session, mut rx) = engine.open_session(TransportInfo::default());
     session
-        .handle_frame(connect_frame().header("login", "ann").header("passcode", "nope"))
+        .handle_frame(
+            connect_frame()
+                .header("login", "ann")
+                .header("passcode", "nope"),
+        )
         .await
         .unwrap_err();
     let e = next_frame(&mut rx).await;
     assert_eq!(e.headers.message(), Some("bad credentials"));
     assert_eq!(&e.body[..], b"try again");
-    assert!(broker.log().is_empty(), "broker never saw the refused session");
+    assert!(
+        broker.log().is_empty(),
+        "broker never saw the refused session"
+    );
 
     let (_s, _rx) = connect_with(
         &engine,
         TransportInfo::default(),
-        connect_frame().header("login", "ann").header("passcode", "secret"),
+        connect_frame()
+            .header("login", "ann")
+            .header("passcode", "secret"),
     )
     .await;
-    assert_eq!(engine.sessions()[0].principal.as_ref().unwrap().name(), "ann");
+    assert_eq!(
+        engine.sessions()[0].principal.as_ref().unwrap().name(),
+        "ann"
+    );
 }
 
 #[tokio::test]
@@ -384,10 +526,17 @@ async fn default_authentication_keeps_transport_principal_else_login() {
         ..TransportInfo::default()
     };
     let (mut s1, mut rx1) = engine.open_session(transport);
-    s1.handle_frame(connect_frame().header("login", "other")).await.unwrap();
+    s1.handle_frame(connect_frame().header("login", "other"))
+        .await
+        .unwrap();
     let c = next_frame(&mut rx1).await;
     assert_eq!(c.headers.get("user-name"), Some("web-user"));
-    let (s2, _) = connect_with(&engine, TransportInfo::default(), connect_frame().header("login", "bob")).await;
+    let (s2, _) = connect_with(
+        &engine,
+        TransportInfo::default(),
+        connect_frame().header("login", "bob"),
+    )
+    .await;
     let (s3, _) = connect(&engine).await;
     let names: Vec<_> = [s1.id(), s2.id(), s3.id()]
         .iter()
@@ -416,11 +565,14 @@ impl InboundInterceptor for Tagger {
         session: &'a SessionInfo,
     ) -> BoxFuture<'a, Result<Frame, Rejection>> {
         Box::pin(async move {
-            self.seen
-                .lock()
-                .unwrap()
-                .push(format!("{} {} {}", self.name, frame.command, session.version));
-            if frame.headers.destination().is_some_and(|d| d.contains("forbidden"))
+            self.seen.lock().unwrap().push(format!(
+                "{} {} {}",
+                self.name, frame.command, session.version
+            ));
+            if frame
+                .headers
+                .destination()
+                .is_some_and(|d| d.contains("forbidden"))
                 || frame.headers.get("login") == Some("mallory")
             {
                 return Err(Rejection::new(format!("{} says no", self.name)));
@@ -435,22 +587,42 @@ async fn interceptors_run_in_order_and_may_modify_or_reject() {
     let broker = RecordingBroker::default();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let engine = builder(&broker)
-        .inbound_interceptor(Tagger { name: "first", seen: seen.clone() })
-        .inbound_interceptor(Tagger { name: "second", seen: seen.clone() })
+        .inbound_interceptor(Tagger {
+            name: "first",
+            seen: seen.clone(),
+        })
+        .inbound_interceptor(Tagger {
+            name: "second",
+            seen: seen.clone(),
+        })
         .build();
     let (mut session, mut rx) = connect(&engine).await;
     session
-        .handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "1")]))
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/t"), ("id", "1")],
+        ))
         .await
         .unwrap();
     let sub_headers = broker.state.lock().unwrap().subs[0].headers.clone();
-    assert_eq!(sub_headers.get_all("x-tag").collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(
+        sub_headers.get_all("x-tag").collect::<Vec<_>>(),
+        ["first", "second"]
+    );
     assert_eq!(
         *seen.lock().unwrap(),
-        ["first CONNECT 1.2", "second CONNECT 1.2", "first SUBSCRIBE 1.2", "second SUBSCRIBE 1.2"]
+        [
+            "first CONNECT 1.2",
+            "second CONNECT 1.2",
+            "first SUBSCRIBE 1.2",
+            "second SUBSCRIBE 1.2"
+        ]
     );
     session
-        .handle_frame(frame(Command::Send, &[("destination", "/forbidden"), ("receipt", "r")]))
+        .handle_frame(frame(
+            Command::Send,
+            &[("destination", "/forbidden"), ("receipt", "r")],
+        ))
         .await
         .unwrap_err();
     let e = next_frame(&mut rx).await;
@@ -459,8 +631,13 @@ async fn interceptors_run_in_order_and_may_modify_or_reject() {
     assert!(!broker.log().iter().any(|l| l.contains("forbidden")));
 
     let (mut s2, mut rx2) = engine.open_session(TransportInfo::default());
-    s2.handle_frame(connect_frame().header("login", "mallory")).await.unwrap_err();
-    assert_eq!(next_frame(&mut rx2).await.headers.message(), Some("first says no"));
+    s2.handle_frame(connect_frame().header("login", "mallory"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        next_frame(&mut rx2).await.headers.message(),
+        Some("first says no")
+    );
 }
 
 #[tokio::test]
@@ -478,8 +655,14 @@ async fn transactions_apply_on_commit_in_order_and_abort_discards() {
     let send = |tx: &str, body: &str| {
         frame(Command::Send, &[("destination", "/q"), ("transaction", tx)]).body(body.to_owned())
     };
-    session.handle_frame(frame(Command::Begin, &[("transaction", "t1")])).await.unwrap();
-    session.handle_frame(frame(Command::Begin, &[("transaction", "t2")])).await.unwrap();
+    session
+        .handle_frame(frame(Command::Begin, &[("transaction", "t1")]))
+        .await
+        .unwrap();
+    session
+        .handle_frame(frame(Command::Begin, &[("transaction", "t2")]))
+        .await
+        .unwrap();
     session.handle_frame(send("t1", "1")).await.unwrap();
     session.handle_frame(send("t2", "x")).await.unwrap();
     session
@@ -488,12 +671,21 @@ async fn transactions_apply_on_commit_in_order_and_abort_discards() {
         .unwrap();
     session.handle_frame(send("t1", "2")).await.unwrap();
     assert!(publishes().is_empty(), "nothing before COMMIT");
-    session.handle_frame(frame(Command::Abort, &[("transaction", "t2")])).await.unwrap();
-    session.handle_frame(frame(Command::Commit, &[("transaction", "t1")])).await.unwrap();
+    session
+        .handle_frame(frame(Command::Abort, &[("transaction", "t2")]))
+        .await
+        .unwrap();
+    session
+        .handle_frame(frame(Command::Commit, &[("transaction", "t1")]))
+        .await
+        .unwrap();
     assert_eq!(publishes(), ["publish /q 1", "ack m1", "publish /q 2"]);
 
     // Disconnect discards open transactions.
-    session.handle_frame(frame(Command::Begin, &[("transaction", "t3")])).await.unwrap();
+    session
+        .handle_frame(frame(Command::Begin, &[("transaction", "t3")]))
+        .await
+        .unwrap();
     session.handle_frame(send("t3", "lost")).await.unwrap();
     session.transport_closed().await;
     assert_eq!(publishes().len(), 3);
@@ -524,8 +716,14 @@ async fn duplicate_begin_and_transaction_limits_are_errors() {
         (
             vec![
                 frame(Command::Begin, &[("transaction", "a")]),
-                frame(Command::Send, &[("destination", "/q"), ("transaction", "a")]),
-                frame(Command::Send, &[("destination", "/q"), ("transaction", "a")]),
+                frame(
+                    Command::Send,
+                    &[("destination", "/q"), ("transaction", "a")],
+                ),
+                frame(
+                    Command::Send,
+                    &[("destination", "/q"), ("transaction", "a")],
+                ),
             ],
             "transaction too large",
         ),

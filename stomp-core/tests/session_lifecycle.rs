@@ -28,7 +28,10 @@ async fn heartbeat_session(engine: &Engine, client: &str) -> (Session, OutboundR
     connect_with(
         engine,
         TransportInfo::default(),
-        frame(Command::Connect, &[("accept-version", "1.2"), ("heart-beat", client)]),
+        frame(
+            Command::Connect,
+            &[("accept-version", "1.2"), ("heart-beat", client)],
+        ),
     )
     .await
 }
@@ -52,7 +55,11 @@ async fn events_until_disconnected(
         if done {
             settle().await;
             while let Ok(extra) = events.try_recv() {
-                assert_ne!(extra.session_id(), id, "event after Disconnected: {extra:?}");
+                assert_ne!(
+                    extra.session_id(),
+                    id,
+                    "event after Disconnected: {extra:?}"
+                );
             }
             return seen;
         }
@@ -73,7 +80,10 @@ fn assert_one_connect_one_disconnect(events: &[SessionEvent], reason: &CloseReas
         .collect();
     assert_eq!(connected, 1, "{events:?}");
     assert_eq!(disconnected, [reason.clone()], "{events:?}");
-    assert!(matches!(events.first(), Some(SessionEvent::Connected { .. })));
+    assert!(matches!(
+        events.first(),
+        Some(SessionEvent::Connected { .. })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -101,7 +111,10 @@ async fn no_beats_while_frames_flow_and_none_when_not_negotiated() {
     let (mut session, mut rx) = heartbeat_session(&engine, "0,1000").await;
     let (_quiet, mut quiet_rx) = heartbeat_session(&engine, "0,0").await;
     session
-        .handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "1")]))
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/t"), ("id", "1")],
+        ))
         .await
         .unwrap();
     let mut beats = 0;
@@ -182,14 +195,20 @@ async fn a_slow_consumer_is_evicted_while_fast_ones_keep_receiving() {
     let mut fast = Vec::new();
     for _ in 0..3 {
         let (mut s, rx) = connect(&engine).await;
-        s.handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "0")]))
-            .await
-            .unwrap();
-        fast.push((s, rx, 0usize));
-    }
-    slow.handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "0")]))
+        s.handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/t"), ("id", "0")],
+        ))
         .await
         .unwrap();
+        fast.push((s, rx, 0usize));
+    }
+    slow.handle_frame(frame(
+        Command::Subscribe,
+        &[("destination", "/t"), ("id", "0")],
+    ))
+    .await
+    .unwrap();
     for n in 0..50 {
         engine.template().send("/t", format!("m{n}")).await.unwrap();
         for (_, rx, got) in &mut fast {
@@ -205,9 +224,13 @@ async fn a_slow_consumer_is_evicted_while_fast_ones_keep_receiving() {
     ));
     // The engine notices by itself (no transport action needed).
     let seen = events_until_disconnected(&mut events, slow.id()).await;
-    assert!(seen
-        .iter()
-        .any(|e| matches!(e, SessionEvent::Disconnected { reason: CloseReason::SlowConsumer, .. })));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        SessionEvent::Disconnected {
+            reason: CloseReason::SlowConsumer,
+            ..
+        }
+    )));
     assert_eq!(engine.stats().slow_consumer_closes, 1);
     assert_eq!(engine.sessions().len(), 3);
     assert_eq!(broker.subscription_count(), 3);
@@ -228,17 +251,23 @@ async fn drop_newest_keeps_a_slow_session_open() {
         })
         .build();
     let (mut s, mut rx) = connect(&engine).await;
-    s.handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "0")]))
-        .await
-        .unwrap();
+    s.handle_frame(frame(
+        Command::Subscribe,
+        &[("destination", "/t"), ("id", "0")],
+    ))
+    .await
+    .unwrap();
     for n in 0..10 {
         engine.template().send("/t", format!("m{n}")).await.unwrap();
     }
     let got: Vec<_> = drain(&mut rx).into_iter().map(|f| f.body).collect();
     assert_eq!(got, ["m0", "m1"]);
-    s.handle_frame(frame(Command::Send, &[("destination", "/x"), ("receipt", "r")]))
-        .await
-        .unwrap();
+    s.handle_frame(frame(
+        Command::Send,
+        &[("destination", "/x"), ("receipt", "r")],
+    ))
+    .await
+    .unwrap();
     assert_eq!(next_frame(&mut rx).await.command, Command::Receipt);
 }
 
@@ -258,18 +287,27 @@ async fn exactly_one_connected_and_one_disconnected_whatever_the_path() {
         let mut events = engine.subscribe_events();
         let (mut session, _rx) = connect(&engine).await;
         session
-            .handle_frame(frame(Command::Subscribe, &[("destination", "/t"), ("id", "0")]))
+            .handle_frame(frame(
+                Command::Subscribe,
+                &[("destination", "/t"), ("id", "0")],
+            ))
             .await
             .unwrap();
         let id = session.id().clone();
         let expected = match path {
             "disconnect" => {
-                session.handle_frame(frame(Command::Disconnect, &[])).await.unwrap_err();
+                session
+                    .handle_frame(frame(Command::Disconnect, &[]))
+                    .await
+                    .unwrap_err();
                 session.transport_closed().await;
                 CloseReason::ClientDisconnect
             }
             "error" => {
-                session.handle_frame(frame(Command::Send, &[])).await.unwrap_err();
+                session
+                    .handle_frame(frame(Command::Send, &[]))
+                    .await
+                    .unwrap_err();
                 session.transport_closed().await;
                 CloseReason::Error("missing destination header".into())
             }
@@ -297,7 +335,8 @@ async fn exactly_one_connected_and_one_disconnected_whatever_the_path() {
         let seen = events_until_disconnected(&mut events, &id).await;
         assert_one_connect_one_disconnect(&seen, &expected);
         assert!(
-            seen.iter().any(|e| matches!(e, SessionEvent::Subscribed { .. })),
+            seen.iter()
+                .any(|e| matches!(e, SessionEvent::Subscribed { .. })),
             "{path}"
         );
         assert!(engine.sessions().is_empty(), "{path}");
@@ -314,11 +353,17 @@ async fn subscribed_fires_after_registration_so_listener_messages_arrive() {
     let mut events = engine.subscribe_events();
     let (mut session, mut rx) = connect(&engine).await;
     session
-        .handle_frame(frame(Command::Subscribe, &[("destination", "/welcome"), ("id", "w")]))
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("destination", "/welcome"), ("id", "w")],
+        ))
         .await
         .unwrap();
     loop {
-        if let SessionEvent::Subscribed { destination, id, .. } = events.recv().await.unwrap() {
+        if let SessionEvent::Subscribed {
+            destination, id, ..
+        } = events.recv().await.unwrap()
+        {
             assert_eq!((&*destination, &*id), ("/welcome", "w"));
             engine.template().send(destination, "hi").await.unwrap();
             break;
@@ -364,12 +409,18 @@ async fn close_and_shutdown_wait_for_the_frame_in_hand_and_its_receipt() {
     let busy_id = busy.id().clone();
     let task = tokio::spawn(async move {
         let r = busy
-            .handle_frame(frame(Command::Send, &[("destination", "/app/slow"), ("receipt", "r")]))
+            .handle_frame(frame(
+                Command::Send,
+                &[("destination", "/app/slow"), ("receipt", "r")],
+            ))
             .await;
         (busy, r)
     });
     settle().await;
-    assert!(engine.close_session(&busy_id, "later"), "deferred close accepted");
+    assert!(
+        engine.close_session(&busy_id, "later"),
+        "deferred close accepted"
+    );
     let shutdown = tokio::spawn({
         let engine = engine.clone();
         async move { engine.shutdown().await }
@@ -378,18 +429,34 @@ async fn close_and_shutdown_wait_for_the_frame_in_hand_and_its_receipt() {
     // The idle session is closed at once.
     let e = next_frame(&mut idle_rx).await;
     assert_eq!(e.headers.message(), Some("server shutting down"));
-    assert!(matches!(next_out(&mut idle_rx).await, Out::Close(CloseReason::ServerShutdown)));
-    assert!(!shutdown.is_finished(), "shutdown waits for the busy session");
+    assert!(matches!(
+        next_out(&mut idle_rx).await,
+        Out::Close(CloseReason::ServerShutdown)
+    ));
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown waits for the busy session"
+    );
     app.gate.notify_one();
     let (_busy, result) = task.await.unwrap();
     assert!(result.is_err(), "session ended after its frame");
-    assert_eq!(next_frame(&mut busy_rx).await.headers.receipt_id(), Some("r"));
+    assert_eq!(
+        next_frame(&mut busy_rx).await.headers.receipt_id(),
+        Some("r")
+    );
     let e = next_frame(&mut busy_rx).await;
-    assert_eq!(e.headers.message(), Some("later"), "the first close request wins");
+    assert_eq!(
+        e.headers.message(),
+        Some("later"),
+        "the first close request wins"
+    );
     shutdown.await.unwrap();
     assert!(engine.sessions().is_empty());
     let (mut late, _) = engine.open_session(TransportInfo::default());
-    assert!(late.handle_frame(connect_frame()).await.is_err(), "closed after shutdown");
+    assert!(
+        late.handle_frame(connect_frame()).await.is_err(),
+        "closed after shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -451,7 +518,10 @@ async fn nothing_is_left_behind_after_many_sessions() {
     }
     settle().await;
     let stats = engine.stats();
-    assert_eq!((stats.sessions, stats.subscriptions, stats.sessions_total), (0, 0, 20));
+    assert_eq!(
+        (stats.sessions, stats.subscriptions, stats.sessions_total),
+        (0, 0, 20)
+    );
     assert!(engine.sessions().is_empty());
     assert_eq!(broker.subscription_count(), 0);
 }

@@ -25,12 +25,19 @@ impl EngineInner {
         if frame.command == crate::frame::Command::Error {
             Counters::inc(&self.counters.errors_sent);
         }
-        shared.outbound.send(encode_to_bytes(frame, version)).is_ok()
+        shared
+            .outbound
+            .send(encode_to_bytes(frame, version))
+            .is_ok()
     }
 
     /// Performs a close requested from outside the session: the ERROR frame if any, the
     /// order to close, then [`finish`](Self::finish).
-    pub(crate) async fn close_now(self: &Arc<Self>, shared: &Arc<SessionShared>, close: PendingClose) {
+    pub(crate) async fn close_now(
+        self: &Arc<Self>,
+        shared: &Arc<SessionShared>,
+        close: PendingClose,
+    ) {
         if let Some(message) = &close.error {
             self.send_frame(shared, &Frame::error(message.clone(), ""));
         }

@@ -65,9 +65,9 @@ pub(super) fn validate(frame: &Frame, version: Version) -> Result<(), ProtocolEr
 fn subscribe_ack(frame: &Frame) -> Result<AckMode, ProtocolError> {
     match frame.headers.ack() {
         None => Ok(AckMode::Auto),
-        Some(raw) => raw
-            .parse()
-            .map_err(|e: crate::broker::InvalidAckMode| ProtocolError::new("invalid ack mode", e.to_string())),
+        Some(raw) => raw.parse().map_err(|e: crate::broker::InvalidAckMode| {
+            ProtocolError::new("invalid ack mode", e.to_string())
+        }),
     }
 }
 
@@ -104,14 +104,20 @@ impl Session {
             }
             Command::Subscribe => self.subscribe(frame, info).await?,
             Command::Unsubscribe => self.unsubscribe(&frame).await?,
-            Command::Begin => self.transactions.begin(required(&frame, name::TRANSACTION)?)?,
+            Command::Begin => self
+                .transactions
+                .begin(required(&frame, name::TRANSACTION)?)?,
             Command::Commit => {
-                let frames = self.transactions.commit(required(&frame, name::TRANSACTION)?)?;
+                let frames = self
+                    .transactions
+                    .commit(required(&frame, name::TRANSACTION)?)?;
                 for frame in frames {
                     self.apply(frame, info).await?;
                 }
             }
-            Command::Abort => self.transactions.abort(required(&frame, name::TRANSACTION)?)?,
+            Command::Abort => self
+                .transactions
+                .abort(required(&frame, name::TRANSACTION)?)?,
             Command::Disconnect => return Ok(Outcome::Disconnect),
             _ => {}
         }
@@ -139,7 +145,9 @@ impl Session {
         let destination = ByteString::from(required(&frame, name::DESTINATION)?);
         if let Some(path) = self.engine.app_path(&destination) {
             let lookup_path = ByteString::from(path);
-            return self.dispatch(AppRequestKind::Send, frame, lookup_path, info).await;
+            return self
+                .dispatch(AppRequestKind::Send, frame, lookup_path, info)
+                .await;
         }
         let message = Message {
             headers: forwarded_headers(&frame.headers),
@@ -208,7 +216,9 @@ impl Session {
             ));
         }
         let broker_destination = match self.engine.user_path(&destination) {
-            Some(user_path) => ByteString::from(crate::user::session_destination(user_path, &info.id)),
+            Some(user_path) => {
+                ByteString::from(crate::user::session_destination(user_path, &info.id))
+            }
             None => destination.clone(),
         };
         self.engine
@@ -221,7 +231,8 @@ impl Session {
                 headers: frame.headers,
             })
             .await?;
-        self.shared.add_subscription(id.clone(), destination.clone());
+        self.shared
+            .add_subscription(id.clone(), destination.clone());
         let _ = self.engine.events.send(SessionEvent::Subscribed {
             session: info.id.clone(),
             id,
@@ -263,13 +274,36 @@ mod tests {
         let v12 = Version::V1_2;
         let cases: Vec<(Frame, Version, Option<&str>)> = vec![
             (f(Command::Send, &[("destination", "/q")]), v12, None),
-            (f(Command::Send, &[]), v12, Some("missing destination header")),
-            (f(Command::Send, &[("destination", "")]), v12, Some("missing destination header")),
-            (f(Command::Subscribe, &[("destination", "/q"), ("id", "1")]), v12, None),
-            (f(Command::Subscribe, &[("id", "1")]), v12, Some("missing destination header")),
-            (f(Command::Subscribe, &[("destination", "/q")]), v12, Some("missing id header")),
             (
-                f(Command::Subscribe, &[("destination", "/q"), ("id", "1"), ("ack", "sometimes")]),
+                f(Command::Send, &[]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Send, &[("destination", "")]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Subscribe, &[("destination", "/q"), ("id", "1")]),
+                v12,
+                None,
+            ),
+            (
+                f(Command::Subscribe, &[("id", "1")]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Subscribe, &[("destination", "/q")]),
+                v12,
+                Some("missing id header"),
+            ),
+            (
+                f(
+                    Command::Subscribe,
+                    &[("destination", "/q"), ("id", "1"), ("ack", "sometimes")],
+                ),
                 v12,
                 Some("invalid ack mode"),
             ),
@@ -277,18 +311,54 @@ mod tests {
             (f(Command::Ack, &[]), v12, Some("missing id header")),
             (f(Command::Nack, &[]), v12, Some("missing id header")),
             (f(Command::Ack, &[("message-id", "m")]), Version::V1_1, None),
-            (f(Command::Ack, &[("id", "m")]), Version::V1_1, Some("missing message-id header")),
-            (f(Command::Nack, &[("message-id", "m")]), Version::V1_0, Some("NACK is not part of STOMP 1.0")),
-            (f(Command::Begin, &[]), v12, Some("missing transaction header")),
-            (f(Command::Commit, &[]), v12, Some("missing transaction header")),
-            (f(Command::Abort, &[]), v12, Some("missing transaction header")),
+            (
+                f(Command::Ack, &[("id", "m")]),
+                Version::V1_1,
+                Some("missing message-id header"),
+            ),
+            (
+                f(Command::Nack, &[("message-id", "m")]),
+                Version::V1_0,
+                Some("NACK is not part of STOMP 1.0"),
+            ),
+            (
+                f(Command::Begin, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
+            (
+                f(Command::Commit, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
+            (
+                f(Command::Abort, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
             (f(Command::Disconnect, &[]), v12, None),
             (f(Command::Connect, &[]), v12, Some("already connected")),
             (f(Command::Stomp, &[]), v12, Some("already connected")),
-            (f(Command::Message, &[]), v12, Some("unexpected command MESSAGE")),
-            (f(Command::Receipt, &[]), v12, Some("unexpected command RECEIPT")),
-            (f(Command::Error, &[]), v12, Some("unexpected command ERROR")),
-            (f(Command::Connected, &[]), v12, Some("unexpected command CONNECTED")),
+            (
+                f(Command::Message, &[]),
+                v12,
+                Some("unexpected command MESSAGE"),
+            ),
+            (
+                f(Command::Receipt, &[]),
+                v12,
+                Some("unexpected command RECEIPT"),
+            ),
+            (
+                f(Command::Error, &[]),
+                v12,
+                Some("unexpected command ERROR"),
+            ),
+            (
+                f(Command::Connected, &[]),
+                v12,
+                Some("unexpected command CONNECTED"),
+            ),
         ];
         for (frame, version, expected) in cases {
             let got = validate(&frame, version).err().map(|e| e.message);

@@ -77,7 +77,10 @@ impl Session {
             .store(engine.now_ms(), Ordering::Relaxed);
         engine.send_frame(&self.shared, &connected);
         engine.counters.sessions.fetch_add(1, Ordering::Relaxed);
-        engine.counters.sessions_total.fetch_add(1, Ordering::Relaxed);
+        engine
+            .counters
+            .sessions_total
+            .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(session = %info.id, version = %version, "session connected");
         let _ = engine.events.send(SessionEvent::Connected { info });
         engine.ensure_scheduler();

@@ -149,7 +149,11 @@ impl Session {
                 Ok(Some(Decoded::Frame(frame))) => self.handle_frame(frame).await?,
                 Err(error) => {
                     let frame = error.to_error_frame();
-                    let message = frame.headers.message().unwrap_or("malformed frame").to_owned();
+                    let message = frame
+                        .headers
+                        .message()
+                        .unwrap_or("malformed frame")
+                        .to_owned();
                     tracing::debug!(session = %self.shared.id, %message, "framing error");
                     self.engine.send_frame(&self.shared, &frame);
                     self.buffer = BytesMut::new();
@@ -264,7 +268,11 @@ impl Session {
     }
 
     /// Runs the inbound interceptors, in order.
-    async fn intercept(&self, mut frame: Frame, info: &SessionInfo) -> Result<Frame, ProtocolError> {
+    async fn intercept(
+        &self,
+        mut frame: Frame,
+        info: &SessionInfo,
+    ) -> Result<Frame, ProtocolError> {
         for interceptor in &self.engine.interceptors {
             frame = interceptor.intercept(frame, info).await?;
         }

@@ -103,7 +103,10 @@ mod tests {
             tx.add("a", Frame::new(Command::Send).header("n", n.to_string()))
                 .unwrap();
         }
-        assert!(tx.add("b", Frame::new(Command::Send)).is_err(), "too many frames");
+        assert!(
+            tx.add("b", Frame::new(Command::Send)).is_err(),
+            "too many frames"
+        );
         assert!(tx.add("zz", Frame::new(Command::Send)).is_err(), "unknown");
         let frames = tx.commit("a").unwrap();
         let order: Vec<_> = frames.iter().map(|f| f.headers.get("n").unwrap()).collect();
