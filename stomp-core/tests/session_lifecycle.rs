@@ -79,7 +79,7 @@ fn assert_one_connect_one_disconnect(events: &[SessionEvent], reason: &CloseReas
         })
         .collect();
     assert_eq!(connected, 1, "{events:?}");
-    assert_eq!(disconnected, [reason.clone()], "{events:?}");
+    assert_eq!(disconnected, std::slice::from_ref(reason), "{events:?}");
     assert!(matches!(
         events.first(),
         Some(SessionEvent::Connected { .. })
