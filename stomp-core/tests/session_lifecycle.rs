@@ -525,3 +525,28 @@ async fn nothing_is_left_behind_after_many_sessions() {
     assert!(engine.sessions().is_empty());
     assert_eq!(broker.subscription_count(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_never_sends_connect_is_closed() {
+    let broker = RecordingBroker::default();
+    let engine = builder(&broker)
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let mut events = engine.subscribe_events();
+    let (_session, mut rx) = engine.open_session(TransportInfo::default());
+    let start = Instant::now();
+    let e = next_frame(&mut rx).await;
+    assert_eq!(e.headers.message(), Some("no CONNECT in time"));
+    assert!(start.elapsed() > Duration::from_secs(5));
+    assert!(start.elapsed() <= Duration::from_secs(6));
+    assert!(matches!(
+        next_out(&mut rx).await,
+        Out::Close(CloseReason::Error(_))
+    ));
+    settle().await;
+    assert!(
+        events.try_recv().is_err(),
+        "no events for a never-connected session"
+    );
+    assert!(broker.log().is_empty());
+}

@@ -32,6 +32,7 @@ pub(crate) struct Config {
     pub(crate) versions: Vec<Version>,
     pub(crate) event_capacity: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 /// Builds an [`Engine`]; get one with [`Engine::builder`].
@@ -55,6 +56,7 @@ pub struct EngineBuilder {
     versions: Vec<Version>,
     event_capacity: usize,
     shutdown_timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -88,6 +90,7 @@ impl Default for EngineBuilder {
             versions: Version::ALL.to_vec(),
             event_capacity: 1024,
             shutdown_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -221,6 +224,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How long a new connection may take to send CONNECT before it is closed with an
+    /// ERROR (default 30 s), so idle connections cannot pile up.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Builds the engine (with an embedded [`SimpleBroker`] when no broker was given).
     pub fn build(self) -> Engine {
         let broker = self
@@ -257,6 +267,7 @@ impl EngineBuilder {
             versions,
             event_capacity: self.event_capacity.max(1),
             shutdown_timeout: self.shutdown_timeout,
+            connect_timeout: self.connect_timeout,
         };
         Engine::from_parts(
             config,

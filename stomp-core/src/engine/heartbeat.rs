@@ -12,7 +12,8 @@
 //!   with [`CloseReason::HeartBeatTimeout`].
 //!
 //! The same pass notices sessions whose queue was closed behind the session's back (a
-//! slow-consumer close by the broker, a writer gone) and finishes them.
+//! slow-consumer close by the broker, a writer gone) and finishes them, and closes
+//! connections that did not send CONNECT within the connect timeout.
 //!
 //! [`EngineBuilder::heartbeat_tick`]: super::EngineBuilder::heartbeat_tick
 
@@ -49,6 +50,7 @@ impl EngineInner {
     fn heartbeat_pass(self: &Arc<Self>) {
         let now = self.now_ms();
         let tick = millis(self.config.heartbeat_tick);
+        let connect_timeout = millis(self.config.connect_timeout);
         for shared in self.live_sessions() {
             if shared.is_finished() {
                 continue;
@@ -62,6 +64,15 @@ impl EngineInner {
                 continue;
             }
             let Some(hb) = shared.heartbeat() else {
+                if now.saturating_sub(shared.opened_ms) > connect_timeout {
+                    let close = PendingClose {
+                        reason: CloseReason::Error("no CONNECT in time".into()),
+                        error: Some("no CONNECT in time".into()),
+                    };
+                    if let CloseRequest::Now(close) = shared.request_close(close) {
+                        self.spawn_close(shared, close);
+                    }
+                }
                 continue;
             };
             let queued = shared.outbound.queued_frames();

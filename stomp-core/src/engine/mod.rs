@@ -161,6 +161,9 @@ impl Engine {
             shared.outbound.close(CloseReason::ServerShutdown);
         } else {
             inner.registry().insert(id, shared.clone());
+            if tokio::runtime::Handle::try_current().is_ok() {
+                inner.ensure_scheduler();
+            }
         }
         (Session::new(inner.clone(), shared, transport), rx)
     }

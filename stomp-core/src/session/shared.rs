@@ -52,6 +52,8 @@ pub(crate) struct SessionShared {
     pub(crate) outbound: OutboundSender,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) connected: OnceLock<Connected>,
+    /// When the session was opened (ms since the engine started).
+    pub(crate) opened_ms: u64,
     subscriptions: Mutex<Vec<(ByteString, ByteString)>>,
     /// Coarse milliseconds since the engine started.
     pub(crate) last_read_ms: AtomicU64,
@@ -81,6 +83,7 @@ impl SessionShared {
             outbound,
             remote_addr,
             connected: OnceLock::new(),
+            opened_ms: now_ms,
             subscriptions: Mutex::new(Vec::new()),
             last_read_ms: AtomicU64::new(now_ms),
             last_write_ms: AtomicU64::new(now_ms),
