@@ -300,3 +300,85 @@ SEND\ndestination:/topic/t\ntransaction:tx\n\ntwo\0",
     let bodies: Vec<_> = drain(&mut srx).into_iter().map(|f| f.body).collect();
     assert_eq!(bodies, ["one", "two"]);
 }
+
+#[tokio::test]
+async fn send_to_user_reaches_every_session_of_that_user_and_the_registry_empties() {
+    let engine = Engine::builder().build();
+    let login = |name: &str| {
+        format!("CONNECT\naccept-version:1.2\nheart-beat:0,0\nlogin:{name}\n\n\0").into_bytes()
+    };
+    let mut sessions = Vec::new();
+    for name in ["ann", "ann", "bob"] {
+        let (mut s, mut rx) = engine.open_session(TransportInfo::default());
+        s.receive(&login(name)).await.unwrap();
+        assert_eq!(next_frame(&mut rx).await.command, Command::Connected);
+        s.receive(b"SUBSCRIBE\ndestination:/user/queue/reply\nid:r\n\n\0")
+            .await
+            .unwrap();
+        sessions.push((name, s, rx));
+    }
+    assert_eq!(engine.user_registry().sessions_of("ann").len(), 2);
+    engine
+        .template()
+        .send_to_user("ann", "/queue/reply", "psst")
+        .await
+        .unwrap();
+    for (name, _, rx) in &mut sessions {
+        let got = drain(rx);
+        if *name == "ann" {
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].headers.subscription(), Some("r"));
+            assert_eq!(&got[0].body[..], b"psst");
+        } else {
+            assert!(got.is_empty());
+        }
+    }
+    for (_, s, _) in sessions {
+        s.transport_closed().await;
+    }
+    assert_eq!(engine.user_registry().user_count(), 0);
+}
+
+#[tokio::test]
+async fn the_destination_policy_guards_sends_and_subscribes() {
+    use stomp_core::authz::DestinationRules;
+    let engine = Engine::builder()
+        .destination_policy(
+            DestinationRules::new()
+                .subscribe("/topic/**")
+                .permit_all()
+                .send("/app/**")
+                .permit_all()
+                .otherwise_deny(),
+        )
+        .build();
+    let cases: &[(&[u8], bool)] = &[
+        (
+            b"SUBSCRIBE\ndestination:/topic/a\nid:1\nreceipt:r\n\n\0",
+            true,
+        ),
+        (b"SEND\ndestination:/topic/a\nreceipt:r\n\nx\0", false),
+        (
+            b"SUBSCRIBE\ndestination:/queue/a\nid:1\nreceipt:r\n\n\0",
+            false,
+        ),
+    ];
+    for (bytes, allowed) in cases {
+        let (mut s, mut rx) = wire_connect(&engine).await;
+        let result = s.receive(bytes).await;
+        assert_eq!(
+            result.is_ok(),
+            *allowed,
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        let f = next_frame(&mut rx).await;
+        let expected = if *allowed {
+            Command::Receipt
+        } else {
+            Command::Error
+        };
+        assert_eq!(f.command, expected, "{f:?}");
+        assert_eq!(f.headers.receipt_id(), Some("r"));
+    }
+}

@@ -6,12 +6,15 @@ use std::time::Duration;
 use bytestring::ByteString;
 
 use crate::app::AppDispatch;
+use crate::authz::DestinationPolicy;
 use crate::broker::simple::SimpleBroker;
 use crate::broker::Broker;
+use crate::channel::BrokerChannel;
 use crate::codec::Limits;
 use crate::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
 use crate::outbound::OutboundConfig;
+use crate::user::UserDestinations;
 use crate::version::Version;
 
 use super::Engine;
@@ -19,7 +22,6 @@ use super::Engine;
 /// The settings of an engine, fixed at [`EngineBuilder::build`].
 pub(crate) struct Config {
     pub(crate) app_prefixes: Vec<ByteString>,
-    pub(crate) user_prefix: ByteString,
     pub(crate) heartbeat: HeartBeat,
     pub(crate) heartbeat_tolerance: f64,
     pub(crate) heartbeat_tick: Duration,
@@ -40,10 +42,12 @@ pub(crate) struct Config {
 pub struct EngineBuilder {
     broker: Option<Arc<dyn Broker>>,
     app: Option<Arc<dyn AppDispatch>>,
+    policy: Option<Arc<dyn DestinationPolicy>>,
+    users: Option<UserDestinations>,
     authenticator: Arc<dyn Authenticator>,
     interceptors: Vec<Arc<dyn InboundInterceptor>>,
     app_prefixes: Vec<ByteString>,
-    user_prefix: ByteString,
+    user_prefix: Option<ByteString>,
     heartbeat: HeartBeat,
     heartbeat_tolerance: f64,
     heartbeat_tick: Option<Duration>,
@@ -74,10 +78,12 @@ impl Default for EngineBuilder {
         EngineBuilder {
             broker: None,
             app: None,
+            policy: None,
+            users: None,
             authenticator: Arc::new(DefaultAuthenticator),
             interceptors: Vec::new(),
             app_prefixes: Vec::new(),
-            user_prefix: ByteString::from_static("/user"),
+            user_prefix: None,
             heartbeat: EngineBuilder::DEFAULT_HEARTBEAT,
             heartbeat_tolerance: EngineBuilder::DEFAULT_HEARTBEAT_TOLERANCE,
             heartbeat_tick: None,
@@ -131,7 +137,21 @@ impl EngineBuilder {
 
     /// The user destination prefix (default `/user`).
     pub fn user_destination_prefix(mut self, prefix: impl Into<ByteString>) -> Self {
-        self.user_prefix = prefix.into();
+        self.user_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The user destinations (registry, broker prefixes, guard); their prefix is replaced by
+    /// [`user_destination_prefix`](Self::user_destination_prefix) when that is set too.
+    pub fn user_destinations(mut self, users: UserDestinations) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Who may SEND to and SUBSCRIBE to which destination (default: everything allowed).
+    /// Checked for every client SEND and SUBSCRIBE, application destinations included.
+    pub fn destination_policy(mut self, policy: impl DestinationPolicy) -> Self {
+        self.policy = Some(Arc::new(policy));
         self
     }
 
@@ -254,7 +274,6 @@ impl EngineBuilder {
         versions.dedup();
         let config = Config {
             app_prefixes,
-            user_prefix: self.user_prefix,
             heartbeat: self.heartbeat,
             heartbeat_tolerance: self.heartbeat_tolerance.max(1.0),
             heartbeat_tick: heartbeat_tick.max(Duration::from_millis(1)),
@@ -269,9 +288,17 @@ impl EngineBuilder {
             shutdown_timeout: self.shutdown_timeout,
             connect_timeout: self.connect_timeout,
         };
+        let mut users = self.users.unwrap_or_default();
+        if let Some(prefix) = self.user_prefix {
+            users = users.with_prefix(prefix);
+        }
+        let mut channel = BrokerChannel::builder(broker).user_destinations(users);
+        if let Some(policy) = self.policy {
+            channel = channel.policy(policy);
+        }
         Engine::from_parts(
             config,
-            broker,
+            channel.build(),
             self.app,
             self.authenticator,
             self.interceptors,

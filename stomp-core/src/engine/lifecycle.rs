@@ -105,7 +105,7 @@ impl EngineInner {
             .fetch_add(shared.outbound.queued_frames(), Ordering::Relaxed);
         let connected = shared.connected.get();
         if connected.is_some() {
-            self.broker.session_closed(&shared.id).await;
+            self.channel.session_closed(&shared.id).await;
             self.counters.sessions.fetch_sub(1, Ordering::Relaxed);
         }
         match reason {

@@ -112,13 +112,13 @@ impl Engine {
 
     fn from_parts(
         config: Config,
-        broker: Arc<dyn Broker>,
+        channel: BrokerChannel,
         app: Option<Arc<dyn AppDispatch>>,
         authenticator: Arc<dyn Authenticator>,
         interceptors: Vec<Arc<dyn InboundInterceptor>>,
     ) -> Engine {
-        let channel = BrokerChannel::new(broker.clone());
-        let template = MessagingTemplate::new(channel.clone(), config.user_prefix.clone());
+        let broker = channel.broker().clone();
+        let template = MessagingTemplate::from_channel(channel.clone());
         let (events, _) = broadcast::channel(config.event_capacity);
         let id_prefix = format!("{:08x}", RandomState::new().build_hasher().finish() as u32);
         Engine {
@@ -171,6 +171,12 @@ impl Engine {
     /// A messaging template publishing through the engine's broker channel.
     pub fn template(&self) -> MessagingTemplate {
         self.inner.template.clone()
+    }
+
+    /// The user registry (who is connected, with which subscriptions), kept by the
+    /// engine's broker channel.
+    pub fn user_registry(&self) -> crate::user::UserRegistry {
+        self.inner.channel.user_registry().clone()
     }
 
     /// The engine's broker channel.
@@ -312,17 +318,5 @@ impl EngineInner {
                 None
             }
         })
-    }
-
-    /// The user destination (prefix stripped, e.g. `/queue/reply`) if `destination` is
-    /// under the user prefix.
-    pub(crate) fn user_path<'d>(&self, destination: &'d str) -> Option<&'d str> {
-        let prefix = &*self.config.user_prefix;
-        if prefix.is_empty() {
-            return None;
-        }
-        destination
-            .strip_prefix(prefix)
-            .filter(|rest| rest.starts_with('/'))
     }
 }

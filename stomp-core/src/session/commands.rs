@@ -4,6 +4,7 @@
 use bytestring::ByteString;
 
 use crate::app::{AppRequest, AppRequestKind};
+use crate::authz::Access;
 use crate::broker::{AckMode, Message, Subscriber, Subscription};
 use crate::events::SessionEvent;
 use crate::frame::{name, Command, Frame, Headers};
@@ -144,6 +145,9 @@ impl Session {
     async fn send(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
         let destination = ByteString::from(required(&frame, name::DESTINATION)?);
         if let Some(path) = self.engine.app_path(&destination) {
+            self.engine
+                .channel
+                .authorize(Access::Send, info, &destination)?;
             let lookup_path = ByteString::from(path);
             return self
                 .dispatch(AppRequestKind::Send, frame, lookup_path, info)
@@ -154,7 +158,7 @@ impl Session {
             destination,
             body: frame.body,
         };
-        Ok(self.engine.channel.publish(message).await?)
+        Ok(self.engine.channel.send_from(info, message).await?)
     }
 
     async fn dispatch(
@@ -199,6 +203,9 @@ impl Session {
             return Err(crate::broker::BrokerError::DuplicateSubscription(id.to_string()).into());
         }
         if let Some(path) = self.engine.app_path(&destination) {
+            self.engine
+                .channel
+                .authorize(Access::Subscribe, info, &destination)?;
             // A one-shot request (subscribe mapping): answered by the handler, never
             // registered with the broker.
             let kind = AppRequestKind::Subscribe {
@@ -215,22 +222,15 @@ impl Session {
                 format!("a session may hold at most {max} subscriptions"),
             ));
         }
-        let broker_destination = match self.engine.user_path(&destination) {
-            Some(user_path) => {
-                ByteString::from(crate::user::session_destination(user_path, &info.id))
-            }
-            None => destination.clone(),
+        // The channel authorizes, resolves user destinations and registers with the broker.
+        let subscription = Subscription {
+            subscriber: self.subscriber(info),
+            id: id.clone(),
+            destination: destination.clone(),
+            ack,
+            headers: frame.headers,
         };
-        self.engine
-            .broker
-            .subscribe(Subscription {
-                subscriber: self.subscriber(info),
-                id: id.clone(),
-                destination: broker_destination,
-                ack,
-                headers: frame.headers,
-            })
-            .await?;
+        self.engine.channel.subscribe(info, subscription).await?;
         self.shared
             .add_subscription(id.clone(), destination.clone());
         let _ = self.engine.events.send(SessionEvent::Subscribed {
@@ -248,7 +248,7 @@ impl Session {
         if !self.shared.has_subscription(id) {
             return Ok(());
         }
-        self.engine.broker.unsubscribe(&self.shared.id, id).await?;
+        self.engine.channel.unsubscribe(&self.shared.id, id).await?;
         self.shared.remove_subscription(id);
         let _ = self.engine.events.send(SessionEvent::Unsubscribed {
             session: self.shared.id.clone(),

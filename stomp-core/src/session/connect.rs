@@ -54,7 +54,7 @@ impl Session {
             version,
             attributes: self.attributes.clone(),
         };
-        engine.broker.session_opened(&info, headers).await?;
+        engine.channel.session_opened(&info, headers).await?;
 
         let mut connected = Frame::new(Command::Connected).header(name::VERSION, version.as_str());
         if version != Version::V1_0 {

@@ -3,7 +3,9 @@
 use bytestring::ByteString;
 
 use crate::app::AppError;
+use crate::authz::AccessDenied;
 use crate::broker::BrokerError;
+use crate::channel::ChannelError;
 use crate::frame::{name, Command, Frame};
 use crate::interceptor::Rejection;
 use crate::version::NoCommonVersion;
@@ -61,6 +63,22 @@ impl ProtocolError {
 impl From<BrokerError> for ProtocolError {
     fn from(err: BrokerError) -> Self {
         ProtocolError::new(err.to_string(), "")
+    }
+}
+
+impl From<ChannelError> for ProtocolError {
+    fn from(err: ChannelError) -> Self {
+        let frame = err.to_error_frame();
+        ProtocolError::new(
+            frame.headers.message().unwrap_or("refused").to_owned(),
+            String::from_utf8_lossy(&frame.body).into_owned(),
+        )
+    }
+}
+
+impl From<AccessDenied> for ProtocolError {
+    fn from(err: AccessDenied) -> Self {
+        ChannelError::from(err).into()
     }
 }
 
