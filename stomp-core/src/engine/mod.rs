@@ -1,11 +1,35 @@
 //! The engine: configuration and state shared by every session, and the transport's entry
 //! point ([`Engine::open_session`]).
 //!
-//! ```text
+//! A transport feeds each connection's bytes to its [`Session`] (in order, from one reader
+//! task) and writes what comes out of its [`OutboundReceiver`] (from one writer task):
+//!
+//! ```
+//! use stomp_core::engine::{Engine, TransportInfo};
+//! use stomp_core::outbound::{Next, Outbound};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let engine = Engine::builder().server_name("demo/1").build(); // embedded SimpleBroker
 //! let (mut session, mut outbound) = engine.open_session(TransportInfo::default());
-//! // reader task: session.receive(&bytes).await? for every transport message, in order
-//! // writer task: drain `outbound` (frames, heart-beats, then the order to close)
-//! // transport gone without DISCONNECT: session.transport_closed().await
+//!
+//! // Reader side: bytes as they arrive (any split).
+//! session.receive(b"CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0").await?;
+//! session.receive(b"SUBSCRIBE\ndestination:/topic/news\nid:0\nreceipt:r1\n\n\0").await?;
+//!
+//! // Writer side: CONNECTED, then the RECEIPT (the subscription is live by now).
+//! for expected in ["CONNECTED", "RECEIPT"] {
+//!     let Next::Item(Outbound::Frame(bytes)) = outbound.next().await else { panic!() };
+//!     assert!(bytes.starts_with(expected.as_bytes()));
+//! }
+//! engine.template().send("/topic/news", "hello").await?;
+//! let Next::Item(Outbound::Frame(bytes)) = outbound.next().await else { panic!() };
+//! assert!(bytes.starts_with(b"MESSAGE"));
+//!
+//! // The transport went away without DISCONNECT:
+//! session.transport_closed().await;
+//! assert!(engine.sessions().is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 
 mod builder;

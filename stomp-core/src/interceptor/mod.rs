@@ -64,6 +64,11 @@ impl ConnectRequest {
 ///
 /// Returns the session's principal (`None`: anonymous) or a [`Rejection`], which the client
 /// receives as an ERROR frame before the connection closes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `Authenticator`",
+    note = "implement `fn authenticate(&self, ConnectRequest) -> BoxFuture<'static, Result<Option<Principal>, Rejection>>`",
+    note = "return `Box::pin(async move { .. })`; move what the future needs out of the request first"
+)]
 pub trait Authenticator: Send + Sync + 'static {
     /// Authenticates one CONNECT.
     fn authenticate(
@@ -101,6 +106,10 @@ impl Authenticator for DefaultAuthenticator {
 /// the client then gets an ERROR frame and the session closes (a refused CONNECT is a
 /// refused connection). Before CONNECT completes, `session.principal` is the transport's
 /// principal and `session.version` the highest version the engine could negotiate.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `InboundInterceptor`",
+    note = "implement `fn intercept<'a>(&'a self, Frame, &'a SessionInfo) -> BoxFuture<'a, Result<Frame, Rejection>>`"
+)]
 pub trait InboundInterceptor: Send + Sync + 'static {
     /// Inspects, modifies or rejects one frame.
     fn intercept<'a>(
