@@ -67,7 +67,7 @@ impl ConnectRequest {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an `Authenticator`",
     note = "implement `fn authenticate(&self, ConnectRequest) -> BoxFuture<'static, Result<Option<Principal>, Rejection>>`",
-    note = "return `Box::pin(async move { .. })`; move what the future needs out of the request first"
+    note = "return `Box::pin(async move {{ .. }})`; move what the future needs out of the request first"
 )]
 pub trait Authenticator: Send + Sync + 'static {
     /// Authenticates one CONNECT.
