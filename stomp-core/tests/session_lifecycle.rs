@@ -452,10 +452,18 @@ async fn close_and_shutdown_wait_for_the_frame_in_hand_and_its_receipt() {
     );
     shutdown.await.unwrap();
     assert!(engine.sessions().is_empty());
+    let log_len = broker.log().len();
     let (mut late, _) = engine.open_session(TransportInfo::default());
-    assert!(
-        late.handle_frame(connect_frame()).await.is_err(),
+    let err = late.handle_frame(connect_frame()).await.unwrap_err();
+    assert_eq!(
+        err.reason,
+        CloseReason::ServerShutdown,
         "closed after shutdown"
+    );
+    assert_eq!(
+        broker.log().len(),
+        log_len,
+        "a late session never reaches the broker"
     );
 }
 

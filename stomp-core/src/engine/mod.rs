@@ -182,7 +182,9 @@ impl Engine {
             inner.now_ms(),
         ));
         if inner.shutting_down.load(Ordering::Acquire) {
+            // Born finished: it accepts nothing and never reaches the broker.
             shared.outbound.close(CloseReason::ServerShutdown);
+            shared.mark_finished();
         } else {
             inner.registry().insert(id, shared.clone());
             if tokio::runtime::Handle::try_current().is_ok() {
