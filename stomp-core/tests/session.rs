@@ -457,3 +457,21 @@ async fn broker_errors_become_error_frames() {
         Some("no message pending with ack id \"zz\"")
     );
 }
+
+#[test]
+fn engine_and_session_futures_can_move_across_tasks() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    send_sync::<stomp_core::engine::Engine>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let engine = stomp_core::engine::Engine::builder().build();
+    let (mut session, rx) = engine.open_session(TransportInfo::default());
+    send(&rx);
+    send(&session.receive(b""));
+    send(&session.handle_frame(connect_frame()));
+    send(&engine.shutdown());
+    send(&session.transport_closed());
+}

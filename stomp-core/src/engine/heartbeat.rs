@@ -56,11 +56,18 @@ impl EngineInner {
                 continue;
             }
             if shared.outbound.is_closed() {
+                // Through `request_close`, so a session busy with a frame finishes it first.
                 let reason = shared
                     .outbound
                     .close_reason()
                     .unwrap_or(CloseReason::TransportClosed);
-                self.spawn_finish(shared, reason);
+                let close = PendingClose {
+                    reason,
+                    error: None,
+                };
+                if let CloseRequest::Now(close) = shared.request_close(close) {
+                    self.spawn_close(shared, close);
+                }
                 continue;
             }
             let Some(hb) = shared.heartbeat() else {
