@@ -103,6 +103,8 @@ pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
                 remote = ?remote_addr,
                 subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
             );
-            socket::run(ws, session, outbound, ctx).instrument(span).await;
+            socket::run(ws, session, outbound, ctx)
+                .instrument(span)
+                .await;
         })
 }

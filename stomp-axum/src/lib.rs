@@ -22,6 +22,8 @@ mod stomp;
 
 #[cfg(test)]
 mod test_backend;
+#[cfg(test)]
+mod transport_tests;
 
 pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;

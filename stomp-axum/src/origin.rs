@@ -92,19 +92,64 @@ mod tests {
         let list = AllowedOrigins::list(["https://app.example.com"]);
         let cases: &[(&AllowedOrigins, Option<&str>, Option<&str>, bool)] = &[
             (&AllowedOrigins::SameOrigin, None, Some("a.com"), true),
-            (&AllowedOrigins::SameOrigin, Some("http://a.com"), Some("a.com"), true),
-            (&AllowedOrigins::SameOrigin, Some("http://A.com:80"), Some("a.com"), true),
-            (&AllowedOrigins::SameOrigin, Some("https://a.com"), Some("a.com:443"), true),
-            (&AllowedOrigins::SameOrigin, Some("http://a.com:8080"), Some("a.com:8080"), true),
-            (&AllowedOrigins::SameOrigin, Some("http://a.com:8080"), Some("a.com"), false),
-            (&AllowedOrigins::SameOrigin, Some("http://evil.com"), Some("a.com"), false),
-            (&AllowedOrigins::SameOrigin, Some("null"), Some("a.com"), false),
-            (&AllowedOrigins::SameOrigin, Some("http://a.com"), None, false),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://a.com"),
+                Some("a.com"),
+                true,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://A.com:80"),
+                Some("a.com"),
+                true,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("https://a.com"),
+                Some("a.com:443"),
+                true,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://a.com:8080"),
+                Some("a.com:8080"),
+                true,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://a.com:8080"),
+                Some("a.com"),
+                false,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://evil.com"),
+                Some("a.com"),
+                false,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("null"),
+                Some("a.com"),
+                false,
+            ),
+            (
+                &AllowedOrigins::SameOrigin,
+                Some("http://a.com"),
+                None,
+                false,
+            ),
             (&list, Some("https://app.example.com"), Some("a.com"), true),
             (&list, Some("https://APP.example.com/"), Some("a.com"), true),
             (&list, Some("http://app.example.com"), Some("a.com"), false),
             (&list, Some("http://a.com"), Some("a.com"), true),
-            (&AllowedOrigins::Any, Some("http://evil.com"), Some("a.com"), true),
+            (
+                &AllowedOrigins::Any,
+                Some("http://evil.com"),
+                Some("a.com"),
+                true,
+            ),
         ];
         for (allowed, origin, host, expected) in cases {
             let origin = origin.map(HeaderValue::from_static);

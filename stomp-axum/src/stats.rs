@@ -90,7 +90,9 @@ impl Tracker {
     }
 
     pub(crate) fn first_message_timeout(&self) {
-        self.0.first_message_timeouts.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .first_message_timeouts
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn send_timeout(&self) {

@@ -60,7 +60,7 @@ impl BackendSession for EchoSession {
     fn receive<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), Ended>> {
         Box::pin(async move {
             self.buf.extend_from_slice(bytes);
-            while let Some(end) = self.buf.iter().position(|&b| b == 0) {
+            while let Some(end) = frame_end(&self.buf) {
                 let frame = self.buf.split_to(end + 1).freeze();
                 let trimmed: &[u8] = {
                     let start = frame
@@ -108,6 +108,24 @@ impl BackendSession for EchoSession {
     fn transport_closed(self: Box<Self>) -> BoxFuture<'static, ()> {
         self.out.close(CloseReason::TransportClosed);
         Box::pin(async {})
+    }
+}
+
+/// Where the complete frame at the start of `buf` ends (its NUL), honouring
+/// `content-length`.
+fn frame_end(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(2).position(|w| w == b"\n\n")? + 2;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(len) => (buf.len() > head_end + len).then_some(head_end + len),
+        None => buf[head_end..]
+            .iter()
+            .position(|&b| b == 0)
+            .map(|p| head_end + p),
     }
 }
 

@@ -53,11 +53,13 @@ impl ClientOptions {
             headers.insert("sec-websocket-protocol", value);
         }
         for (name, value) in &self.headers {
-            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(
-                name.as_bytes(),
-            )
-            .expect("bad header name");
-            headers.append(name, HeaderValue::from_str(value).expect("bad header value"));
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("bad header name");
+            headers.append(
+                name,
+                HeaderValue::from_str(value).expect("bad header value"),
+            );
         }
         let connect = tokio_tungstenite::connect_async(request);
         match tokio::time::timeout(TIMEOUT, connect).await {
@@ -146,13 +148,27 @@ impl WsClient {
                 None | Some(Err(_)) => Received::Ended,
                 Some(Ok(Message::Text(t))) => Received::Text(t.as_str().to_owned()),
                 Some(Ok(Message::Binary(b))) => Received::Binary(b.to_vec()),
-                Some(Ok(Message::Close(frame))) => {
-                    Received::Close(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
-                }
+                Some(Ok(Message::Close(frame))) => Received::Close(
+                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
+                ),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             };
         }
         panic!("only control frames received")
+    }
+
+    /// Sends a WebSocket ping and waits for the matching pong (data messages in between
+    /// fail the test).
+    pub async fn ping_pong(&mut self, payload: &[u8]) {
+        self.send(Message::Ping(payload.to_vec().into())).await;
+        for _ in 0..100 {
+            match tokio::time::timeout(TIMEOUT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Pong(p)))) if p.as_ref() == payload => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                other => panic!("expected pong, got {other:?}"),
+            }
+        }
+        panic!("no pong");
     }
 
     /// The frames of the next data message, and whether it was binary. Heart-beat-only
@@ -198,7 +214,11 @@ impl WsClient {
     /// Expects the server to close: returns the close code and reason. Heart-beats are
     /// skipped; any other frame fails the test.
     pub async fn expect_close(&mut self) -> (u16, String) {
-        assert!(self.pending.is_empty(), "frames left unread: {:?}", self.pending);
+        assert!(
+            self.pending.is_empty(),
+            "frames left unread: {:?}",
+            self.pending
+        );
         for _ in 0..1000 {
             match self.recv().await {
                 Received::Close(Some(close)) => return close,

@@ -20,7 +20,7 @@ mod server;
 
 pub use client::{ClientOptions, Received, WsClient};
 pub use frames::{frame, parse_frames, FrameBuilder, WireFrame};
-pub use server::{spawn_server, spawn_server_with, ShutdownWrapper, TestServer};
+pub use server::{http_get, spawn_server, spawn_server_with, ShutdownWrapper, TestServer};
 
 /// How long any single wait in the support code lasts before the test fails.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

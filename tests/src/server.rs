@@ -40,8 +40,10 @@ impl TestServer {
 
 /// The graceful-shutdown wrapper: turns the test's stop signal into the future handed to
 /// `with_graceful_shutdown` (e.g. `|signal| stomp.shutdown_signal(signal)`).
-pub type ShutdownWrapper =
-    Box<dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+pub type ShutdownWrapper = Box<
+    dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
+>;
 
 /// Serves `app` on `127.0.0.1:0` (with peer addresses as `ConnectInfo<SocketAddr>`).
 /// [`TestServer::trigger_shutdown`] stops it gracefully.
@@ -74,4 +76,34 @@ pub async fn spawn_server_with(app: Router, wrap: Option<ShutdownWrapper>) -> Te
         handle,
         stop: Some(stop),
     }
+}
+
+/// A plain HTTP/1.1 GET to `addr` (no keep-alive): the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let response = tokio::time::timeout(crate::TIMEOUT, exchange)
+        .await
+        .expect("HTTP exchange timed out");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("HTTP status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
