@@ -150,30 +150,6 @@ pub(crate) fn to_message(item: Outbound) -> Message {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_or_binary() {
-        let cases: &[(&[u8], bool)] = &[
-            (b"MESSAGE\n\nhello\0", true),
-            (b"MESSAGE\ncontent-length:3\n\na\0b\0", false),
-            (b"MESSAGE\n\n\xff\xfe\0", false),
-            (b"A\n\n\0B\n\n\0", false),
-            (b"", true),
-        ];
-        for (bytes, text) in cases {
-            let message = to_message(Outbound::Frame(Bytes::copy_from_slice(bytes)));
-            assert_eq!(matches!(message, Message::Text(_)), *text, "{bytes:?}");
-        }
-        assert_eq!(
-            to_message(Outbound::HeartBeat),
-            Message::Text(Utf8Bytes::from_static("\n"))
-        );
-    }
-}
-
 async fn write_loop(
     mut sink: Sink,
     mut outbound: OutboundReceiver,
@@ -277,4 +253,28 @@ async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContex
         sink.send(Message::Close(Some(frame))),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_or_binary() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"MESSAGE\n\nhello\0", true),
+            (b"MESSAGE\ncontent-length:3\n\na\0b\0", false),
+            (b"MESSAGE\n\n\xff\xfe\0", false),
+            (b"A\n\n\0B\n\n\0", false),
+            (b"", true),
+        ];
+        for (bytes, text) in cases {
+            let message = to_message(Outbound::Frame(Bytes::copy_from_slice(bytes)));
+            assert_eq!(matches!(message, Message::Text(_)), *text, "{bytes:?}");
+        }
+        assert_eq!(
+            to_message(Outbound::HeartBeat),
+            Message::Text(Utf8Bytes::from_static("\n"))
+        );
+    }
 }

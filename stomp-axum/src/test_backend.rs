@@ -81,8 +81,13 @@ impl BackendSession for EchoSession {
                         .subprotocol
                         .map(Version::subprotocol)
                         .unwrap_or("none");
+                    let remote = self
+                        .connection
+                        .remote_addr
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or_default();
                     let reply = format!(
-                        "CONNECTED\nversion:1.2\nuser-name:{user}\nsubprotocol:{proto}\n\n\0"
+                        "CONNECTED\nversion:1.2\nuser-name:{user}\nsubprotocol:{proto}\nremote:{remote}\n\n\0"
                     );
                     let _ = self.out.send(Bytes::from(reply));
                 } else if trimmed.starts_with(b"DISCONNECT\n") {

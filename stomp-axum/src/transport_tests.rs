@@ -196,7 +196,9 @@ async fn handshake_principal_reaches_the_session_and_refusal_is_401() {
         .connect(&url)
         .await
         .expect("upgrade");
-    assert_eq!(c.stomp_connect().await.header("user-name"), Some("ann"));
+    let connected = c.stomp_connect().await;
+    assert_eq!(connected.header("user-name"), Some("ann"));
+    assert_eq!(connected.header("remote"), Some("127.0.0.1"));
 
     let mut anonymous = WsClient::connect(&url).await;
     assert_eq!(
