@@ -72,8 +72,8 @@ pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
         .protocols(SUBPROTOCOLS)
         .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(config.write_buffer_size)
-        .max_message_size(config.max_message_size)
-        .max_frame_size(config.max_message_size);
+        .max_message_size(socket::hard_message_limit(config))
+        .max_frame_size(socket::hard_message_limit(config));
     let subprotocol = upgrade
         .selected_protocol()
         .and_then(|p| p.to_str().ok())

@@ -48,11 +48,11 @@ pub(crate) async fn run(
 ) {
     let (sink, stream) = socket.split();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let (writer_done_tx, writer_done_rx) = oneshot::channel::<()>();
+    let (writer_done_tx, writer_done_rx) = oneshot::channel::<bool>();
     let reader = read_loop(stream, session.as_mut(), &ctx, stop_tx, writer_done_rx);
     let writer = async {
-        write_loop(sink, outbound, stop_rx, &ctx).await;
-        drop(writer_done_tx);
+        let closed_cleanly = write_loop(sink, outbound, stop_rx, &ctx).await;
+        let _ = writer_done_tx.send(closed_cleanly);
     };
     tokio::join!(reader, writer);
     session.transport_closed().await;
@@ -64,14 +64,22 @@ async fn read_loop(
     session: &mut dyn BackendSession,
     ctx: &SocketContext,
     stop: oneshot::Sender<Stop>,
-    mut writer_done: oneshot::Receiver<()>,
+    mut writer_done: oneshot::Receiver<bool>,
 ) {
     let first_deadline = Instant::now() + ctx.config.time_to_first_message;
     let mut got_first = false;
+    // Whether the stream can still be read after the loop (not after a read error).
+    let mut readable = true;
     loop {
         let next = tokio::select! {
             biased;
-            _ = &mut writer_done => return,
+            clean = &mut writer_done => {
+                // The writer closed on its own (shutdown, heart-beat timeout, ...).
+                if clean.unwrap_or(false) {
+                    drain(&mut stream).await;
+                }
+                return;
+            }
             () = tokio::time::sleep_until(first_deadline), if !got_first => {
                 ctx.tracker.first_message_timeout();
                 let limit = ctx.config.time_to_first_message;
@@ -81,7 +89,7 @@ async fn read_loop(
                     code: close::POLICY_VIOLATION,
                     reason: format!("no STOMP frame within {}s", limit.as_secs()),
                 });
-                return;
+                break;
             }
             next = stream.next() => next,
         };
@@ -94,27 +102,71 @@ async fn read_loop(
                 return;
             }
             Some(Err(error)) => {
-                let _ = stop.send(read_error(error, session, ctx));
-                return;
+                if !is_capacity_error(error) {
+                    let _ = stop.send(Stop::Gone);
+                    return;
+                }
+                let _ = stop.send(too_large(session, ctx));
+                readable = false;
+                break;
             }
         };
         got_first = true;
+        if data.len() > ctx.config.max_message_size {
+            let _ = stop.send(too_large(session, ctx));
+            break;
+        }
         if session.receive(&data).await.is_err() {
             // The session ended itself; the writer drains what it queued and closes.
-            return;
+            drop(stop);
+            break;
         }
     }
+    // The writer is closing the connection: keep reading (and discarding) until the
+    // client answers the close, so that unread input does not turn the TCP close into a
+    // reset that loses the close frame. Bounded in time and turns.
+    // A writer that failed (send error, send time limit) sent no close: nothing to wait for.
+    if !(&mut writer_done).await.unwrap_or(false) {
+        return;
+    }
+    if !readable {
+        // The rest of an oversized message is still unread and cannot be skipped: hold the
+        // connection briefly so the client reads the close frame before the reset.
+        tokio::time::sleep(CLOSE_GRACE).await;
+        return;
+    }
+    drain(&mut stream).await;
 }
 
-/// What to do about a failed read: a message over the limit gets an ERROR frame and 1009.
-fn read_error(error: axum::Error, session: &dyn BackendSession, ctx: &SocketContext) -> Stop {
-    let too_large = error
+/// Reads and discards until the client's close frame (or the end), bounded in time and
+/// turns.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let drain = async {
+        for _ in 0..DRAIN_TURNS {
+            match stream.next().await {
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+}
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most messages (or read errors) discarded while waiting for it.
+const DRAIN_TURNS: usize = 1024;
+
+/// Whether a read failed on tungstenite's hard size limit.
+fn is_capacity_error(error: axum::Error) -> bool {
+    error
         .into_inner()
         .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if !too_large {
-        return Stop::Gone;
-    }
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// The answer to a message over the limit: an ERROR frame, then close 1009.
+fn too_large(session: &dyn BackendSession, ctx: &SocketContext) -> Stop {
     ctx.tracker.too_large();
     let limit = ctx.config.max_message_size;
     tracing::warn!(session = %session.id(), limit, "WebSocket message over the size limit");
@@ -125,6 +177,13 @@ fn read_error(error: axum::Error, session: &dyn BackendSession, ctx: &SocketCont
         code: close::MESSAGE_TOO_BIG,
         reason,
     }
+}
+
+/// tungstenite's own limit: twice the configured one, so that a message somewhat over the
+/// limit is read whole and refused with a clean close handshake; past this one the rest of
+/// the message stays unread.
+pub(crate) fn hard_message_limit(config: &TransportConfig) -> usize {
+    config.max_message_size.saturating_mul(2)
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -155,7 +214,7 @@ async fn write_loop(
     mut outbound: OutboundReceiver,
     mut stop: oneshot::Receiver<Stop>,
     ctx: &SocketContext,
-) {
+) -> bool {
     let mut reader_running = true;
     loop {
         let next = tokio::select! {
@@ -171,7 +230,10 @@ async fn write_loop(
             next = outbound.next() => Ok(next),
         };
         match next {
-            Err(Stop::Gone) => return outbound.close(),
+            Err(Stop::Gone) => {
+                outbound.close();
+                return false;
+            }
             Err(Stop::Close {
                 frame,
                 code,
@@ -183,7 +245,7 @@ async fn write_loop(
                         .await
                         .is_err()
                     {
-                        return;
+                        return false;
                     }
                 }
                 return send_close(&mut sink, code, &reason, ctx).await;
@@ -198,13 +260,14 @@ async fn write_loop(
                     }
                 }
                 if send_batch(&mut sink, batch, ctx).await.is_err() {
-                    return outbound.close();
+                    outbound.close();
+                    return false;
                 }
             }
             Ok(Next::Close(reason)) => {
                 outbound.close();
                 if reason == CloseReason::TransportClosed && reader_running {
-                    return;
+                    return false;
                 }
                 let code = close::code_for(&reason);
                 if code == close::NORMAL {
@@ -243,16 +306,20 @@ async fn send_batch(sink: &mut Sink, batch: Vec<Message>, ctx: &SocketContext) -
     }
 }
 
-async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContext) {
+/// Sends the close frame; `true` if it went out.
+async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContext) -> bool {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(close::truncate_reason(reason)),
     };
-    let _ = tokio::time::timeout(
-        ctx.config.send_time_limit,
-        sink.send(Message::Close(Some(frame))),
+    matches!(
+        tokio::time::timeout(
+            ctx.config.send_time_limit,
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await,
+        Ok(Ok(()))
     )
-    .await;
 }
 
 #[cfg(test)]

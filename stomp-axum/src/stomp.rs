@@ -2,20 +2,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::Request;
 use axum::routing::any;
 use axum::Router;
-use stomp_core::session::Principal;
+use stomp_core::engine::{Engine, EngineStats, SessionSnapshot};
+use stomp_core::events::SessionEvent;
+use stomp_core::session::SessionId;
+use stomp_core::template::MessagingTemplate;
+use tokio::sync::broadcast;
 
 use crate::backend::Backend;
+use crate::builder::StompBuilder;
 use crate::config::TransportConfig;
 use crate::endpoint;
-use crate::handshake::{HandshakeRejection, PrincipalResolver};
+use crate::handshake::PrincipalResolver;
 use crate::layer::StompLayer;
-use crate::origin::AllowedOrigins;
 use crate::stats::{Tracker, TransportStats};
 
 /// A STOMP endpoint: the engine (sessions, broker, handlers) and its WebSocket transport.
@@ -29,6 +31,7 @@ pub struct Stomp {
 }
 
 pub(crate) struct Inner {
+    pub(crate) engine: Engine,
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) config: Arc<TransportConfig>,
     pub(crate) principal_resolver: Option<PrincipalResolver>,
@@ -45,6 +48,32 @@ impl std::fmt::Debug for Stomp {
 }
 
 impl Stomp {
+    /// Starts building an endpoint. The application state type `S` is inferred from
+    /// [`StompBuilder::with_state`] (`()` when there is none).
+    pub fn builder<S>() -> StompBuilder<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        StompBuilder::new()
+    }
+
+    pub(crate) fn from_parts(
+        engine: Engine,
+        backend: Arc<dyn Backend>,
+        config: TransportConfig,
+        principal_resolver: Option<PrincipalResolver>,
+    ) -> Stomp {
+        Stomp {
+            inner: Arc::new(Inner {
+                engine,
+                backend,
+                config: Arc::new(config),
+                principal_resolver,
+                tracker: Tracker::default(),
+            }),
+        }
+    }
+
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
@@ -65,6 +94,40 @@ impl Stomp {
             path,
             any(move |request: Request| endpoint::handle(stomp.clone(), request)),
         )
+    }
+
+    /// The engine behind the endpoint (sessions, broker, application).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// A messaging template publishing through this endpoint's broker channel.
+    pub fn template(&self) -> MessagingTemplate {
+        self.engine().template()
+    }
+
+    /// Engine and transport counters.
+    pub fn stats(&self) -> StompStats {
+        StompStats {
+            engine: self.engine().stats(),
+            transport: self.transport_stats(),
+        }
+    }
+
+    /// Session lifecycle events (connected, disconnected, subscribed, ...).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.engine().subscribe_events()
+    }
+
+    /// The sessions open now.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.engine().sessions()
+    }
+
+    /// Closes one session with `reason` (ERROR frame, then WebSocket close 1000); `false`
+    /// if no such session is open.
+    pub fn close_session(&self, id: &SessionId, reason: impl Into<String>) -> bool {
+        self.engine().close_session(id, reason)
     }
 
     /// The transport counters: connections, refused handshakes, limit breaches.
@@ -115,140 +178,12 @@ impl Stomp {
     }
 }
 
-/// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
-/// transport settings (origins, handshake principal, limits).
-#[derive(Default)]
-#[must_use]
-pub struct StompBuilder {
-    pub(crate) config: TransportConfig,
-    pub(crate) principal_resolver: Option<PrincipalResolver>,
-}
-
-impl std::fmt::Debug for StompBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StompBuilder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StompBuilder {
-    /// Replaces every transport setting at once.
-    pub fn transport(mut self, config: TransportConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Which browser origins may connect (default [`AllowedOrigins::SameOrigin`]).
-    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
-        self.config.allowed_origins = origins;
-        self
-    }
-
-    /// Allows these origins besides the same origin (`"*"` allows any).
-    pub fn allow_origins<I, S>(self, origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.allowed_origins(AllowedOrigins::list(origins))
-    }
-
-    /// Largest WebSocket message accepted (default 64 KiB).
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
-    }
-
-    /// WebSocket read buffer per connection (default 4 KiB).
-    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.config.read_buffer_size = bytes;
-        self
-    }
-
-    /// WebSocket write buffer per connection (default 4 KiB).
-    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
-        self.config.write_buffer_size = bytes;
-        self
-    }
-
-    /// Longest a write may take before the session is closed (default 10 s).
-    pub fn send_time_limit(mut self, limit: Duration) -> Self {
-        self.config.send_time_limit = limit;
-        self
-    }
-
-    /// Longest wait for the first message after the upgrade (default 60 s).
-    pub fn time_to_first_message(mut self, limit: Duration) -> Self {
-        self.config.time_to_first_message = limit;
-        self
-    }
-
-    /// Most connections open at once; more are refused with HTTP 503 (default: no limit).
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.config.max_connections = Some(max);
-        self
-    }
-
-    /// How long a graceful shutdown waits for connections to close (default 10 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Takes the session's principal from the upgrade request (cookie, session, bearer
-    /// token) with an async function of the request head. `Ok(None)` admits an anonymous
-    /// connection (CONNECT may still authenticate); `Err` refuses the handshake with the
-    /// rejection's status.
-    ///
-    /// ```
-    /// use stomp_axum::{HandshakeRejection, Stomp};
-    /// use stomp_axum::core::session::Principal;
-    ///
-    /// let builder = Stomp::builder().handshake_principal(|parts: axum::http::request::Parts| async move {
-    ///     match parts.headers.get("authorization").and_then(|v| v.to_str().ok()) {
-    ///         Some(token) if token.starts_with("Bearer ") => Ok(Some(Principal::new(&token[7..]))),
-    ///         Some(_) => Err(HandshakeRejection::unauthorized("bad token")),
-    ///         None => Ok(None),
-    ///     }
-    /// });
-    /// # let _ = builder;
-    /// ```
-    pub fn handshake_principal<F, Fut>(mut self, resolve: F) -> Self
-    where
-        F: Fn(Parts) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<Principal>, HandshakeRejection>> + Send + 'static,
-    {
-        self.principal_resolver = Some(PrincipalResolver::from_fn(resolve));
-        self
-    }
-
-    /// Takes the session's principal with an axum extractor: `E` runs on the upgrade
-    /// request, its value converts into `Option<Principal>`, and its rejection is the
-    /// refused handshake's response.
-    pub fn handshake_extractor<E>(mut self) -> Self
-    where
-        E: FromRequestParts<()> + Into<Option<Principal>> + Send + 'static,
-    {
-        self.principal_resolver = Some(PrincipalResolver::from_extractor::<E>());
-        self
-    }
-
-    pub(crate) fn build_with_backend(self, backend: Arc<dyn Backend>) -> Stomp {
-        Stomp {
-            inner: Arc::new(Inner {
-                backend,
-                config: Arc::new(self.config),
-                principal_resolver: self.principal_resolver,
-                tracker: Tracker::default(),
-            }),
-        }
-    }
-}
-
-impl Stomp {
-    /// Starts building an endpoint.
-    pub fn builder() -> StompBuilder {
-        StompBuilder::default()
-    }
+/// Engine and transport counters of one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StompStats {
+    /// Sessions, subscriptions, frames, errors.
+    pub engine: EngineStats,
+    /// Connections, refused handshakes, limit breaches.
+    pub transport: TransportStats,
 }

@@ -125,6 +125,13 @@ async fn a_message_over_the_size_limit_gets_error_and_close_1009() {
     assert_eq!(code, 1009);
     assert!(reason.contains("1024"), "{reason}");
     assert_eq!(stomp.transport_stats().messages_too_large, 1);
+
+    // Far over the limit (past tungstenite's hard limit, the rest left unread): the same.
+    let mut c = WsClient::connect(&server.ws_url("/ws")).await;
+    c.stomp_connect().await;
+    c.send_text(&"x".repeat(10_000)).await;
+    c.expect_frame("ERROR").await;
+    assert_eq!(c.expect_close().await.0, 1009);
 }
 
 #[tokio::test]

@@ -93,6 +93,8 @@ pub enum Received {
     Close(Option<(u16, String)>),
     /// The connection ended without (further) close frame.
     Ended,
+    /// Reading failed (e.g. the connection was reset).
+    Error(String),
 }
 
 /// A raw WebSocket client speaking STOMP by hand.
@@ -145,7 +147,8 @@ impl WsClient {
                 Err(_) => panic!("nothing received within {TIMEOUT:?}"),
             };
             return match next {
-                None | Some(Err(_)) => Received::Ended,
+                None => Received::Ended,
+                Some(Err(e)) => Received::Error(e.to_string()),
                 Some(Ok(Message::Text(t))) => Received::Text(t.as_str().to_owned()),
                 Some(Ok(Message::Binary(b))) => Received::Binary(b.to_vec()),
                 Some(Ok(Message::Close(frame))) => Received::Close(
@@ -221,9 +224,14 @@ impl WsClient {
         );
         for _ in 0..1000 {
             match self.recv().await {
-                Received::Close(Some(close)) => return close,
+                Received::Close(Some(close)) => {
+                    // Send the close reply tungstenite queued, as a browser does at once.
+                    let _ = tokio::time::timeout(TIMEOUT, self.ws.flush()).await;
+                    return close;
+                }
                 Received::Close(None) => panic!("close frame without a code"),
                 Received::Ended => panic!("connection ended without a close frame"),
+                Received::Error(e) => panic!("connection failed before a close frame: {e}"),
                 Received::Text(t) if t.trim().is_empty() => continue,
                 other => panic!("expected close, got {other:?}"),
             }
