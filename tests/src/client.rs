@@ -18,6 +18,7 @@ use crate::TIMEOUT;
 pub struct ClientOptions {
     protocols: Vec<String>,
     headers: Vec<(String, String)>,
+    read_buffer_size: Option<usize>,
 }
 
 impl ClientOptions {
@@ -43,6 +44,13 @@ impl ClientOptions {
         self
     }
 
+    /// The client's WebSocket read buffer (tungstenite allocates it eagerly; default
+    /// 128 KiB). Small values keep many test clients cheap.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = Some(bytes);
+        self
+    }
+
     /// Opens the WebSocket. `Err(status)` is the HTTP status of a refused handshake; any
     /// other failure (and a timeout) panics.
     pub async fn connect(self, url: &str) -> Result<WsClient, u16> {
@@ -61,7 +69,12 @@ impl ClientOptions {
                 HeaderValue::from_str(value).expect("bad header value"),
             );
         }
-        let connect = tokio_tungstenite::connect_async(request);
+        let config = self.read_buffer_size.map(|size| {
+            tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(size)
+                .write_buffer_size(0)
+        });
+        let connect = tokio_tungstenite::connect_async_with_config(request, config, false);
         match tokio::time::timeout(TIMEOUT, connect).await {
             Err(_) => panic!("WebSocket handshake timed out"),
             Ok(Ok((ws, response))) => {
