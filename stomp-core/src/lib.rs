@@ -1,11 +1,16 @@
 //! Transport-agnostic STOMP 1.2 engine.
 
 pub mod app;
+pub mod authz;
 pub mod broker;
 pub mod channel;
 pub mod codec;
+pub mod destination;
+pub mod engine;
+pub mod events;
 pub mod frame;
 pub mod heartbeat;
+pub mod interceptor;
 pub mod outbound;
 pub mod session;
 pub mod template;
