@@ -1,0 +1,75 @@
+//! `bench-server`: the embedded stomp-axum broker as the benchmarks run it.
+//!
+//! `/topic` and `/queue` on the `SimpleBroker`, `/app` handlers, one WebSocket endpoint at
+//! `/ws`. Tuned only through public configuration (`Stomp::builder()`).
+//!
+//! Usage: `bench-server [--addr 127.0.0.1:8080] [--workers N]`
+//!
+//! The one handler, `/app/fanout/{topic}`, replies with the SEND body to `/topic/{topic}`:
+//! the load generator's `app` scenario publishes through it (handler + reply path).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use bytes::Bytes;
+use stomp_axum::prelude::*;
+use stomp_axum::AllowedOrigins;
+
+/// Forwards the body unchanged to the topic of the same name.
+#[message_mapping("/fanout/{topic}")]
+#[send_to("/topic/{topic}")]
+async fn fanout(body: Bytes) -> Bytes {
+    body
+}
+
+/// Command line: the listen address and the runtime's worker threads.
+struct Args {
+    addr: SocketAddr,
+    workers: Option<usize>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        workers: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => args.addr = value.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--workers" => {
+                args.workers = Some(value.parse().map_err(|e| format!("--workers: {e}"))?);
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> std::io::Result<()> {
+    let args = parse_args().map_err(std::io::Error::other)?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(workers);
+    }
+    runtime.enable_all().build()?.block_on(serve(args.addr))
+}
+
+async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+    let stomp = Stomp::builder()
+        .app_destination_prefix("/app")
+        .simple_broker(["/topic", "/queue"])
+        .allowed_origins(AllowedOrigins::Any)
+        .handler(fanout)
+        .build();
+    let app = Router::new().merge(stomp.router("/ws"));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("bench-server listening on ws://{addr}/ws");
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(stomp.shutdown_signal(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+        .await
+}

@@ -1,0 +1,179 @@
+//! One STOMP-over-WebSocket client connection: the WebSocket handshake, CONNECT, and
+//! frames in and out through the stomp-core codec.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use stomp_core::codec::{encode, Decoded, Decoder, Limits};
+use stomp_core::{Command, Frame, Version};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How to reach and log in to the server.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) login: Option<String>,
+    pub(crate) passcode: Option<String>,
+    /// The CONNECT `host` header (RabbitMQ reads it as the virtual host).
+    pub(crate) host: String,
+    /// WebSocket read buffer of each client connection.
+    pub(crate) read_buffer: usize,
+}
+
+/// The writing half of a connection.
+pub(crate) struct Writer {
+    sink: SplitSink<Ws, Message>,
+    version: Version,
+    buf: BytesMut,
+}
+
+/// The reading half: decoded frames, in order.
+pub(crate) struct Reader {
+    stream: SplitStream<Ws>,
+    decoder: Decoder,
+    buf: BytesMut,
+}
+
+/// A failure of a connection, as text for the report.
+pub(crate) type Error = String;
+
+/// Opens the WebSocket, sends CONNECT and waits for CONNECTED.
+pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> {
+    let mut request = target
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("bad url: {e}"))?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("v12.stomp, v11.stomp"),
+    );
+    let config = WebSocketConfig::default()
+        .read_buffer_size(target.read_buffer)
+        .write_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| format!("websocket connect: {e}"))?;
+    let (sink, stream) = ws.split();
+    let mut writer = Writer {
+        sink,
+        version: Version::V1_2,
+        buf: BytesMut::new(),
+    };
+    let mut reader = Reader {
+        stream,
+        decoder: Decoder::new(Limits::default()),
+        buf: BytesMut::new(),
+    };
+    let mut connect = Frame::new(Command::Connect)
+        .header("accept-version", "1.1,1.2")
+        .header("host", target.host.as_str())
+        .header("heart-beat", "0,0");
+    if let Some(login) = &target.login {
+        connect = connect.header("login", login.as_str());
+    }
+    if let Some(passcode) = &target.passcode {
+        connect = connect.header("passcode", passcode.as_str());
+    }
+    writer.send(&connect).await?;
+    let connected = reader.next_frame().await?;
+    if connected.command != Command::Connected {
+        return Err(describe_error(&connected));
+    }
+    let version = match connected.headers.version() {
+        Some("1.0") => Version::V1_0,
+        Some("1.1") => Version::V1_1,
+        _ => Version::V1_2,
+    };
+    writer.version = version;
+    reader.decoder.set_version(version);
+    Ok((writer, reader))
+}
+
+/// The text of an unexpected frame (an ERROR's message).
+pub(crate) fn describe_error(frame: &Frame) -> String {
+    let message = frame.headers.message().unwrap_or("");
+    format!(
+        "unexpected {} {message} {}",
+        frame.command.as_str(),
+        String::from_utf8_lossy(&frame.body)
+    )
+}
+
+impl Writer {
+    /// Encodes and queues a frame without flushing.
+    pub(crate) async fn feed(&mut self, frame: &Frame) -> Result<(), Error> {
+        encode(frame, self.version, &mut self.buf);
+        let bytes: Bytes = self.buf.split().freeze();
+        let message = match Utf8Bytes::try_from(bytes.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Binary(bytes),
+        };
+        self.sink
+            .feed(message)
+            .await
+            .map_err(|e| format!("send: {e}"))
+    }
+
+    /// Writes what was fed.
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        self.sink.flush().await.map_err(|e| format!("flush: {e}"))
+    }
+
+    /// Encodes, queues and flushes a frame.
+    pub(crate) async fn send(&mut self, frame: &Frame) -> Result<(), Error> {
+        self.feed(frame).await?;
+        self.flush().await
+    }
+
+    /// Sends DISCONNECT and closes the WebSocket (best effort).
+    pub(crate) async fn close(mut self) {
+        let _ = self.send(&Frame::new(Command::Disconnect)).await;
+        let _ = self.sink.close().await;
+    }
+}
+
+impl Reader {
+    /// The next frame (heart-beats skipped); an error when the connection ends.
+    pub(crate) async fn next_frame(&mut self) -> Result<Frame, Error> {
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(Decoded::Frame(frame))) => return Ok(frame),
+                Ok(Some(Decoded::HeartBeat)) => continue,
+                Ok(None) => {}
+                Err(e) => return Err(format!("decode: {e}")),
+            }
+            match self.stream.next().await {
+                Some(Ok(Message::Text(text))) => self.buf.extend_from_slice(text.as_bytes()),
+                Some(Ok(Message::Binary(data))) => self.buf.extend_from_slice(&data),
+                Some(Ok(Message::Close(close))) => return Err(format!("closed: {close:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("read: {e}")),
+                None => return Err("connection ended".into()),
+            }
+        }
+    }
+}
+
+/// SUBSCRIBE to `destination` with subscription `id`.
+pub(crate) fn subscribe(destination: &str, id: &str) -> Frame {
+    Frame::new(Command::Subscribe)
+        .header("destination", destination)
+        .header("id", id)
+        .header("ack", "auto")
+}
+
+/// SEND of `body` to `destination`.
+pub(crate) fn send(destination: &str, body: Bytes) -> Frame {
+    Frame::new(Command::Send)
+        .header("destination", destination)
+        .header("content-type", "text/plain")
+        .body(body)
+}

@@ -1,0 +1,256 @@
+//! The command line.
+
+use std::time::Duration;
+
+use crate::client::Target;
+use crate::conns::ConnPlan;
+use crate::traffic::{Group, Plan};
+
+pub(crate) const USAGE: &str = "\
+usage: loadgen <fanout|pairs|latency|app|conns> --url ws://HOST:PORT/PATH [options]
+  --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
+  --server-pid PID         server CPU and memory from /proc
+  --subscribers N          fanout/app: 100, latency: 10
+  --pairs P                pairs: 50
+  --rate R                 messages/s per publisher (0 = unbounded; latency: 1000)
+  --duration S             publishing time in seconds (default 10)
+  --messages M             most messages per publisher (default 10000000)
+  --window W               most messages ahead of the slowest subscriber (default 1000)
+  --body B                 body bytes (default 128)
+  --drain S                after publishing, idle time before the rest is lost (default 5)
+  --app-prefix D           app: publish to D/<topic> (default /app/fanout)
+  --connections C          conns: 10000
+  --concurrency K          handshakes in flight (default 64)
+  --hold S                 conns: idle time once all are connected (default 5)
+  --read-buffer B          client WebSocket read buffer (default 16384, conns 4096)";
+
+/// Which scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    Fanout,
+    Pairs,
+    Latency,
+    App,
+    Conns,
+}
+
+impl Scenario {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::Fanout => "fanout",
+            Scenario::Pairs => "pairs",
+            Scenario::Latency => "latency",
+            Scenario::App => "app",
+            Scenario::Conns => "conns",
+        }
+    }
+}
+
+/// Parsed options.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) scenario: Scenario,
+    pub(crate) url: String,
+    login: Option<String>,
+    passcode: Option<String>,
+    host: String,
+    pub(crate) server_pid: Option<u32>,
+    subscribers: Option<usize>,
+    pairs: usize,
+    rate: Option<f64>,
+    duration: f64,
+    messages: u64,
+    window: u64,
+    body: usize,
+    drain: f64,
+    app_prefix: String,
+    connections: usize,
+    concurrency: usize,
+    hold: f64,
+    read_buffer: Option<usize>,
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {value}"))
+}
+
+impl Options {
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut args = args.into_iter();
+        let scenario = match args.next().as_deref() {
+            Some("fanout") => Scenario::Fanout,
+            Some("pairs") => Scenario::Pairs,
+            Some("latency") => Scenario::Latency,
+            Some("app") => Scenario::App,
+            Some("conns") => Scenario::Conns,
+            Some(other) => return Err(format!("unknown scenario {other}")),
+            None => return Err("no scenario".into()),
+        };
+        let mut o = Options {
+            scenario,
+            url: String::new(),
+            login: None,
+            passcode: None,
+            host: "/".into(),
+            server_pid: None,
+            subscribers: None,
+            pairs: 50,
+            rate: (scenario == Scenario::Latency).then_some(1000.0),
+            duration: 10.0,
+            messages: 10_000_000,
+            window: 1000,
+            body: 128,
+            drain: 5.0,
+            app_prefix: "/app/fanout".into(),
+            connections: 10_000,
+            concurrency: 64,
+            hold: 5.0,
+            read_buffer: None,
+        };
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let v = value.as_str();
+            match flag.as_str() {
+                "--url" => o.url = value,
+                "--login" => o.login = Some(value),
+                "--passcode" => o.passcode = Some(value),
+                "--host" => o.host = value,
+                "--server-pid" => o.server_pid = Some(number(&flag, v)?),
+                "--subscribers" => o.subscribers = Some(number(&flag, v)?),
+                "--pairs" => o.pairs = number(&flag, v)?,
+                "--rate" => {
+                    let rate: f64 = number(&flag, v)?;
+                    o.rate = (rate > 0.0).then_some(rate);
+                }
+                "--duration" => o.duration = number(&flag, v)?,
+                "--messages" => o.messages = number(&flag, v)?,
+                "--window" => o.window = number(&flag, v)?,
+                "--body" => o.body = number(&flag, v)?,
+                "--drain" => o.drain = number(&flag, v)?,
+                "--app-prefix" => o.app_prefix = value,
+                "--connections" => o.connections = number(&flag, v)?,
+                "--concurrency" => o.concurrency = number(&flag, v)?,
+                "--hold" => o.hold = number(&flag, v)?,
+                "--read-buffer" => o.read_buffer = Some(number(&flag, v)?),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if !(o.url.starts_with("ws://") || o.url.starts_with("wss://")) {
+            return Err("--url ws://... is required".into());
+        }
+        let bounded = |x: f64| x.is_finite() && (0.0..=3600.0).contains(&x);
+        if !bounded(o.duration) || !bounded(o.drain) || !bounded(o.hold) {
+            return Err("--duration, --drain and --hold are seconds, at most 3600".into());
+        }
+        if o.window == 0 {
+            return Err("--window must be at least 1".into());
+        }
+        Ok(o)
+    }
+
+    pub(crate) fn target(&self) -> Target {
+        let default_buffer = if self.scenario == Scenario::Conns {
+            4096
+        } else {
+            16 * 1024
+        };
+        Target {
+            url: self.url.clone(),
+            login: self.login.clone(),
+            passcode: self.passcode.clone(),
+            host: self.host.clone(),
+            read_buffer: self.read_buffer.unwrap_or(default_buffer),
+        }
+    }
+
+    /// The whole run's limit: publishing, draining, and generous set-up time.
+    pub(crate) fn time_limit(&self) -> Duration {
+        let busy = match self.scenario {
+            Scenario::Conns => self.hold + 120.0,
+            _ => self.duration + self.drain + 180.0,
+        };
+        Duration::from_secs_f64(busy)
+    }
+
+    pub(crate) fn plan(&self, run_id: &str) -> Plan {
+        let topic = |i: usize| format!("lg-{run_id}-{i}");
+        let groups = match self.scenario {
+            Scenario::Pairs => (0..self.pairs)
+                .map(|i| Group {
+                    publish_to: format!("/topic/{}", topic(i)),
+                    subscribe_to: format!("/topic/{}", topic(i)),
+                    subscribers: 1,
+                })
+                .collect(),
+            Scenario::App => vec![Group {
+                publish_to: format!("{}/{}", self.app_prefix, topic(0)),
+                subscribe_to: format!("/topic/{}", topic(0)),
+                subscribers: self.subscribers.unwrap_or(100),
+            }],
+            _ => vec![Group {
+                publish_to: format!("/topic/{}", topic(0)),
+                subscribe_to: format!("/topic/{}", topic(0)),
+                subscribers: self.subscribers.unwrap_or(match self.scenario {
+                    Scenario::Latency => 10,
+                    _ => 100,
+                }),
+            }],
+        };
+        Plan {
+            groups,
+            rate: self.rate,
+            duration: Duration::from_secs_f64(self.duration),
+            max_messages: self.messages,
+            window: self.window,
+            body_size: self.body,
+            drain: Duration::from_secs_f64(self.drain),
+            server_pid: self.server_pid,
+            connect_concurrency: self.concurrency,
+        }
+    }
+
+    pub(crate) fn conn_plan(&self) -> ConnPlan {
+        ConnPlan {
+            connections: self.connections,
+            concurrency: self.concurrency,
+            hold: Duration::from_secs_f64(self.hold),
+            ramp_limit: Duration::from_secs(90),
+            server_pid: self.server_pid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Options, String> {
+        Options::parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let o = parse("latency --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.rate, Some(1000.0));
+        assert_eq!(o.plan("r").groups[0].subscribers, 10);
+        let o = parse("pairs --url ws://x/ws --rate 0").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.rate, None);
+        assert_eq!(o.plan("r").groups.len(), 50);
+        let o = parse("app --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.plan("r").groups[0].publish_to, "/app/fanout/lg-r-0");
+        assert_eq!(o.plan("r").groups[0].subscribe_to, "/topic/lg-r-0");
+        for bad in [
+            "fanout",
+            "nope --url ws://x",
+            "fanout --url http://x",
+            "fanout --url ws://x --duration forever",
+            "fanout --url ws://x --duration 99999",
+            "fanout --url ws://x --window 0",
+            "fanout --url ws://x --subscribers",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}
