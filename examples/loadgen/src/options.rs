@@ -15,7 +15,8 @@ usage: loadgen <fanout|pairs|latency|app|conns> --url ws://HOST:PORT/PATH [optio
   --rate R                 messages/s per publisher (0 = unbounded; latency: 1000)
   --duration S             publishing time in seconds (default 10)
   --messages M             most messages per publisher (default 10000000)
-  --window W               most messages ahead of the slowest subscriber (default 1000)
+  --window W               most messages ahead of the slowest subscriber
+                           (default 100000 / subscribers, within 10..1000)
   --body B                 body bytes (default 128)
   --drain S                after publishing, idle time before the rest is lost (default 5)
   --app-prefix D           app: publish to D/<topic> (default /app/fanout)
@@ -60,7 +61,7 @@ pub(crate) struct Options {
     rate: Option<f64>,
     duration: f64,
     messages: u64,
-    window: u64,
+    window: Option<u64>,
     body: usize,
     drain: f64,
     app_prefix: String,
@@ -100,7 +101,7 @@ impl Options {
             rate: (scenario == Scenario::Latency).then_some(1000.0),
             duration: 10.0,
             messages: 10_000_000,
-            window: 1000,
+            window: None,
             body: 128,
             drain: 5.0,
             app_prefix: "/app/fanout".into(),
@@ -126,7 +127,7 @@ impl Options {
                 }
                 "--duration" => o.duration = number(&flag, v)?,
                 "--messages" => o.messages = number(&flag, v)?,
-                "--window" => o.window = number(&flag, v)?,
+                "--window" => o.window = Some(number(&flag, v)?),
                 "--body" => o.body = number(&flag, v)?,
                 "--drain" => o.drain = number(&flag, v)?,
                 "--app-prefix" => o.app_prefix = value,
@@ -144,7 +145,7 @@ impl Options {
         if !bounded(o.duration) || !bounded(o.drain) || !bounded(o.hold) {
             return Err("--duration, --drain and --hold are seconds, at most 3600".into());
         }
-        if o.window == 0 {
+        if o.window == Some(0) {
             return Err("--window must be at least 1".into());
         }
         Ok(o)
@@ -198,12 +199,15 @@ impl Options {
                 }),
             }],
         };
+        // In flight: about 100,000 deliveries per group, whatever its fan-out.
+        let widest = groups.iter().map(|g: &Group| g.subscribers).max().unwrap_or(1).max(1);
+        let window = self.window.unwrap_or((100_000 / widest as u64).clamp(10, 1000));
         Plan {
             groups,
             rate: self.rate,
             duration: Duration::from_secs_f64(self.duration),
             max_messages: self.messages,
-            window: self.window,
+            window,
             body_size: self.body,
             drain: Duration::from_secs_f64(self.drain),
             server_pid: self.server_pid,
