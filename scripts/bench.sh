@@ -21,6 +21,7 @@ SCENARIOS=${SCENARIOS:-"fanout100 fanout1000 pairs latency app conns"}
 CONNS=${CONNS:-10000}
 # RabbitMQ's file-descriptor limit here is 1024: its idle-connection run stays below it.
 RABBIT_CONNS=${RABBIT_CONNS:-800}
+RABBIT_SUBSCRIBERS=${RABBIT_SUBSCRIBERS:-800}   # fanout1000 on RabbitMQ: 800 subscribers
 OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 
@@ -69,7 +70,9 @@ stop_server() { # $1 = server name
 args_for() { # $1 = scenario, $2 = server
   case $1 in
     fanout100) echo "fanout --subscribers 100 --duration $DURATION" ;;
-    fanout1000) echo "fanout --subscribers 1000 --duration $DURATION" ;;
+    fanout1000)
+      local n=1000; [ "$2" = rabbitmq ] && n=$RABBIT_SUBSCRIBERS
+      echo "fanout --subscribers $n --duration $DURATION" ;;
     pairs) echo "pairs --pairs 50 --duration $DURATION" ;;
     latency) echo "latency --subscribers 10 --rate 1000 --duration $DURATION" ;;
     app) echo "app --subscribers 100 --duration $DURATION" ;;
