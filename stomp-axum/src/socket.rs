@@ -209,6 +209,72 @@ pub(crate) fn to_message(item: Outbound) -> Message {
     }
 }
 
+/// Several queued frames as few WebSocket messages: consecutive text frames share one
+/// text message up to `limit` bytes (STOMP allows several frames per message, and
+/// stompjs splits them); a frame that must go binary, or is larger than the limit, goes
+/// alone.
+struct Coalesced {
+    messages: Vec<Message>,
+    /// Text frames gathered for the next message.
+    text: String,
+    /// The first gathered frame, kept uncopied while it is the only one.
+    single: Option<Utf8Bytes>,
+    limit: usize,
+}
+
+impl Coalesced {
+    fn new(limit: usize) -> Self {
+        Coalesced {
+            messages: Vec::with_capacity(4),
+            text: String::new(),
+            single: None,
+            limit,
+        }
+    }
+
+    fn push(&mut self, item: Outbound) {
+        let text = match to_message(item) {
+            Message::Text(text) => text,
+            binary => {
+                self.end_text();
+                self.messages.push(binary);
+                return;
+            }
+        };
+        let gathered = self
+            .single
+            .as_ref()
+            .map_or(self.text.len(), |one| one.len());
+        if gathered > 0 && gathered + text.len() > self.limit {
+            self.end_text();
+        }
+        match self.single.take() {
+            None if self.text.is_empty() => self.single = Some(text),
+            None => self.text.push_str(text.as_str()),
+            Some(first) => {
+                self.text.reserve(self.limit.max(first.len() + text.len()));
+                self.text.push_str(first.as_str());
+                self.text.push_str(text.as_str());
+            }
+        }
+    }
+
+    /// Closes the text message being gathered.
+    fn end_text(&mut self) {
+        if let Some(one) = self.single.take() {
+            self.messages.push(Message::Text(one));
+        } else if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            self.messages.push(Message::Text(Utf8Bytes::from(text)));
+        }
+    }
+
+    fn finish(mut self) -> Vec<Message> {
+        self.end_text();
+        self.messages
+    }
+}
+
 async fn write_loop(
     mut sink: Sink,
     mut outbound: OutboundReceiver,
@@ -251,15 +317,15 @@ async fn write_loop(
                 return send_close(&mut sink, code, &reason, ctx).await;
             }
             Ok(Next::Item(item)) => {
-                let mut batch = Vec::with_capacity(4);
-                batch.push(to_message(item));
-                while batch.len() < ctx.config.max_write_batch.max(1) {
+                let mut batch = Coalesced::new(ctx.config.write_buffer_size);
+                batch.push(item);
+                for _ in 1..ctx.config.max_write_batch.max(1) {
                     match outbound.try_next() {
-                        Some(item) => batch.push(to_message(item)),
+                        Some(item) => batch.push(item),
                         None => break,
                     }
                 }
-                if send_batch(&mut sink, batch, ctx).await.is_err() {
+                if send_batch(&mut sink, batch.finish(), ctx).await.is_err() {
                     outbound.close();
                     return false;
                 }
@@ -325,6 +391,46 @@ async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalescing() {
+        let frame = |b: &'static [u8]| Outbound::Frame(Bytes::from_static(b));
+        let text = |t: &str| Message::Text(Utf8Bytes::from(t.to_owned()));
+        let cases: Vec<(usize, Vec<Outbound>, Vec<Message>)> = vec![
+            (100, vec![frame(b"A\n\n\0")], vec![text("A\n\n\0")]),
+            (
+                100,
+                vec![frame(b"A\n\n\0"), Outbound::HeartBeat, frame(b"B\n\n\0")],
+                vec![text("A\n\n\0\nB\n\n\0")],
+            ),
+            (
+                8,
+                vec![frame(b"A\n\n\0"), frame(b"B\n\n\0"), frame(b"C\n\n\0")],
+                vec![text("A\n\n\0B\n\n\0"), text("C\n\n\0")],
+            ),
+            (
+                100,
+                vec![frame(b"A\n\n\0"), frame(b"B\n\n\xff\0"), frame(b"C\n\n\0")],
+                vec![
+                    text("A\n\n\0"),
+                    Message::Binary(Bytes::from_static(b"B\n\n\xff\0")),
+                    text("C\n\n\0"),
+                ],
+            ),
+            (
+                2,
+                vec![frame(b"A\n\n\0"), frame(b"B\n\n\0")],
+                vec![text("A\n\n\0"), text("B\n\n\0")],
+            ),
+        ];
+        for (limit, items, expected) in cases {
+            let mut batch = Coalesced::new(limit);
+            for item in items {
+                batch.push(item);
+            }
+            assert_eq!(batch.finish(), expected, "limit {limit}");
+        }
+    }
 
     #[test]
     fn text_or_binary() {
