@@ -140,7 +140,10 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
         let delta = after as f64 - before as f64;
         result.server_bytes_per_session = Some((delta / result.connected as f64).round());
     }
-    eprintln!("holding {} idle sessions for {:?}", result.connected, plan.hold);
+    eprintln!(
+        "holding {} idle sessions for {:?}",
+        result.connected, plan.hold
+    );
     tokio::time::sleep(plan.hold).await;
     result.dropped_while_idle = dropped.load(Ordering::Relaxed);
     result.held = result

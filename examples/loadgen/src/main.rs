@@ -43,9 +43,7 @@ fn main() {
         }
     };
     let limit = options.time_limit();
-    let outcome = runtime.block_on(async {
-        tokio::time::timeout(limit, run(&options)).await
-    });
+    let outcome = runtime.block_on(async { tokio::time::timeout(limit, run(&options)).await });
     let (value, ok) = match outcome {
         Ok((value, ok)) => (value, ok),
         Err(_) => (
@@ -80,7 +78,9 @@ async fn run(options: &Options) -> (serde_json::Value, bool) {
         }
     };
     let mut merged = head;
-    if let (Some(out), Ok(serde_json::Value::Object(fields))) = (merged.as_object_mut(), value.as_mut().map(std::mem::take)) {
+    if let (Some(out), Ok(serde_json::Value::Object(fields))) =
+        (merged.as_object_mut(), value.as_mut().map(std::mem::take))
+    {
         out.extend(fields);
     }
     (merged, ok)

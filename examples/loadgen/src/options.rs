@@ -200,8 +200,15 @@ impl Options {
             }],
         };
         // In flight: about 100,000 deliveries per group, whatever its fan-out.
-        let widest = groups.iter().map(|g: &Group| g.subscribers).max().unwrap_or(1).max(1);
-        let window = self.window.unwrap_or((100_000 / widest as u64).clamp(10, 1000));
+        let widest = groups
+            .iter()
+            .map(|g: &Group| g.subscribers)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let window = self
+            .window
+            .unwrap_or((100_000 / widest as u64).clamp(10, 1000));
         Plan {
             groups,
             rate: self.rate,

@@ -204,13 +204,24 @@ pub(crate) async fn run(target: &Target, plan: &Plan) -> TrafficResult {
     let start = Instant::now();
     let deadline = start + plan.duration;
     let mut handles = Vec::new();
-    for ((destination, mut writer, reader), (subs, sent)) in publishers
-        .into_iter()
-        .zip(group_subs.iter().cloned().zip(sent_counters.iter().cloned()))
-    {
+    for ((destination, mut writer, reader), (subs, sent)) in publishers.into_iter().zip(
+        group_subs
+            .iter()
+            .cloned()
+            .zip(sent_counters.iter().cloned()),
+    ) {
         let plan = plan.clone();
         handles.push(tokio::spawn(async move {
-            let outcome = publish(&mut writer, &destination, &plan, &subs, &sent, deadline, epoch).await;
+            let outcome = publish(
+                &mut writer,
+                &destination,
+                &plan,
+                &subs,
+                &sent,
+                deadline,
+                epoch,
+            )
+            .await;
             (outcome, writer, reader)
         }));
     }
@@ -428,7 +439,10 @@ async fn progress(sent: Vec<Arc<AtomicU64>>, subs: Vec<Arc<Subscriber>>, running
     while running.load(Ordering::Relaxed) {
         tick.tick().await;
         let s: u64 = sent.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-        let d: u64 = subs.iter().map(|c| c.received.load(Ordering::Relaxed)).sum();
+        let d: u64 = subs
+            .iter()
+            .map(|c| c.received.load(Ordering::Relaxed))
+            .sum();
         eprintln!(
             "[{:>4.0}s] sent {s} ({}/s)  delivered {d} ({}/s)",
             start.elapsed().as_secs_f64(),
