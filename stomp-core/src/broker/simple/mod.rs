@@ -147,6 +147,14 @@ fn unknown_ack(id: &str) -> BrokerError {
     BrokerError::UnknownAckId(id.chars().take(64).collect())
 }
 
+/// Reserves room for `deliveries` frames of `message` (at most one chunk): every delivery
+/// is split from `buf`, so a chunk sized for many would stay allocated, mostly unused,
+/// while one small delivery waits in an outbound queue.
+fn reserve_for(buf: &mut BytesMut, message: &SharedMessage, deliveries: usize) {
+    let per = message.prepared.len() + message.message_id.len() + 128;
+    buf.reserve(per.saturating_mul(deliveries).min(subscription::CHUNK));
+}
+
 impl SimpleBroker {
     /// A broker with `config`.
     pub fn new(config: SimpleBrokerConfig) -> Self {
@@ -440,6 +448,7 @@ impl SimpleBroker {
         {
             let shard = read(&self.topics[self.shard(destination)]);
             if let Some(list) = shard.get(destination) {
+                reserve_for(buf, message, list.len());
                 for sub in list.iter() {
                     // A failed send is that session's business: its slow-consumer policy
                     // already applied, and `session_closed` cleans up after it.
@@ -474,6 +483,7 @@ impl SimpleBroker {
             Some(queue) => queue,
             None => shard.entry(destination.into()).or_default(),
         };
+        reserve_for(buf, &message, 1);
         queue.backlog.push_back(QueuedMessage {
             message: Arc::new(message),
             deliveries: 0,

@@ -14,7 +14,7 @@ use crate::codec::PreparedMessage;
 use crate::outbound::SendError;
 
 /// Per-delivery buffers are cut from chunks of this size, so a fan-out allocates rarely.
-const CHUNK: usize = 16 * 1024;
+pub(crate) const CHUNK: usize = 16 * 1024;
 
 /// A message as the broker keeps it: encoded once, plus its `message-id`.
 #[derive(Debug)]
