@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
-SERVERS=${SERVERS:-"ours forwarder rabbitmq js"}
+# ours1k: bench-server with read_buffer_size(1024), in the conns scenario only.
+SERVERS=${SERVERS:-"ours forwarder rabbitmq js ours1k"}
 SCENARIOS=${SCENARIOS:-"fanout100 fanout1000 pairs latency app conns"}
 CONNS=${CONNS:-10000}
 # RabbitMQ's file-descriptor limit here is 1024: its idle-connection run stays below it.
@@ -40,8 +41,9 @@ SERVER_PID=
 start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
   AUTH=()
   case $1 in
-    ours)
-      target/release/bench-server --addr 127.0.0.1:18080 >>"$OUT/ours.log" 2>&1 &
+    ours|ours1k)
+      local extra=(); [ "$1" = ours1k ] && extra=(--read-buffer 1024)
+      target/release/bench-server --addr 127.0.0.1:18080 "${extra[@]}" >>"$OUT/ours.log" 2>&1 &
       SERVER_PID=$!; URL=ws://127.0.0.1:18080/ws ;;
     forwarder)
       target/release/bare-forwarder --addr 127.0.0.1:18081 >>"$OUT/forwarder.log" 2>&1 &
@@ -92,6 +94,7 @@ for run in $(seq 1 "$RUNS"); do
   for scenario in $SCENARIOS; do
     for server in "${order[@]}"; do
       [ "$scenario" = app ] && [ "$server" != ours ] && continue   # only ours has /app
+      [ "$server" = ours1k ] && [ "$scenario" != conns ] && continue
       [ "$server" = rabbitmq ] && ! rabbit_up && continue
       start_server "$server"
       read -r -a args <<<"$(args_for "$scenario" "$server")"
@@ -129,9 +132,9 @@ def fmt(v, digits=0):
     if v is None:
         return "–"
     return f"{v:,.{digits}f}"
-names = {"ours": "stomp-axum (bench-server)", "forwarder": "bare axum forwarder",
+names = {"ours": "stomp-axum (bench-server)", "ours1k": "stomp-axum, read_buffer_size(1024)", "forwarder": "bare axum forwarder",
          "rabbitmq": "RabbitMQ Web-STOMP", "js": "stomp-broker-js"}
-order = ["ours", "forwarder", "rabbitmq", "js"]
+order = ["ours", "ours1k", "forwarder", "rabbitmq", "js"]
 print("| scenario | server | runs | delivered/s | server CPU µs/delivery | p50 µs | p99 µs | p99.9 µs | lost | out of order | vs forwarder: msgs/s, CPU | load avg |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for scenario in ["fanout100", "fanout1000", "pairs", "latency", "app"]:

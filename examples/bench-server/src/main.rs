@@ -3,7 +3,7 @@
 //! `/topic` and `/queue` on the `SimpleBroker`, `/app` handlers, one WebSocket endpoint at
 //! `/ws`. Tuned only through public configuration (`Stomp::builder()`).
 //!
-//! Usage: `bench-server [--addr 127.0.0.1:8080] [--workers N]`
+//! Usage: `bench-server [--addr 127.0.0.1:8080] [--workers N] [--read-buffer BYTES]`
 //!
 //! The one handler, `/app/fanout/{topic}`, replies with the SEND body to `/topic/{topic}`:
 //! the load generator's `app` scenario publishes through it (handler + reply path).
@@ -26,12 +26,15 @@ async fn fanout(body: Bytes) -> Bytes {
 struct Args {
     addr: SocketAddr,
     workers: Option<usize>,
+    /// WebSocket read buffer per connection (`None`: the library default).
+    read_buffer: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         workers: None,
+        read_buffer: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +43,9 @@ fn parse_args() -> Result<Args, String> {
             "--addr" => args.addr = value.parse().map_err(|e| format!("--addr: {e}"))?,
             "--workers" => {
                 args.workers = Some(value.parse().map_err(|e| format!("--workers: {e}"))?);
+            }
+            "--read-buffer" => {
+                args.read_buffer = Some(value.parse().map_err(|e| format!("--read-buffer: {e}"))?);
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -53,16 +59,22 @@ fn main() -> std::io::Result<()> {
     if let Some(workers) = args.workers {
         runtime.worker_threads(workers);
     }
-    runtime.enable_all().build()?.block_on(serve(args.addr))
+    runtime
+        .enable_all()
+        .build()?
+        .block_on(serve(args.addr, args.read_buffer))
 }
 
-async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let stomp = Stomp::builder()
+async fn serve(addr: SocketAddr, read_buffer: Option<usize>) -> std::io::Result<()> {
+    let mut builder = Stomp::builder()
         .app_destination_prefix("/app")
         .simple_broker(["/topic", "/queue"])
         .allowed_origins(AllowedOrigins::Any)
-        .handler(fanout)
-        .build();
+        .handler(fanout);
+    if let Some(bytes) = read_buffer {
+        builder = builder.read_buffer_size(bytes);
+    }
+    let stomp = builder.build();
     let app = Router::new().merge(stomp.router("/ws"));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("bench-server listening on ws://{addr}/ws");
