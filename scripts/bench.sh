@@ -38,8 +38,15 @@ LOADGEN=target/release/loadgen
   rabbitmqctl version 2>/dev/null || true; } >>"$OUT/machine.txt" 2>&1
 
 SERVER_PID=
+port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
 start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
   AUTH=()
+  local want
+  case $1 in ours|ours1k) want=18080 ;; forwarder) want=18081 ;; js) want=18082 ;; *) want= ;; esac
+  if [ -n "$want" ] && port_open "$want"; then
+    echo "port $want is already in use: stop what listens there first" >&2; exit 1
+  fi
   case $1 in
     ours|ours1k)
       local extra=(); [ "$1" = ours1k ] && extra=(--read-buffer 1024)
@@ -57,7 +64,7 @@ start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
   esac
   local port=${URL#ws://127.0.0.1:}; port=${port%/ws}
   for _ in $(seq 1 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return
+    port_open "$port" && return
     sleep 0.05
   done
   echo "server $1 did not start" >&2; return 1
