@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::Bytes;
 use stomp_axum::prelude::*;
@@ -76,7 +77,11 @@ async fn serve(addr: SocketAddr, read_buffer: Option<usize>) -> std::io::Result<
     }
     let stomp = builder.build();
     let app = Router::new().merge(stomp.router("/ws"));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    // TCP_NODELAY, as a WebSocket server wants: without it Nagle's algorithm holds small
+    // MESSAGE writes behind unacknowledged ones (p99 latency 8-20 ms instead of 2.5 ms).
+    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     eprintln!("bench-server listening on ws://{addr}/ws");
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -15,6 +15,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -53,7 +54,10 @@ fn main() -> std::io::Result<()> {
             let app = Router::new()
                 .route("/ws", get(upgrade))
                 .with_state(Arc::new(Hub::default()));
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+            // TCP_NODELAY, as bench-server does.
+            let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             eprintln!("bare-forwarder listening on ws://{addr}/ws");
             axum::serve(listener, app).await
         })
