@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod authz;
+pub mod backplane;
 pub mod broker;
 pub mod channel;
 pub mod codec;
