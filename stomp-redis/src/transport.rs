@@ -239,14 +239,20 @@ impl RedisBackplane {
 impl Backplane for RedisBackplane {
     fn publish(&self, channel: &Channel, payload: Bytes) -> Result<(), PublishError> {
         if *self.inner.link.borrow() != LinkState::Connected {
-            self.inner.counters.disconnected.fetch_add(1, Ordering::Relaxed);
+            self.inner
+                .counters
+                .disconnected
+                .fetch_add(1, Ordering::Relaxed);
             return Err(PublishError::Disconnected);
         }
         let (name, _) = self.channel_name(channel);
         match self.inner.outgoing.try_send((name, payload)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.inner.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .queue_full
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(PublishError::QueueFull)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(PublishError::Closed),
@@ -297,7 +303,10 @@ impl Backplane for RedisBackplane {
             let _ = self.inner.stop.send(true);
             let task = lock(&self.inner.task).take();
             if let Some(task) = task {
-                if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+                if tokio::time::timeout(Duration::from_secs(2), task)
+                    .await
+                    .is_err()
+                {
                     tracing::warn!("redis backplane did not stop in time");
                 }
             }
@@ -306,7 +315,9 @@ impl Backplane for RedisBackplane {
     }
 }
 
-async fn connect(inner: &Inner) -> redis::RedisResult<(PubSubSink, PubSubStream, MultiplexedConnection)> {
+async fn connect(
+    inner: &Inner,
+) -> redis::RedisResult<(PubSubSink, PubSubStream, MultiplexedConnection)> {
     let connect = async {
         let pubsub = inner.client.get_async_pubsub().await?;
         let conn = inner.client.get_multiplexed_async_connection().await?;
@@ -331,7 +342,11 @@ async fn sync(
     let (wanted, generation): (HashSet<(String, bool)>, u64) = {
         let desired = lock(&inner.desired);
         (
-            desired.channels.iter().map(|(n, p)| (n.clone(), *p)).collect(),
+            desired
+                .channels
+                .iter()
+                .map(|(n, p)| (n.clone(), *p))
+                .collect(),
             desired.generation,
         )
     };
@@ -456,7 +471,10 @@ async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Byte
                 }
             }
             Err(e) => {
-                inner.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .counters
+                    .connect_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, ?backoff, "redis backplane connect failed");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -164,6 +164,8 @@ impl BackplaneBroker {
             .build();
         let (stop, stopped) = watch::channel(false);
         let inbound = transport.take_inbound();
+        // Registered now (the transport applies it when linked); nothing to wait for.
+        drop(transport.subscribe(Channel::Presence));
         let shared = Arc::new(Shared {
             local,
             local_channel,
@@ -226,7 +228,8 @@ impl BackplaneBroker {
     /// Leaves the cluster: announces `bye` (the others drop this instance's users at once),
     /// stops the presence task and shuts the transport down. Local delivery keeps working.
     pub async fn shutdown(&self) {
-        self.shared.announce(PresenceEvent::Bye, 0, std::iter::empty());
+        self.shared
+            .announce(PresenceEvent::Bye, 0, std::iter::empty());
         let _ = self.shared.stop.send(true);
         self.shared.transport.shutdown().await;
     }
@@ -267,11 +270,7 @@ impl Shared {
             let p = self.presence.lock();
             (p.version(), p.local_users())
         };
-        self.announce(
-            PresenceEvent::Snapshot,
-            version,
-            users.iter().map(|u| &**u),
-        );
+        self.announce(PresenceEvent::Snapshot, version, users.iter().map(|u| &**u));
     }
 
     /// Whether a message published here goes to other instances: broadcast destinations
@@ -465,7 +464,8 @@ impl Broker for BackplaneBroker {
                 presence
                     .session_opened(session.id.clone(), user.clone())
                     .map(|version| {
-                        let subscribed = self.shared.transport.subscribe(Channel::User(user.clone()));
+                        let subscribed =
+                            self.shared.transport.subscribe(Channel::User(user.clone()));
                         (version, subscribed)
                     })
             };
@@ -515,7 +515,11 @@ impl Broker for BackplaneBroker {
                 let mut interests = lock(&self.shared.interests);
                 let subs = interests.by_session.get_mut(session);
                 let channel = subs.and_then(|subs| subs.remove(id));
-                if interests.by_session.get(session).is_some_and(|s| s.is_empty()) {
+                if interests
+                    .by_session
+                    .get(session)
+                    .is_some_and(|s| s.is_empty())
+                {
                     interests.by_session.remove(session);
                 }
                 channel
@@ -571,12 +575,15 @@ impl Broker for BackplaneBroker {
                 if let Some((user, _)) = &left {
                     // Under the lock, so a concurrent first session of the same user
                     // subscribes after this.
-                    self.shared.transport.unsubscribe(Channel::User(user.clone()));
+                    self.shared
+                        .transport
+                        .unsubscribe(Channel::User(user.clone()));
                 }
                 left
             };
             if let Some((user, version)) = left {
-                self.shared.announce(PresenceEvent::Leave, version, [&*user]);
+                self.shared
+                    .announce(PresenceEvent::Leave, version, [&*user]);
             }
         })
     }

@@ -262,10 +262,7 @@ mod tests {
         assert_eq!(p.session_opened(SessionId::from("2"), s("ann")), None);
         assert_eq!(p.session_closed(&SessionId::from("1")), None);
         assert_eq!(p.session_closed(&SessionId::from("9")), None);
-        assert_eq!(
-            p.session_closed(&SessionId::from("2")),
-            Some((s("ann"), 2))
-        );
+        assert_eq!(p.session_closed(&SessionId::from("2")), Some((s("ann"), 2)));
         assert!(p.local_users().is_empty());
     }
 
@@ -277,21 +274,73 @@ mod tests {
         // (event, version, users, expected reply, expected users afterwards)
         let steps: Vec<(PresenceEvent, u64, Vec<&str>, Reply, Vec<&str>)> = vec![
             (PresenceEvent::Hello, 0, vec![], Reply::Snapshot, vec![]),
-            (PresenceEvent::Snapshot, 3, vec!["x", "y"], Reply::None, vec!["x", "y"]),
-            (PresenceEvent::Join, 4, vec!["z"], Reply::None, vec!["x", "y", "z"]),
-            (PresenceEvent::Leave, 5, vec!["x"], Reply::None, vec!["y", "z"]),
-            (PresenceEvent::Heartbeat, 5, vec![], Reply::None, vec!["y", "z"]),
-            (PresenceEvent::Join, 9, vec!["w"], Reply::Sync(b.clone()), vec!["w", "y", "z"]),
-            (PresenceEvent::Heartbeat, 10, vec![], Reply::Sync(b.clone()), vec!["w", "y", "z"]),
-            (PresenceEvent::Sync, 0, vec!["a"], Reply::Snapshot, vec!["w", "y", "z"]),
-            (PresenceEvent::Sync, 0, vec!["c"], Reply::None, vec!["w", "y", "z"]),
+            (
+                PresenceEvent::Snapshot,
+                3,
+                vec!["x", "y"],
+                Reply::None,
+                vec!["x", "y"],
+            ),
+            (
+                PresenceEvent::Join,
+                4,
+                vec!["z"],
+                Reply::None,
+                vec!["x", "y", "z"],
+            ),
+            (
+                PresenceEvent::Leave,
+                5,
+                vec!["x"],
+                Reply::None,
+                vec!["y", "z"],
+            ),
+            (
+                PresenceEvent::Heartbeat,
+                5,
+                vec![],
+                Reply::None,
+                vec!["y", "z"],
+            ),
+            (
+                PresenceEvent::Join,
+                9,
+                vec!["w"],
+                Reply::Sync(b.clone()),
+                vec!["w", "y", "z"],
+            ),
+            (
+                PresenceEvent::Heartbeat,
+                10,
+                vec![],
+                Reply::Sync(b.clone()),
+                vec!["w", "y", "z"],
+            ),
+            (
+                PresenceEvent::Sync,
+                0,
+                vec!["a"],
+                Reply::Snapshot,
+                vec!["w", "y", "z"],
+            ),
+            (
+                PresenceEvent::Sync,
+                0,
+                vec!["c"],
+                Reply::None,
+                vec!["w", "y", "z"],
+            ),
             (PresenceEvent::Bye, 0, vec![], Reply::None, vec![]),
         ];
         for (event, version, users, reply, after) in steps {
             let users = users.into_iter().map(s).collect();
             assert_eq!(p.apply(&b, event, version, users, now), reply, "{event:?}");
             let names: Vec<ByteString> = p.users().into_iter().map(|u| u.name).collect();
-            assert_eq!(names, after.into_iter().map(s).collect::<Vec<_>>(), "{event:?}");
+            assert_eq!(
+                names,
+                after.into_iter().map(s).collect::<Vec<_>>(),
+                "{event:?}"
+            );
         }
     }
 
@@ -300,7 +349,13 @@ mod tests {
         let start = Instant::now();
         let mut p = Presence::new(s("a"));
         p.session_opened(SessionId::from("1"), s("ann"));
-        p.apply(&s("b"), PresenceEvent::Snapshot, 1, vec![s("bob"), s("ann")], start);
+        p.apply(
+            &s("b"),
+            PresenceEvent::Snapshot,
+            1,
+            vec![s("bob"), s("ann")],
+            start,
+        );
         p.apply(&s("c"), PresenceEvent::Snapshot, 1, vec![s("cid")], start);
         let later = start + Duration::from_secs(5);
         p.apply(&s("c"), PresenceEvent::Heartbeat, 1, vec![], later);
@@ -309,8 +364,14 @@ mod tests {
         assert_eq!(
             users,
             vec![
-                ClusterUser { name: s("ann"), instances: vec![s("a")] },
-                ClusterUser { name: s("cid"), instances: vec![s("c")] },
+                ClusterUser {
+                    name: s("ann"),
+                    instances: vec![s("a")]
+                },
+                ClusterUser {
+                    name: s("cid"),
+                    instances: vec![s("c")]
+                },
             ]
         );
         assert_eq!(p.instances(), vec![s("a"), s("c")]);

@@ -188,9 +188,8 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Envelope, WireError> {
     };
     let origin = header(0, ORIGIN)?;
     let event = header(1, EVENT)?;
-    let number = |v: ByteString, name: &'static str| {
-        v.parse::<u64>().map_err(|_| WireError::Envelope(name))
-    };
+    let number =
+        |v: ByteString, name: &'static str| v.parse::<u64>().map_err(|_| WireError::Envelope(name));
     let route = match &*event {
         "message" => Some(Route::Topic),
         "user" => Some(Route::User),
@@ -238,7 +237,12 @@ mod tests {
     #[test]
     fn messages_round_trip_with_awkward_headers() {
         let cases: &[(&str, Route, &[(&str, &str)], &[u8])] = &[
-            ("/topic/a", Route::Topic, &[("destination", "/topic/a")], b"hi"),
+            (
+                "/topic/a",
+                Route::Topic,
+                &[("destination", "/topic/a")],
+                b"hi",
+            ),
             (
                 "/user/ann%2Fx/queue/q",
                 Route::User,
