@@ -424,7 +424,7 @@ async fn linked(
                 }
             }
             first = outgoing.recv() => {
-                let Some(first) = first else { return None };
+                let first = first?;
                 match publish_batch(&mut conn, first, outgoing).await {
                     Ok(n) => {
                         inner.counters.published.fetch_add(n as u64, Ordering::Relaxed);

@@ -272,7 +272,8 @@ mod tests {
         let b = s("b");
         let mut p = Presence::new(s("a"));
         // (event, version, users, expected reply, expected users afterwards)
-        let steps: Vec<(PresenceEvent, u64, Vec<&str>, Reply, Vec<&str>)> = vec![
+        type Step<'a> = (PresenceEvent, u64, Vec<&'a str>, Reply, Vec<&'a str>);
+        let steps: Vec<Step> = vec![
             (PresenceEvent::Hello, 0, vec![], Reply::Snapshot, vec![]),
             (
                 PresenceEvent::Snapshot,

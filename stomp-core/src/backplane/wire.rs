@@ -236,7 +236,8 @@ mod tests {
 
     #[test]
     fn messages_round_trip_with_awkward_headers() {
-        let cases: &[(&str, Route, &[(&str, &str)], &[u8])] = &[
+        type Case<'a> = (&'a str, Route, &'a [(&'a str, &'a str)], &'a [u8]);
+        let cases: &[Case] = &[
             (
                 "/topic/a",
                 Route::Topic,
