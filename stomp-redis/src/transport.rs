@@ -300,7 +300,7 @@ impl Backplane for RedisBackplane {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let _ = self.inner.stop.send(true);
+            self.inner.stop.send_replace(true);
             let task = lock(&self.inner.task).take();
             if let Some(task) = task {
                 if tokio::time::timeout(Duration::from_secs(2), task)
@@ -453,7 +453,11 @@ async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Byte
         if stopped {
             break;
         }
-        match connect(&inner).await {
+        let attempt = tokio::select! {
+            attempt = connect(&inner) => attempt,
+            _ = stop.changed() => break,
+        };
+        match attempt {
             Ok((sink, stream, conn)) => {
                 backoff = inner.config.min_backoff;
                 if connected_before {

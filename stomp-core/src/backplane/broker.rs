@@ -230,7 +230,7 @@ impl BackplaneBroker {
     pub async fn shutdown(&self) {
         self.shared
             .announce(PresenceEvent::Bye, 0, std::iter::empty());
-        let _ = self.shared.stop.send(true);
+        self.shared.stop.send_replace(true);
         self.shared.transport.shutdown().await;
     }
 }
