@@ -22,8 +22,20 @@ fn redis_up() -> bool {
 fn start_redis() {
     let _ = Command::new("redis-server")
         .args([
-            "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-            "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
             "/var/log/redis/ci.log",
         ])
         .status();
@@ -61,7 +73,9 @@ async fn delivery_resumes_after_redis_restarts() {
     send(&mut pub_a, "/topic/r", "before").await;
     assert_eq!(next_body(&mut sub_b).await.0, "before");
 
-    let _ = Command::new("redis-cli").args(["shutdown", "nosave"]).status();
+    let _ = Command::new("redis-cli")
+        .args(["shutdown", "nosave"])
+        .status();
     a.wait_link(LinkState::Disconnected).await;
     b.wait_link(LinkState::Disconnected).await;
     send(&mut pub_b, "/topic/r", "local").await;
