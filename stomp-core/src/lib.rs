@@ -4,6 +4,7 @@ pub mod app;
 pub mod broker;
 pub mod channel;
 pub mod codec;
+pub mod destination;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
