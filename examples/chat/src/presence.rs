@@ -1,12 +1,22 @@
-//! Who is online: a count of open sessions per user name.
+//! Who is online: the open sessions of each user name.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Open sessions per user. A user is online while they have at least one session.
+///
+/// Keyed by session id because the engine's "disconnected" event names only the session.
 #[derive(Debug, Default)]
 pub struct Online {
-    sessions: Mutex<BTreeMap<String, usize>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// session id → user name
+    sessions: HashMap<String, String>,
+    /// user name → number of open sessions
+    users: BTreeMap<String, usize>,
 }
 
 impl Online {
@@ -15,40 +25,45 @@ impl Online {
         Self::default()
     }
 
-    /// Records a new session of `user`; true if it is the user's first (they came online).
-    pub fn session_opened(&self, user: &str) -> bool {
-        let mut sessions = self.lock();
-        let count = sessions.entry(user.to_owned()).or_insert(0);
+    /// Records that `session` of `user` opened; true if it is the user's first session (they
+    /// came online). Opening a session id twice counts once.
+    pub fn session_opened(&self, session: &str, user: &str) -> bool {
+        let mut inner = self.lock();
+        if inner.sessions.contains_key(session) {
+            return false;
+        }
+        inner.sessions.insert(session.to_owned(), user.to_owned());
+        let count = inner.users.entry(user.to_owned()).or_insert(0);
         *count += 1;
         *count == 1
     }
 
-    /// Records that a session of `user` closed; true if it was the last (they went offline).
-    pub fn session_closed(&self, user: &str) -> bool {
-        let mut sessions = self.lock();
-        match sessions.get_mut(user) {
+    /// Records that `session` closed; returns its user if that was their last session (they
+    /// went offline). Unknown sessions (anonymous ones, or closed twice) return `None`.
+    pub fn session_closed(&self, session: &str) -> Option<String> {
+        let mut inner = self.lock();
+        let user = inner.sessions.remove(session)?;
+        match inner.users.get_mut(&user) {
             Some(count) if *count > 1 => {
                 *count -= 1;
-                false
+                None
             }
             Some(_) => {
-                sessions.remove(user);
-                true
+                inner.users.remove(&user);
+                Some(user)
             }
-            None => false,
+            None => None,
         }
     }
 
     /// The names online now, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock().users.keys().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
-        // The map stays consistent even if a holder panicked: every update is one step.
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every update leaves the maps consistent, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -57,27 +72,34 @@ mod tests {
     use super::*;
 
     enum Step {
-        Open(&'static str, bool),
-        Close(&'static str, bool),
+        /// session, user, came online?
+        Open(&'static str, &'static str, bool),
+        /// session, went offline?
+        Close(&'static str, Option<&'static str>),
     }
 
     #[test]
     fn online_while_any_session_is_open() {
         use Step::{Close, Open};
         let steps = [
-            Open("bob", true),
-            Open("alice", true),
-            Open("bob", false),
-            Close("bob", false),
-            Close("carol", false),
-            Close("bob", true),
-            Close("bob", false),
+            Open("s1", "bob", true),
+            Open("s2", "alice", true),
+            Open("s3", "bob", false),
+            Open("s3", "bob", false), // the same session again: no change
+            Close("s1", None),
+            Close("nope", None),
+            Close("s3", Some("bob")),
+            Close("s3", None), // closed twice
         ];
         let online = Online::new();
         for (i, step) in steps.iter().enumerate() {
             match *step {
-                Open(user, first) => assert_eq!(online.session_opened(user), first, "step {i}"),
-                Close(user, last) => assert_eq!(online.session_closed(user), last, "step {i}"),
+                Open(s, user, first) => {
+                    assert_eq!(online.session_opened(s, user), first, "step {i}");
+                }
+                Close(s, last) => {
+                    assert_eq!(online.session_closed(s).as_deref(), last, "step {i}");
+                }
             }
         }
         assert_eq!(online.names(), ["alice"]);
