@@ -13,7 +13,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<SocketAdd
     while let Some(arg) = args.next() {
         let value = match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--addr" => args.next().ok_or("--addr needs a value, e.g. --addr 127.0.0.1:8080")?,
+            "--addr" => args
+                .next()
+                .ok_or("--addr needs a value, e.g. --addr 127.0.0.1:8080")?,
             other => match other.strip_prefix("--addr=") {
                 Some(v) => v.to_owned(),
                 None => return Err(format!("unknown argument {other:?}")),

@@ -32,7 +32,10 @@ pub fn stompjs_missing_help(path: &Path) -> String {
 /// Routes for `/`, `/app.js`, `/style.css` and `/vendor/stomp.umd.min.js`.
 pub(crate) fn routes(stompjs: PathBuf) -> Router {
     Router::new()
-        .route("/", get(|| async { text(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route(
+            "/",
+            get(|| async { text(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
         .route(
             "/app.js",
             get(|| async { text(APP_JS, "text/javascript; charset=utf-8") }),
@@ -69,10 +72,7 @@ async fn stompjs_bundle(State(path): State<PathBuf>) -> Response {
         Err(_) => {
             let help = stompjs_missing_help(&path);
             // A script that explains itself in the browser console too.
-            let body = format!(
-                "console.error({});",
-                serde_json::Value::String(help).to_string()
-            );
+            let body = format!("console.error({});", serde_json::Value::String(help));
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
