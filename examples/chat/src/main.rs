@@ -72,7 +72,9 @@ mod tests {
 
     #[test]
     fn parses_addr_flags() {
-        let cases: [(&[&str], Result<Option<&str>, ()>); 6] = [
+        // args → the address parsed (None for --help), or Err(()) for a usage error.
+        type Case = (&'static [&'static str], Result<Option<&'static str>, ()>);
+        let cases: [Case; 6] = [
             (&[], Ok(Some("127.0.0.1:8080"))),
             (&["--addr", "0.0.0.0:3000"], Ok(Some("0.0.0.0:3000"))),
             (&["--addr=[::1]:9"], Ok(Some("[::1]:9"))),
