@@ -10,6 +10,7 @@ pub mod presence;
 mod web;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -21,12 +22,16 @@ pub use web::{default_stompjs_path, stompjs_missing_help};
 pub struct Config {
     /// The `@stomp/stompjs` browser bundle served at `/vendor/stomp.umd.min.js`.
     pub stompjs: PathBuf,
+    /// The server's heart-beat offer: how often it sends heart-beats and how often it wants
+    /// them (each side then uses the larger of the two offers). Default 10 s.
+    pub heartbeat: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             stompjs: default_stompjs_path(),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }
