@@ -16,11 +16,16 @@ use tokio::net::TcpListener;
 use tokio::process::Command;
 
 /// Starts the chat server on an ephemeral port; it runs until the test's runtime ends.
+/// Its heart-beat offer is 500 ms so the clients' heart-beat checks take a second, not 20.
 async fn start_chat() -> SocketAddr {
+    let config = chat::Config {
+        heartbeat: Duration::from_millis(500),
+        ..chat::Config::default()
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
-        if let Err(e) = chat::serve(listener, chat::Config::default()).await {
+        if let Err(e) = chat::serve(listener, config).await {
             eprintln!("chat server stopped: {e}");
         }
     });
