@@ -22,7 +22,9 @@ async fn start_chat() -> SocketAddr {
         heartbeat: Duration::from_millis(500),
         ..chat::Config::default()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         if let Err(e) = chat::serve(listener, config).await {
@@ -33,7 +35,9 @@ async fn start_chat() -> SocketAddr {
 }
 
 fn clients_dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(sub)
 }
 
 /// True if everything `what` needs is there. If not: fails under CI, else skips loudly.
@@ -50,7 +54,10 @@ fn available(what: &str, checks: &[(&str, bool)]) -> bool {
         "{what}: missing {}; run `bash scripts/setup-test-clients.sh`",
         missing.join(", ")
     );
-    assert!(std::env::var_os("CI").is_none(), "{msg} (CI is set, so this is a failure)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{msg} (CI is set, so this is a failure)"
+    );
     eprintln!("\n!!!!!!!! SKIPPED {msg} !!!!!!!!\n");
     false
 }
@@ -70,7 +77,9 @@ async fn run(what: &str, mut cmd: Command, limit: Duration) -> String {
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
         Ok(result) => result.unwrap_or_else(|e| panic!("{what}: waiting failed: {e}")),
         Err(_) => panic!("{what}: did not finish within {limit:?} (killed)"),
@@ -153,8 +162,14 @@ async fn chat_page_works_in_chromium() {
                 "tests/clients/browser/node_modules",
                 dir.join("node_modules/playwright-core").is_dir(),
             ),
-            ("/usr/bin/chromium", Path::new("/usr/bin/chromium").is_file()),
-            ("examples/chat/web/node_modules (@stomp/stompjs)", stompjs.is_file()),
+            (
+                "/usr/bin/chromium",
+                Path::new("/usr/bin/chromium").is_file(),
+            ),
+            (
+                "examples/chat/web/node_modules (@stomp/stompjs)",
+                stompjs.is_file(),
+            ),
         ],
     ) {
         return;
@@ -167,6 +182,9 @@ async fn chat_page_works_in_chromium() {
         .env("CHAT_URL", format!("http://{addr}/"))
         .env("SCREENSHOT_DIR", &shots);
     let out = run("chromium chat test", cmd, Duration::from_secs(120)).await;
-    assert!(out.contains("browser chat test: OK"), "script reports OK:\n{out}");
+    assert!(
+        out.contains("browser chat test: OK"),
+        "script reports OK:\n{out}"
+    );
     assert!(shots.join("chat.png").is_file(), "screenshot saved");
 }
