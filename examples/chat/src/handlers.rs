@@ -1,6 +1,7 @@
 //! The STOMP handlers: what the page SENDs to and SUBSCRIBEs to under `/app`.
 
 use stomp_axum::prelude::*;
+use stomp_core::template::TemplateError;
 
 use crate::messages::{
     clean_text, now_millis, ChatInput, ChatMessage, Kind, PrivateInput, PrivateMessage,
@@ -28,7 +29,10 @@ pub async fn chat(
 /// `SEND /app/join/{room}`: tell the room someone joined.
 #[message_mapping("/join/{room}")]
 #[send_to("/topic/chat/{room}")]
-pub async fn join(DestinationVar(room): DestinationVar<String>, principal: Principal) -> ChatMessage {
+pub async fn join(
+    DestinationVar(room): DestinationVar<String>,
+    principal: Principal,
+) -> ChatMessage {
     ChatMessage {
         room,
         from: principal.name().to_owned(),
