@@ -53,15 +53,15 @@ try {
     page.setDefaultTimeout(WAIT);
   }
 
-  const join = async (page, name) => {
+  const enter = async (page, name) => {
     await page.goto(url);
     await page.fill('#name', name);
     await page.fill('#room', room);
     await page.click('#join');
     await page.waitForSelector('#status[data-state="online"]');
   };
-  await join(alice, aliceName);
-  await join(bob, bobName);
+  await enter(alice, aliceName);
+  await enter(bob, bobName);
 
   // Each sees the other online (alice via a presence event, bob via the subscribe answer).
   await alice.waitForSelector(`#online button[data-user="${bobName}"]`);
@@ -75,9 +75,9 @@ try {
   const seen = (page, from, text, kind = 'room') =>
     page.waitForSelector(`#messages li.msg[data-kind="${kind}"][data-from="${from}"] >> text=${text}`);
 
-  await say(alice, 'Hi Bob! 👋');
-  await seen(bob, aliceName, 'Hi Bob! 👋');
-  await seen(alice, aliceName, 'Hi Bob! 👋');
+  await say(alice, 'Hi Bob! Ça va ?');
+  await seen(bob, aliceName, 'Hi Bob! Ça va ?');
+  await seen(alice, aliceName, 'Hi Bob! Ça va ?');
   await say(bob, 'Hello Alice, nice to see you here.');
   await seen(alice, bobName, 'Hello Alice, nice to see you here.');
   step('room messages delivered both ways');
@@ -90,8 +90,8 @@ try {
   await seen(bob, bobName, 'psst, this one is just for you', 'private');
   step('private message delivered to alice (and the copy to bob)');
   await bob.click('#private-clear');
-  await say(alice, 'Got it 👍');
-  await seen(bob, aliceName, 'Got it 👍');
+  await say(alice, 'Got it, merci');
+  await seen(bob, aliceName, 'Got it, merci');
 
   await alice.screenshot({ path: join(shots, 'chat.png') });
   // The same conversation on a phone-sized screen.
@@ -100,10 +100,10 @@ try {
   await bob.click('#toggle-online');
   await bob.waitForSelector('#online-panel', { state: 'visible' });
   await bob.screenshot({ path: join(shots, 'chat-phone-online.png') });
-  const join2 = await context.newPage();
-  await join2.setViewportSize({ width: 390, height: 760 });
-  await join2.goto(url);
-  await join2.screenshot({ path: join(shots, 'join-phone.png') });
+  const fresh = await context.newPage();
+  await fresh.setViewportSize({ width: 390, height: 760 });
+  await fresh.goto(url);
+  await fresh.screenshot({ path: join(shots, 'join-phone.png') });
   step(`screenshots in ${shots}`);
 
   if (errors.length) throw new Error(`errors in the pages:\n  ${errors.join('\n  ')}`);

@@ -119,7 +119,8 @@ class Client:
             ws_path=url.path or "/",
             heartbeats=heartbeats,
             reconnect_attempts_max=1,
-            timeout=TIMEOUT,
+            # No socket timeout: it is a read timeout, and quiet connections are normal. The
+            # waits below and the watchdog in __main__ bound the run instead.
             # RabbitMQ reads the `host` header as its virtual host.
             vhost=None if OURS else os.environ.get("STOMP_VHOST", "/"),
         )
