@@ -1,7 +1,7 @@
 //! The STOMP handlers: what the page SENDs to and SUBSCRIBEs to under `/app`.
 
+use stomp_axum::core::template::TemplateError;
 use stomp_axum::prelude::*;
-use stomp_core::template::TemplateError;
 
 use crate::messages::{
     clean_text, now_millis, ChatInput, ChatMessage, Kind, PrivateInput, PrivateMessage,

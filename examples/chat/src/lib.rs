@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use stomp_axum::core::events::SessionEvent;
+use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
-use stomp_core::events::SessionEvent;
-use stomp_core::HeartBeat;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
