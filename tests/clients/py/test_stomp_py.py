@@ -216,7 +216,7 @@ class StompPyTest(unittest.TestCase):
 
     def test_client_ack_is_cumulative(self):
         queue = f"/queue/{unique('py.c.')}"
-        first = Client()
+        first = self.client()
         sub = first.subscribe(queue, ack="client")
         for body in ("m1", "m2", "m3"):
             first.send(queue, body)
