@@ -3,6 +3,7 @@
 pub mod app;
 pub mod broker;
 pub mod channel;
+pub mod client;
 pub mod codec;
 pub mod frame;
 pub mod heartbeat;
