@@ -8,6 +8,7 @@ pub mod codec;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;
+pub mod relay;
 pub mod session;
 pub mod template;
 pub mod user;

@@ -193,6 +193,11 @@ impl Client {
         self.handle.shared.error()
     }
 
+    /// `true` if both handles share one connection.
+    pub fn same_connection(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
+    }
+
     /// `true` once the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.error().is_some()

@@ -1,0 +1,692 @@
+//! A [`Broker`] that relays to an external STOMP broker (RabbitMQ, ActiveMQ, Artemis).
+//!
+//! [`Relay`] sits where [`SimpleBroker`](crate::broker) would: the sessions, handlers and the
+//! [`MessagingTemplate`](crate::template::MessagingTemplate) are unchanged. Destinations
+//! under the relayed prefixes (`/topic`, `/queue`, `/exchange`, `/amq/queue`, `/temp-queue`
+//! by default) live in the external broker:
+//!
+//! - **Publishing** (client SENDs, handler replies, template sends: everything that reaches
+//!   [`Broker::publish`]) goes over one shared **system connection**, kept up by a supervisor
+//!   task that reconnects with exponential backoff across the host list. Publishing never
+//!   blocks a thread: it waits (asynchronously) only while the connection's bounded write
+//!   queue is full, and fails with [`BrokerError::Unavailable`] at once while the broker is
+//!   down.
+//! - **Subscriptions** are forwarded to the broker on the session's broker connection. The
+//!   broker's MESSAGE frames are re-encoded for the session (its own subscription id, an ack
+//!   id leading back to the broker) and handed to its outbound queue without waiting.
+//! - **ACK / NACK** go back to the broker on the connection that delivered the message, so
+//!   queues redeliver what a client NACKs or leaves un-acked when it goes away.
+//!
+//! # Connection modes
+//!
+//! | | [`ConnectionMode::PerClient`] | [`ConnectionMode::Multiplexed`] |
+//! |---|---|---|
+//! | broker connections | one per client session (+ system) | a fixed pool (+ system) |
+//! | broker-side identity | the client's (forwarded or [`RelayConfig::client_login`]) | the system login |
+//! | a broker ERROR (bad destination, permission) | ends that session only | ends every session on that connection |
+//! | cost per browser | a TCP connection, broker process and heart-beats | a few map entries |
+//! | connect latency | a broker round trip per CONNECT | none once the pool is up |
+//!
+//! In multiplexed mode a session's subscriptions that acknowledge (`client`,
+//! `client-individual`) get a broker connection of the session's own, opened with the first
+//! of them: RabbitMQ keeps the un-acked messages of an ended subscription until the
+//! connection closes, so on a shared connection they would never be redelivered. Closing
+//! that connection with the session hands them back to the queue. `auto` subscriptions (the
+//! usual topic fan-out to browsers) share the pool.
+//!
+//! Spring's `StompBrokerRelay` only has the per-client model, which costs one broker
+//! connection per browser. Multiplexed mode (the default) spreads sessions over a small
+//! pool; use per-client mode when the broker must enforce per-user permissions.
+//! Note that in both modes publishes go over the system connection (the [`Broker`] trait's
+//! `publish` does not say which session sent a message), so broker-side permissions apply
+//! to subscriptions only.
+//!
+//! # Faults
+//!
+//! - Broker down when a client connects: [`Broker::session_opened`] fails with
+//!   `BrokerError::Unavailable("broker unavailable")`, which the session turns into an ERROR
+//!   for CONNECT; publishes fail the same way.
+//! - A broker connection lost: the sessions that had subscriptions on it are sent an ERROR
+//!   (`broker connection lost`) and closed, so their clients reconnect (stompjs does so by
+//!   itself) and subscribe again on a fresh connection. The system connection reconnects on
+//!   its own; [`Relay::availability`] reports `Available` / `Unavailable` to the
+//!   application.
+//! - Heart-beats on the broker leg ([`RelayConfig::system_heart_beat`],
+//!   [`RelayConfig::client_heart_beat`]) are negotiated and checked by the relay's own
+//!   client, independently of the browser leg, so a dead broker is noticed even while the
+//!   browsers are idle.
+//!
+//! # Embedded or relay?
+//!
+//! The embedded `SimpleBroker` needs nothing else, delivers in-process and is the fastest;
+//! its state lives in one process. Choose the relay when several application instances must
+//! share destinations (a message published on one instance reaches subscribers on all), or
+//! when messages must survive restarts: a RabbitMQ `/queue/name` is a durable queue, and a
+//! SEND with `persistent:true` is written to disk, so a message published while its consumer
+//! is offline is delivered when the consumer subscribes again.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use stomp_core::relay::{Relay, RelayConfig};
+//!
+//! # async fn demo() {
+//! let relay = Relay::start(
+//!     RelayConfig::new(["127.0.0.1:61613"])
+//!         .virtual_host("/")
+//!         .system_login("guest", "guest"),
+//! );
+//! let mut availability = relay.availability();
+//! let broker: Arc<dyn stomp_core::broker::Broker> = Arc::new(relay);
+//! # let _ = (broker, availability.changed().await);
+//! # }
+//! ```
+
+mod config;
+mod delivery;
+mod system;
+
+pub use config::{ConnectionMode, RelayConfig};
+pub use system::BrokerAvailability;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytestring::ByteString;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use delivery::{split_ack_id, Route};
+use system::SystemState;
+
+use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscriber, Subscription};
+use crate::client::{Client, ClientError};
+use crate::frame::{name, Command, Frame, Headers};
+use crate::session::{SessionId, SessionInfo};
+use crate::version::Version;
+
+/// Text of the ERROR a session gets when its broker connection is lost.
+pub const CONNECTION_LOST: &str = "broker connection lost";
+
+/// Text of the error while the broker cannot be reached.
+pub const UNAVAILABLE: &str = "broker unavailable";
+
+/// A relay to an external STOMP broker; implements [`Broker`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<RelayConfig>,
+    system: Arc<SystemState>,
+    sessions: Mutex<HashMap<SessionId, SessionEntry>>,
+    pool: Mutex<Vec<Option<Client>>>,
+    supervisor: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+    }
+}
+
+/// What the relay keeps per client session.
+struct SessionEntry {
+    /// The broker connection carrying the session's subscriptions.
+    link: Client,
+    /// Multiplexed mode: a connection of the session's own for subscriptions that
+    /// acknowledge (see the module docs), opened with the first of them.
+    ack_link: Option<Client>,
+    /// Client subscription id → the broker subscription.
+    subscriptions: HashMap<ByteString, BrokerSubscription>,
+    /// Learned from the first subscription: how to tell the session its link is gone.
+    subscriber: Option<Subscriber>,
+}
+
+impl SessionEntry {
+    fn new(link: Client) -> Self {
+        SessionEntry {
+            link,
+            ack_link: None,
+            subscriptions: HashMap::new(),
+            subscriber: None,
+        }
+    }
+
+    /// Whether `link` is one of the session's broker connections.
+    fn uses(&self, link: &Client) -> bool {
+        self.link.same_connection(link)
+            || self
+                .ack_link
+                .as_ref()
+                .is_some_and(|a| a.same_connection(link))
+    }
+}
+
+/// One client subscription as it exists in the broker.
+struct BrokerSubscription {
+    /// The id on the broker connection.
+    id: ByteString,
+    /// The broker connection it lives on.
+    link: Client,
+    /// Where its messages go, and what of them is not settled yet.
+    route: Route,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("hosts", &self.inner.config.hosts)
+            .field("mode", &self.inner.config.mode)
+            .field("availability", &*self.inner.system.availability.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Starts the relay: spawns the supervisor of the system connection on the current tokio
+    /// runtime and returns at once (the broker may not be reachable yet; watch
+    /// [`availability`](Self::availability) or await [`wait_available`](Self::wait_available)).
+    pub fn start(config: RelayConfig) -> Relay {
+        let config = Arc::new(config);
+        let system = SystemState::new();
+        let supervisor = tokio::spawn(system::supervise(config.clone(), system.clone()));
+        let pool_size = match config.mode {
+            ConnectionMode::Multiplexed { connections } => connections.max(1),
+            ConnectionMode::PerClient => 0,
+        };
+        Relay {
+            inner: Arc::new(Inner {
+                config,
+                system,
+                sessions: Mutex::new(HashMap::new()),
+                pool: Mutex::new(vec![None; pool_size]),
+                supervisor,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.config
+    }
+
+    /// Broker availability events: `Unavailable` at start, `Available` once the system
+    /// connection is up, and every change after that.
+    pub fn availability(&self) -> watch::Receiver<BrokerAvailability> {
+        self.inner.system.availability.subscribe()
+    }
+
+    /// Whether the system connection is up now.
+    pub fn is_available(&self) -> bool {
+        *self.inner.system.availability.borrow() == BrokerAvailability::Available
+    }
+
+    /// Waits until the system connection is up, at most `timeout`.
+    pub async fn wait_available(&self, timeout: Duration) -> Result<(), BrokerError> {
+        let mut rx = self.availability();
+        let wait = async {
+            rx.wait_for(|a| *a == BrokerAvailability::Available)
+                .await
+                .is_ok()
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(true) => Ok(()),
+            _ => Err(BrokerError::Unavailable(UNAVAILABLE.to_owned())),
+        }
+    }
+
+    /// How many client sessions the relay currently serves.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions().len()
+    }
+
+    /// How many broker connections are open (system connection included).
+    pub fn broker_connection_count(&self) -> usize {
+        let system = usize::from(
+            self.inner
+                .system
+                .client
+                .borrow()
+                .as_ref()
+                .is_some_and(|c| !c.is_closed()),
+        );
+        let pooled = self
+            .inner
+            .pool()
+            .iter()
+            .flatten()
+            .filter(|c| !c.is_closed())
+            .count();
+        let per_client = match self.inner.config.mode {
+            ConnectionMode::PerClient => self
+                .inner
+                .sessions()
+                .values()
+                .filter(|e| !e.link.is_closed())
+                .count(),
+            ConnectionMode::Multiplexed { .. } => self
+                .inner
+                .sessions()
+                .values()
+                .filter(|e| e.ack_link.as_ref().is_some_and(|a| !a.is_closed()))
+                .count(),
+        };
+        system + pooled + per_client
+    }
+}
+
+impl Inner {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, SessionEntry>> {
+        match self.sessions.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Vec<Option<Client>>> {
+        match self.pool.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn system_client(&self) -> Result<Client, BrokerError> {
+        self.system
+            .client
+            .borrow()
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .cloned()
+            .ok_or_else(|| BrokerError::Unavailable(UNAVAILABLE.to_owned()))
+    }
+
+    fn check_destination(&self, destination: &str) -> Result<(), BrokerError> {
+        if self.config.relays(destination) {
+            Ok(())
+        } else {
+            Err(BrokerError::InvalidDestination {
+                destination: destination.chars().take(128).collect(),
+                reason: "not under a relayed prefix".to_owned(),
+            })
+        }
+    }
+
+    /// The broker connection for a new session: its own (per-client) or a pooled one.
+    async fn open_link(
+        self: &Arc<Self>,
+        session: &SessionId,
+        connect: &Headers,
+    ) -> Result<Client, BrokerError> {
+        self.system_client()?;
+        match self.config.mode {
+            ConnectionMode::PerClient => {
+                let config = self.config.per_client(connect);
+                let (client, _) = system::connect_any(&self.config.hosts, 0, &config)
+                    .await
+                    .map_err(unavailable)?;
+                self.watch_link(&client);
+                Ok(client)
+            }
+            ConnectionMode::Multiplexed { .. } => self.pooled_link(session).await,
+        }
+    }
+
+    async fn pooled_link(self: &Arc<Self>, session: &SessionId) -> Result<Client, BrokerError> {
+        let slot = {
+            let pool = self.pool();
+            let mut hasher = DefaultHasher::new();
+            session.hash(&mut hasher);
+            let slot = (hasher.finish() % pool.len().max(1) as u64) as usize;
+            if let Some(client) = pool.get(slot).and_then(Option::as_ref) {
+                if !client.is_closed() {
+                    return Ok(client.clone());
+                }
+            }
+            slot
+        };
+        let config = self.config.system_client();
+        let (client, _) = system::connect_any(&self.config.hosts, slot, &config)
+            .await
+            .map_err(unavailable)?;
+        let chosen = {
+            let mut pool = self.pool();
+            match pool.get_mut(slot) {
+                // Another session connected this slot meanwhile: use that connection.
+                Some(Some(existing)) if !existing.is_closed() => existing.clone(),
+                Some(entry) => {
+                    *entry = Some(client.clone());
+                    client
+                }
+                None => client,
+            }
+        };
+        self.watch_link(&chosen);
+        Ok(chosen)
+    }
+
+    /// When `link` ends, closes the sessions it served (ERROR + close) so their clients
+    /// reconnect.
+    fn watch_link(self: &Arc<Self>, link: &Client) {
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        let link = link.clone();
+        tokio::spawn(async move {
+            let error = link.closed().await;
+            let Some(inner) = weak.upgrade() else { return };
+            let lost: Vec<SessionEntry> = {
+                let mut sessions = inner.sessions();
+                let ids: Vec<SessionId> = sessions
+                    .iter()
+                    .filter(|(_, e)| e.uses(&link))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.iter().filter_map(|id| sessions.remove(id)).collect()
+            };
+            if !lost.is_empty() {
+                tracing::warn!(%error, sessions = lost.len(), "relay broker connection lost");
+            }
+            for entry in lost {
+                if let Some(subscriber) = &entry.subscriber {
+                    Route::close_session(subscriber, CONNECTION_LOST);
+                }
+            }
+            let mut pool = inner.pool();
+            for slot in pool.iter_mut() {
+                if slot.as_ref().is_some_and(|c| c.same_connection(&link)) {
+                    *slot = None;
+                }
+            }
+        });
+    }
+
+    /// The broker connection for a subscription of `session` with ack mode `ack`, opening
+    /// the session's connection if it was never announced by `session_opened`, and (in
+    /// multiplexed mode) its acknowledging connection for its first non-`auto` subscription.
+    async fn link_for(
+        self: &Arc<Self>,
+        session: &SessionId,
+        ack: AckMode,
+    ) -> Result<Client, BrokerError> {
+        let lost = || BrokerError::Unavailable(CONNECTION_LOST.to_owned());
+        let existing = self
+            .sessions()
+            .get(session)
+            .map(|e| (e.link.clone(), e.ack_link.clone()));
+        let link = match existing {
+            Some((link, _)) if link.is_closed() => return Err(lost()),
+            Some((link, ack_link)) => {
+                let own = matches!(self.config.mode, ConnectionMode::Multiplexed { .. })
+                    && ack != AckMode::Auto;
+                match ack_link {
+                    _ if !own => return Ok(link),
+                    Some(ack_link) if ack_link.is_closed() => return Err(lost()),
+                    Some(ack_link) => return Ok(ack_link),
+                    None => link,
+                }
+            }
+            None => {
+                let link = self.open_link(session, &Headers::new()).await?;
+                self.sessions()
+                    .entry(session.clone())
+                    .or_insert_with(|| SessionEntry::new(link.clone()));
+                if ack == AckMode::Auto || matches!(self.config.mode, ConnectionMode::PerClient) {
+                    return Ok(link);
+                }
+                link
+            }
+        };
+        drop(link);
+        let config = self.config.system_client();
+        let (ack_link, _) = system::connect_any(&self.config.hosts, 0, &config)
+            .await
+            .map_err(unavailable)?;
+        let stored = match self.sessions().get_mut(session) {
+            Some(entry) if entry.ack_link.is_none() => {
+                entry.ack_link = Some(ack_link.clone());
+                true
+            }
+            _ => false,
+        };
+        if !stored {
+            let _ = ack_link.disconnect().await;
+            return Err(lost());
+        }
+        self.watch_link(&ack_link);
+        Ok(ack_link)
+    }
+
+    async fn subscribe(self: &Arc<Self>, subscription: Subscription) -> Result<(), BrokerError> {
+        self.check_destination(&subscription.destination)?;
+        let session = subscription.subscriber.session.clone();
+        if let Some(entry) = self.sessions().get(&session) {
+            if entry.subscriptions.contains_key(&subscription.id) {
+                return Err(BrokerError::DuplicateSubscription(
+                    subscription.id.to_string(),
+                ));
+            }
+        }
+        let link = self.link_for(&session, subscription.ack).await?;
+        let mut headers = Headers::new();
+        for (n, v) in subscription.headers.entries() {
+            if !matches!(
+                &**n,
+                name::ID | name::DESTINATION | name::ACK | name::RECEIPT | name::CONTENT_LENGTH
+            ) {
+                headers.append(n.clone(), v.clone());
+            }
+        }
+        headers.append(name::ACK, subscription.ack.as_str());
+        let route = Route::new(
+            subscription.subscriber.clone(),
+            subscription.id.clone(),
+            subscription.ack,
+        );
+        let delivering = route.clone();
+        let broker_id = link
+            .subscribe_handler(subscription.destination.clone(), headers, move |frame| {
+                delivering.deliver(&frame)
+            })
+            .await
+            .map_err(unavailable)?;
+        let stale = {
+            let mut sessions = self.sessions();
+            match sessions.get_mut(&session) {
+                Some(entry) if entry.uses(&link) => {
+                    entry.subscriptions.insert(
+                        subscription.id.clone(),
+                        BrokerSubscription {
+                            id: broker_id.clone(),
+                            link: link.clone(),
+                            route,
+                        },
+                    );
+                    if entry.subscriber.is_none() {
+                        entry.subscriber = Some(subscription.subscriber.clone());
+                    }
+                    false
+                }
+                // The session closed (or lost its link) while we subscribed.
+                _ => true,
+            }
+        };
+        if stale {
+            let _ = link.unsubscribe(&broker_id).await;
+            return Err(BrokerError::Unavailable(CONNECTION_LOST.to_owned()));
+        }
+        if link.is_closed() {
+            // The link died between subscribing and registering: its watcher may have
+            // missed this session, so tell it here.
+            Route::close_session(&subscription.subscriber, CONNECTION_LOST);
+            return Err(BrokerError::Unavailable(CONNECTION_LOST.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
+        let subscription = self
+            .sessions()
+            .get_mut(session)
+            .and_then(|entry| entry.subscriptions.remove(id))
+            .ok_or_else(|| BrokerError::UnknownSubscription(id.to_owned()))?;
+        subscription
+            .link
+            .unsubscribe(&subscription.id)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn acknowledge(
+        &self,
+        command: Command,
+        session: &SessionId,
+        ack_id: &str,
+    ) -> Result<(), BrokerError> {
+        let unknown = || BrokerError::UnknownAckId(ack_id.chars().take(128).collect());
+        let (broker_sub, broker_ack) = split_ack_id(ack_id).ok_or_else(unknown)?;
+        let link = {
+            let sessions = self.sessions();
+            let entry = sessions.get(session).ok_or_else(unknown)?;
+            let subscription = entry
+                .subscriptions
+                .values()
+                .find(|s| s.id == broker_sub && s.route.settle(broker_ack))
+                .ok_or_else(unknown)?;
+            subscription.link.clone()
+        };
+        link.send_frame(ack_frame(&link, command, broker_sub, broker_ack))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn publish(&self, message: Message) -> Result<(), BrokerError> {
+        self.check_destination(&message.destination)?;
+        let client = self.system_client()?;
+        let mut frame = Frame::new(Command::Send).header(name::DESTINATION, message.destination);
+        for (n, v) in message.headers.entries() {
+            if !matches!(
+                &**n,
+                name::DESTINATION
+                    | name::RECEIPT
+                    | name::TRANSACTION
+                    | name::CONTENT_LENGTH
+                    | name::SUBSCRIPTION
+                    | name::MESSAGE_ID
+                    | name::ACK
+            ) {
+                frame.headers.append(n.clone(), v.clone());
+            }
+        }
+        let frame = frame.body(message.body);
+        let result = if self.config.publish_receipts {
+            client.request(frame).await
+        } else {
+            client.send_frame(frame).await
+        };
+        result.map_err(unavailable)
+    }
+
+    async fn session_closed(&self, session: &SessionId) {
+        let Some(entry) = self.sessions().remove(session) else {
+            return;
+        };
+        let timeout = self.config.receipt_timeout;
+        // Connections of the session's own end: the broker requeues their un-acked
+        // messages.
+        let own = match self.config.mode {
+            ConnectionMode::PerClient => Some(&entry.link),
+            ConnectionMode::Multiplexed { .. } => entry.ack_link.as_ref(),
+        };
+        if let Some(link) = own {
+            let _ = tokio::time::timeout(timeout, link.disconnect()).await;
+        }
+        // On the shared connection, only the session's subscriptions end.
+        for subscription in entry.subscriptions.values() {
+            if own.is_some_and(|own| own.same_connection(&subscription.link)) {
+                continue;
+            }
+            let frame = Frame::new(Command::Unsubscribe).header(name::ID, subscription.id.clone());
+            if subscription.link.send_frame(frame).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// ACK or NACK of broker ack id `ack` on subscription `broker_sub`, in the link's version.
+fn ack_frame(link: &Client, command: Command, broker_sub: &str, ack: &str) -> Frame {
+    let mut frame = Frame::new(command);
+    if link.version() >= Version::V1_2 {
+        frame.headers.append(name::ID, ack);
+    } else {
+        frame.headers.append(name::MESSAGE_ID, ack);
+        frame.headers.append(name::SUBSCRIPTION, broker_sub);
+    }
+    frame
+}
+
+/// A broker connection failure as the session sees it.
+fn unavailable(error: ClientError) -> BrokerError {
+    match error {
+        ClientError::Server { message, .. } => {
+            BrokerError::Unavailable(format!("broker refused: {message}"))
+        }
+        ClientError::Timeout(_) => BrokerError::Unavailable("broker did not answer in time".into()),
+        _ if error.is_connection_lost() => BrokerError::Unavailable(UNAVAILABLE.to_owned()),
+        other => BrokerError::Unavailable(other.to_string()),
+    }
+}
+
+impl Broker for Relay {
+    fn session_opened<'a>(
+        &'a self,
+        session: &'a SessionInfo,
+        connect: &'a Headers,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move {
+            let link = self.inner.open_link(&session.id, connect).await?;
+            self.inner
+                .sessions()
+                .insert(session.id.clone(), SessionEntry::new(link));
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(self.inner.subscribe(subscription))
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        session: &'a SessionId,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.inner.unsubscribe(session, id))
+    }
+
+    fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(self.inner.publish(message))
+    }
+
+    fn ack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.inner.acknowledge(Command::Ack, session, ack_id))
+    }
+
+    fn nack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.inner.acknowledge(Command::Nack, session, ack_id))
+    }
+
+    fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
+        Box::pin(self.inner.session_closed(session))
+    }
+}
