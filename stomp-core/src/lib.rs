@@ -5,6 +5,7 @@ pub mod broker;
 pub mod channel;
 pub mod client;
 pub mod codec;
+pub mod destination;
 pub mod frame;
 pub mod heartbeat;
 pub mod outbound;

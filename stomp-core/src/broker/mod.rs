@@ -1,5 +1,5 @@
 //! The BROKER side: the [`Broker`] trait every message broker implements (the embedded
-//! [`SimpleBroker`](crate::broker) by default, or a relay to an external broker).
+//! [`SimpleBroker`] by default, or a relay to an external broker).
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +13,10 @@ use crate::frame::Headers;
 use crate::outbound::OutboundSender;
 use crate::session::{SessionId, SessionInfo};
 use crate::version::Version;
+
+pub mod simple;
+
+pub use simple::{BrokerStats, DestinationKind, SimpleBroker, SimpleBrokerConfig};
 
 /// A boxed, sendable future (what [`Broker`] methods return, so brokers can be `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

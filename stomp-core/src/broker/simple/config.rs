@@ -1,0 +1,194 @@
+//! [`SimpleBrokerConfig`]: prefixes, separator and limits of a [`SimpleBroker`](super::SimpleBroker).
+
+use crate::destination::Separator;
+
+/// What a destination is to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DestinationKind {
+    /// Broadcast: every matching subscription gets every message.
+    Topic,
+    /// Point-to-point: each message goes to one consumer.
+    Queue,
+}
+
+/// Configuration of a [`SimpleBroker`](super::SimpleBroker). Builder-style:
+///
+/// ```
+/// use stomp_core::broker::SimpleBrokerConfig;
+/// use stomp_core::destination::Separator;
+///
+/// let config = SimpleBrokerConfig::new()
+///     .topic_prefixes(["/topic"])
+///     .queue_prefixes(["/queue"])
+///     .separator(Separator::Slash)
+///     .max_queue_depth(10_000)
+///     .max_redeliveries(Some(5));
+/// assert!(config.handles("/queue/jobs"));
+/// assert!(!config.handles("/app/chat"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleBrokerConfig {
+    pub(crate) topic_prefixes: Vec<String>,
+    pub(crate) queue_prefixes: Vec<String>,
+    pub(crate) separator: Separator,
+    pub(crate) max_queue_depth: usize,
+    pub(crate) max_unacked: usize,
+    pub(crate) max_redeliveries: Option<u32>,
+    pub(crate) spring_compatible: bool,
+}
+
+impl Default for SimpleBrokerConfig {
+    fn default() -> Self {
+        SimpleBrokerConfig {
+            topic_prefixes: vec!["/topic".into()],
+            queue_prefixes: vec!["/queue".into()],
+            separator: Separator::Slash,
+            max_queue_depth: 10_000,
+            max_unacked: 1_000,
+            max_redeliveries: None,
+            spring_compatible: false,
+        }
+    }
+}
+
+impl SimpleBrokerConfig {
+    /// The defaults: topics under `/topic`, queues under `/queue`, `/` separator, queue
+    /// depth 10,000, 1,000 un-acked messages per subscription, unlimited redeliveries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Prefixes of broadcast destinations (default `["/topic"]`).
+    #[must_use]
+    pub fn topic_prefixes<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topic_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Prefixes of point-to-point destinations (default `["/queue"]`).
+    #[must_use]
+    pub fn queue_prefixes<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.queue_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The segment separator of destination patterns (default `/`).
+    #[must_use]
+    pub fn separator(mut self, separator: Separator) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// Most messages a queue keeps while no consumer can take them (no consumer, or every
+    /// consumer at its un-acked limit). Past it, a SEND to the queue fails with
+    /// [`BrokerError::QueueFull`](crate::broker::BrokerError::QueueFull) and the message is
+    /// not kept. Messages handed back by NACK or by a leaving consumer are always kept (they
+    /// were accepted already), so a queue may briefly hold more. `0` keeps nothing.
+    #[must_use]
+    pub fn max_queue_depth(mut self, depth: usize) -> Self {
+        self.max_queue_depth = depth;
+        self
+    }
+
+    /// Most un-acked messages per `client` / `client-individual` subscription (default
+    /// 1,000; at least 1). A queue consumer at the limit gets nothing more until it acks
+    /// (the next consumer does, or the queue keeps the message); a topic subscription at the
+    /// limit forgets its oldest pending delivery (acking it later is an unknown ack id).
+    #[must_use]
+    pub fn max_unacked(mut self, max: usize) -> Self {
+        self.max_unacked = max.max(1);
+        self
+    }
+
+    /// Most times a queue message is delivered again after a NACK or after its consumer
+    /// left without acking it; past it the message is dropped. `None` (the default)
+    /// redelivers without limit.
+    #[must_use]
+    pub fn max_redeliveries(mut self, max: Option<u32>) -> Self {
+        self.max_redeliveries = max;
+        self
+    }
+
+    /// Spring-compatible mode: every prefix, queue prefixes included, broadcasts like a
+    /// topic (what Spring's `SimpleBroker` does with `/queue`). Off by default.
+    #[must_use]
+    pub fn spring_compatible(mut self, on: bool) -> Self {
+        self.spring_compatible = on;
+        self
+    }
+
+    /// The separator.
+    pub fn separator_value(&self) -> Separator {
+        self.separator
+    }
+
+    /// What `destination` is to this broker; `None` when it is under no configured prefix
+    /// (the broker answers [`BrokerError::InvalidDestination`](crate::broker::BrokerError)).
+    ///
+    /// A prefix matches when the destination starts with it and continues with `/` or `.`
+    /// (or ends there, or the prefix itself ends in a separator): `/topic` covers
+    /// `/topic/a` and `/topic.a`, not `/topics`. Queue prefixes are tried first.
+    pub fn kind(&self, destination: &str) -> Option<DestinationKind> {
+        if self
+            .queue_prefixes
+            .iter()
+            .any(|p| has_prefix(destination, p))
+        {
+            return Some(if self.spring_compatible {
+                DestinationKind::Topic
+            } else {
+                DestinationKind::Queue
+            });
+        }
+        self.topic_prefixes
+            .iter()
+            .any(|p| has_prefix(destination, p))
+            .then_some(DestinationKind::Topic)
+    }
+
+    /// `true` if `destination` is under one of the configured prefixes.
+    pub fn handles(&self, destination: &str) -> bool {
+        self.kind(destination).is_some()
+    }
+}
+
+fn has_prefix(destination: &str, prefix: &str) -> bool {
+    let Some(rest) = destination.strip_prefix(prefix) else {
+        return false;
+    };
+    !prefix.is_empty()
+        && (rest.is_empty() || prefix.ends_with(['/', '.']) || rest.starts_with(['/', '.']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_destinations() {
+        let config = SimpleBrokerConfig::new().topic_prefixes(["/topic", "topic."]);
+        let cases = [
+            ("/topic/a", Some(DestinationKind::Topic)),
+            ("/topic", Some(DestinationKind::Topic)),
+            ("/topic.a", Some(DestinationKind::Topic)),
+            ("/topics/a", None),
+            ("topic.a.b", Some(DestinationKind::Topic)),
+            ("/queue/a", Some(DestinationKind::Queue)),
+            ("/app/a", None),
+            ("", None),
+        ];
+        for (destination, expected) in cases {
+            assert_eq!(config.kind(destination), expected, "{destination}");
+        }
+        let spring = config.spring_compatible(true);
+        assert_eq!(spring.kind("/queue/a"), Some(DestinationKind::Topic));
+    }
+}

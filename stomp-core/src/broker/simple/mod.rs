@@ -1,0 +1,572 @@
+//! [`SimpleBroker`]: the embedded in-memory broker.
+//!
+//! What it does that Spring's `SimpleBroker` does not:
+//!
+//! - **Queues are queues.** A destination under a queue prefix (default `/queue`) delivers
+//!   each message to *one* consumer, round-robin. With `ack: client` or
+//!   `client-individual`, an un-acked message goes to the next consumer on NACK or when
+//!   its consumer unsubscribes or disconnects; a queue without a consumer keeps messages up
+//!   to [`SimpleBrokerConfig::max_queue_depth`] (past it a SEND fails with
+//!   [`BrokerError::QueueFull`]) and hands them out in order when one subscribes. Topic
+//!   prefixes (default `/topic`) broadcast. [`SimpleBrokerConfig::spring_compatible`]
+//!   makes every prefix broadcast, as Spring does.
+//! - **ACK and NACK are honoured**: `client` acks are cumulative, `client-individual` acks
+//!   exactly one delivery, unknown ack ids are errors ([`BrokerError::UnknownAckId`]). On a
+//!   topic, ACK and NACK only clear the pending delivery (a NACKed broadcast is dropped).
+//! - **Encode once.** A published message is encoded once ([`PreparedMessage`]); each
+//!   delivery only writes `subscription`, `message-id` and `ack` in front of the shared part.
+//! - **No global lock.** Exact destinations live in 32 shards chosen by the destination's
+//!   hash, each behind its own lock; patterns live in one segment trie ([`PatternTrie`])
+//!   behind a read-write lock that publishes take for reading, and only when a pattern
+//!   subscription exists. Locks are held for the synchronous lookup and the non-blocking
+//!   [`OutboundSender::send`](crate::outbound::OutboundSender::send) calls only: a slow
+//!   subscriber costs its own session (its slow-consumer policy), never the others.
+//!
+//! Destinations outside every configured prefix are refused with
+//! [`BrokerError::InvalidDestination`], so are wildcards in a SEND destination, malformed
+//! patterns, and patterns on queue destinations (a queue consumer names one queue).
+//!
+//! Calls for one session are expected in order (as a session handles its frames), not
+//! concurrently; calls for different sessions run in parallel.
+
+mod config;
+mod queue;
+mod subscription;
+
+pub use config::{DestinationKind, SimpleBrokerConfig};
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+
+use self::queue::{QueueLimits, QueueState};
+use self::subscription::{parse_ack_id, QueuedMessage, SharedMessage, Sub, SubList};
+use super::{BoxFuture, Broker, BrokerError, Message, Subscription};
+use crate::codec::PreparedMessage;
+use crate::destination::{is_pattern, validate_destination, validate_pattern, PatternTrie};
+use crate::frame::name;
+use crate::session::SessionId;
+
+/// Number of shards of each registry map (a power of two).
+const SHARDS: usize = 32;
+
+/// A snapshot of what a [`SimpleBroker`] holds, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BrokerStats {
+    /// Sessions with at least one subscription.
+    pub sessions: usize,
+    /// Live subscriptions.
+    pub subscriptions: usize,
+    /// Deliveries waiting for ACK/NACK.
+    pub pending: usize,
+    /// Queue messages waiting for a consumer.
+    pub queued: usize,
+    /// Index entries: exact topic destinations, patterns and queues.
+    pub destinations: usize,
+}
+
+impl BrokerStats {
+    /// `true` when the broker holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == BrokerStats::default()
+    }
+}
+
+/// The subscriptions of one session.
+#[derive(Debug, Default)]
+struct SessionSubs {
+    by_id: HashMap<ByteString, Arc<Sub>>,
+    by_key: HashMap<u64, Arc<Sub>>,
+}
+
+type TopicShard = RwLock<HashMap<Box<str>, SubList>>;
+type QueueShard = Mutex<HashMap<Box<str>, QueueState>>;
+type SessionShard = Mutex<HashMap<SessionId, SessionSubs>>;
+
+/// The embedded in-memory broker (see the [module docs](self)).
+///
+/// ```
+/// use stomp_core::broker::{Broker, Message, SimpleBroker, SimpleBrokerConfig};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let broker = SimpleBroker::new(SimpleBrokerConfig::new());
+/// let message = Message {
+///     destination: "/topic/news".into(),
+///     headers: [("destination", "/topic/news")].into_iter().collect(),
+///     body: "hello".into(),
+/// };
+/// broker.publish(message).await.unwrap(); // nobody listens yet: dropped
+/// assert!(broker.stats().is_empty());
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct SimpleBroker {
+    config: SimpleBrokerConfig,
+    hasher: RandomState,
+    topics: Box<[TopicShard]>,
+    patterns: RwLock<PatternTrie<SubList>>,
+    pattern_subs: AtomicUsize,
+    queues: Box<[QueueShard]>,
+    sessions: Box<[SessionShard]>,
+    subscriptions: AtomicUsize,
+    next_key: AtomicU64,
+    next_message: AtomicU64,
+    id_prefix: Box<str>,
+}
+
+impl Default for SimpleBroker {
+    fn default() -> Self {
+        SimpleBroker::new(SimpleBrokerConfig::default())
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn invalid(destination: &str, reason: impl ToString) -> BrokerError {
+    BrokerError::InvalidDestination {
+        destination: destination.chars().take(256).collect(),
+        reason: reason.to_string(),
+    }
+}
+
+fn unknown_ack(id: &str) -> BrokerError {
+    BrokerError::UnknownAckId(id.chars().take(64).collect())
+}
+
+impl SimpleBroker {
+    /// A broker with `config`.
+    pub fn new(config: SimpleBrokerConfig) -> Self {
+        let hasher = RandomState::new();
+        // A per-broker random prefix keeps message ids unique across broker instances.
+        let id_prefix = format!("{:08x}", hasher.hash_one(0xb70c_u32) as u32).into();
+        SimpleBroker {
+            patterns: RwLock::new(PatternTrie::new(config.separator)),
+            config,
+            hasher,
+            topics: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            pattern_subs: AtomicUsize::new(0),
+            queues: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            sessions: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            subscriptions: AtomicUsize::new(0),
+            next_key: AtomicU64::new(1),
+            next_message: AtomicU64::new(1),
+            id_prefix,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimpleBrokerConfig {
+        &self.config
+    }
+
+    /// `true` if `destination` is under one of the configured prefixes.
+    pub fn handles(&self, destination: &str) -> bool {
+        self.config.handles(destination)
+    }
+
+    fn shard(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) as usize) & (SHARDS - 1)
+    }
+
+    fn session_shard(&self, session: &SessionId) -> &SessionShard {
+        &self.sessions[self.shard(session.as_str())]
+    }
+
+    fn limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_unacked: self.config.max_unacked,
+            max_redeliveries: self.config.max_redeliveries,
+        }
+    }
+
+    /// Number of live subscriptions (one atomic load).
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.load(Ordering::Acquire)
+    }
+
+    /// Counts everything the broker holds (walks every shard; for tests and metrics, not
+    /// for hot paths).
+    pub fn stats(&self) -> BrokerStats {
+        let mut stats = BrokerStats {
+            subscriptions: self.subscription_count(),
+            ..BrokerStats::default()
+        };
+        for shard in self.sessions.iter() {
+            let shard = lock(shard);
+            stats.sessions += shard.len();
+            stats.pending += shard
+                .values()
+                .flat_map(|s| s.by_key.values())
+                .map(|sub| sub.pending_len())
+                .sum::<usize>();
+        }
+        for shard in self.topics.iter() {
+            stats.destinations += read(shard).len();
+        }
+        stats.destinations += read(&self.patterns).len();
+        for shard in self.queues.iter() {
+            let shard = lock(shard);
+            stats.destinations += shard.len();
+            stats.queued += shard.values().map(|q| q.backlog.len()).sum::<usize>();
+        }
+        stats
+    }
+
+    /// `true` when the broker holds no session, subscription, pending delivery, queued
+    /// message or index entry.
+    pub fn is_empty(&self) -> bool {
+        self.stats().is_empty()
+    }
+
+    /// The session's subscriptions as `(id, destination)`, in subscription order.
+    pub fn subscriptions_of(&self, session: &SessionId) -> Vec<(ByteString, ByteString)> {
+        let shard = lock(self.session_shard(session));
+        let Some(subs) = shard.get(session) else {
+            return Vec::new();
+        };
+        let mut list: Vec<&Arc<Sub>> = subs.by_key.values().collect();
+        list.sort_unstable_by_key(|s| s.key);
+        list.into_iter()
+            .map(|s| (s.id.clone(), s.destination.clone()))
+            .collect()
+    }
+
+    /// Registers a subscription at once (what [`Broker::subscribe`] does).
+    pub fn subscribe_now(&self, subscription: Subscription) -> Result<(), BrokerError> {
+        let destination = subscription.destination;
+        let kind = self
+            .config
+            .kind(&destination)
+            .ok_or_else(|| invalid(&destination, "not under a broker prefix"))?;
+        let pattern = is_pattern(&destination);
+        if pattern {
+            if kind == DestinationKind::Queue {
+                return Err(invalid(
+                    &destination,
+                    "patterns are not supported on queue destinations",
+                ));
+            }
+            validate_pattern(&destination, self.config.separator)
+                .map_err(|e| invalid(&destination, e))?;
+        }
+        let session = subscription.subscriber.session.clone();
+        let sub = Arc::new(Sub::new(
+            self.next_key.fetch_add(1, Ordering::Relaxed),
+            subscription.id,
+            destination,
+            kind,
+            pattern,
+            subscription.ack,
+            subscription.subscriber,
+        ));
+        {
+            let mut shard = lock(self.session_shard(&session));
+            let subs = shard.entry(session).or_default();
+            if subs.by_id.contains_key(&sub.id) {
+                return Err(BrokerError::DuplicateSubscription(
+                    sub.id.chars().take(64).collect(),
+                ));
+            }
+            subs.by_id.insert(sub.id.clone(), sub.clone());
+            subs.by_key.insert(sub.key, sub.clone());
+        }
+        self.subscriptions.fetch_add(1, Ordering::AcqRel);
+        self.attach(sub);
+        Ok(())
+    }
+
+    fn attach(&self, sub: Arc<Sub>) {
+        let destination = &*sub.destination;
+        match (sub.kind, sub.pattern) {
+            (DestinationKind::Topic, false) => {
+                let mut shard = write(&self.topics[self.shard(destination)]);
+                match shard.get_mut(destination) {
+                    Some(list) => list.push(sub),
+                    None => {
+                        let mut list = SubList::default();
+                        let key = destination.into();
+                        list.push(sub);
+                        shard.insert(key, list);
+                    }
+                }
+            }
+            (DestinationKind::Topic, true) => {
+                let mut trie = write(&self.patterns);
+                // Validated in `subscribe_now`, so `entry` cannot refuse it.
+                if let Ok(list) = trie.entry(destination) {
+                    list.push(sub.clone());
+                    self.pattern_subs.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            (DestinationKind::Queue, _) => {
+                let mut shard = lock(&self.queues[self.shard(destination)]);
+                let queue = match shard.get_mut(destination) {
+                    Some(queue) => queue,
+                    None => shard.entry(destination.into()).or_default(),
+                };
+                queue.consumers.push(sub.clone());
+                queue.pump(self.limits(), &mut BytesMut::new());
+                if queue.is_unused() {
+                    shard.remove(destination);
+                }
+            }
+        }
+    }
+
+    /// Takes a subscription out of the index; queue messages it had not acked go to the
+    /// next consumer (or back to the queue).
+    fn detach(&self, sub: &Arc<Sub>) {
+        self.subscriptions.fetch_sub(1, Ordering::AcqRel);
+        let destination = &*sub.destination;
+        match (sub.kind, sub.pattern) {
+            (DestinationKind::Topic, false) => {
+                let mut shard = write(&self.topics[self.shard(destination)]);
+                if let Some(list) = shard.get_mut(destination) {
+                    list.remove(sub);
+                    if list.is_empty() {
+                        shard.remove(destination);
+                    }
+                }
+                drop(shard);
+                sub.take_pending();
+            }
+            (DestinationKind::Topic, true) => {
+                let mut trie = write(&self.patterns);
+                if let Some(list) = trie.get_mut(destination) {
+                    if list.remove(sub) {
+                        self.pattern_subs.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    if list.is_empty() {
+                        trie.remove(destination);
+                    }
+                }
+                drop(trie);
+                sub.take_pending();
+            }
+            (DestinationKind::Queue, _) => {
+                let limits = self.limits();
+                let mut shard = lock(&self.queues[self.shard(destination)]);
+                match shard.get_mut(destination) {
+                    Some(queue) => {
+                        queue.remove_consumer(sub, limits);
+                        queue.pump(limits, &mut BytesMut::new());
+                        if queue.is_unused() {
+                            shard.remove(destination);
+                        }
+                    }
+                    None => {
+                        sub.take_pending();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes a subscription at once (what [`Broker::unsubscribe`] does).
+    pub fn unsubscribe_now(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
+        let sub = {
+            let mut shard = lock(self.session_shard(session));
+            let removed = shard.get_mut(session).and_then(|subs| {
+                let sub = subs.by_id.remove(id)?;
+                subs.by_key.remove(&sub.key);
+                Some((sub, subs.by_id.is_empty()))
+            });
+            let Some((sub, now_empty)) = removed else {
+                return Err(BrokerError::UnknownSubscription(
+                    id.chars().take(64).collect(),
+                ));
+            };
+            if now_empty {
+                shard.remove(session);
+            }
+            sub
+        };
+        self.detach(&sub);
+        Ok(())
+    }
+
+    fn next_message_id(&self) -> Box<str> {
+        let n = self.next_message.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.id_prefix).into()
+    }
+
+    /// Publishes at once (what [`Broker::publish`] does).
+    pub fn publish_now(&self, message: Message) -> Result<(), BrokerError> {
+        let destination = &*message.destination;
+        validate_destination(destination).map_err(|e| invalid(destination, e))?;
+        let kind = self
+            .config
+            .kind(destination)
+            .ok_or_else(|| invalid(destination, "not under a broker prefix"))?;
+        let prepared = if message.headers.get(name::DESTINATION) == Some(destination) {
+            PreparedMessage::new(&message.headers, &message.body)
+        } else {
+            let mut headers = message.headers.clone();
+            headers.set(name::DESTINATION, message.destination.clone());
+            PreparedMessage::new(&headers, &message.body)
+        };
+        let shared = SharedMessage {
+            prepared,
+            message_id: self.next_message_id(),
+        };
+        let mut buf = BytesMut::new();
+        match kind {
+            DestinationKind::Topic => {
+                self.broadcast(destination, &shared, &mut buf);
+                Ok(())
+            }
+            DestinationKind::Queue => self.enqueue(destination, shared, &mut buf),
+        }
+    }
+
+    fn broadcast(&self, destination: &str, message: &SharedMessage, buf: &mut BytesMut) {
+        let max_unacked = self.config.max_unacked;
+        {
+            let shard = read(&self.topics[self.shard(destination)]);
+            if let Some(list) = shard.get(destination) {
+                for sub in list.iter() {
+                    // A failed send is that session's business: its slow-consumer policy
+                    // already applied, and `session_closed` cleans up after it.
+                    let _ = sub.deliver(message, None, max_unacked, buf);
+                }
+            }
+        }
+        if self.pattern_subs.load(Ordering::Acquire) > 0 {
+            let trie = read(&self.patterns);
+            trie.for_each_match(destination, |list| {
+                for sub in list.iter() {
+                    let _ = sub.deliver(message, None, max_unacked, buf);
+                }
+            });
+        }
+    }
+
+    fn enqueue(
+        &self,
+        destination: &str,
+        message: SharedMessage,
+        buf: &mut BytesMut,
+    ) -> Result<(), BrokerError> {
+        let mut shard = lock(&self.queues[self.shard(destination)]);
+        let depth = shard.get(destination).map_or(0, |q| q.backlog.len());
+        if depth >= self.config.max_queue_depth {
+            return Err(BrokerError::QueueFull(
+                destination.chars().take(256).collect(),
+            ));
+        }
+        let queue = match shard.get_mut(destination) {
+            Some(queue) => queue,
+            None => shard.entry(destination.into()).or_default(),
+        };
+        queue.backlog.push_back(QueuedMessage {
+            message: Arc::new(message),
+            deliveries: 0,
+        });
+        queue.pump(self.limits(), buf);
+        if queue.is_unused() {
+            shard.remove(destination);
+        }
+        Ok(())
+    }
+
+    /// Settles the delivery `ack_id` of `session` (ACK when `nack` is false).
+    fn settle(&self, session: &SessionId, ack_id: &str, nack: bool) -> Result<(), BrokerError> {
+        let (key, seq) = parse_ack_id(ack_id).ok_or_else(|| unknown_ack(ack_id))?;
+        let sub = lock(self.session_shard(session))
+            .get(session)
+            .and_then(|subs| subs.by_key.get(&key).cloned())
+            .ok_or_else(|| unknown_ack(ack_id))?;
+        let settled = sub.settle(seq).ok_or_else(|| unknown_ack(ack_id))?;
+        if sub.kind == DestinationKind::Queue {
+            let limits = self.limits();
+            let destination = &*sub.destination;
+            let mut shard = lock(&self.queues[self.shard(destination)]);
+            if let Some(queue) = shard.get_mut(destination) {
+                if nack {
+                    queue.hand_back(settled.into_iter(), limits);
+                }
+                // An ACK made room at this consumer; a NACK put messages back.
+                queue.pump(limits, &mut BytesMut::new());
+                if queue.is_unused() {
+                    shard.remove(destination);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Acknowledges at once (what [`Broker::ack`] does).
+    pub fn ack_now(&self, session: &SessionId, ack_id: &str) -> Result<(), BrokerError> {
+        self.settle(session, ack_id, false)
+    }
+
+    /// Rejects at once (what [`Broker::nack`] does): queue messages go to the next
+    /// consumer, topic messages are dropped.
+    pub fn nack_now(&self, session: &SessionId, ack_id: &str) -> Result<(), BrokerError> {
+        self.settle(session, ack_id, true)
+    }
+
+    /// Drops every subscription of `session` at once (what [`Broker::session_closed`]
+    /// does); its un-acked queue messages go to other consumers or back to their queues.
+    pub fn close_session_now(&self, session: &SessionId) {
+        let removed = lock(self.session_shard(session)).remove(session);
+        let Some(subs) = removed else { return };
+        let mut subs: Vec<Arc<Sub>> = subs.by_key.into_values().collect();
+        subs.sort_unstable_by_key(|s| s.key);
+        for sub in &subs {
+            self.detach(sub);
+        }
+    }
+}
+
+impl Broker for SimpleBroker {
+    fn subscribe(&self, subscription: Subscription) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move { self.subscribe_now(subscription) })
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        session: &'a SessionId,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.unsubscribe_now(session, id) })
+    }
+
+    fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move { self.publish_now(message) })
+    }
+
+    fn ack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.ack_now(session, ack_id) })
+    }
+
+    fn nack<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.nack_now(session, ack_id) })
+    }
+
+    fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.close_session_now(session) })
+    }
+}

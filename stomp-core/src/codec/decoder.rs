@@ -1,0 +1,443 @@
+//! The sans-IO incremental decoder.
+
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use memchr::memchr;
+
+use super::encoder::{escape_mode, EscapeMode};
+use super::unescape::unescape;
+use super::{DecodeError, Limits};
+use crate::frame::{name, Command, Frame, Headers};
+use crate::version::Version;
+
+/// What one call to [`Decoder::decode`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete frame.
+    Frame(Frame),
+    /// One EOL (`\n` or `\r\n`) between frames: a heart-beat.
+    HeartBeat,
+}
+
+/// Length of the longest command word (`UNSUBSCRIBE`).
+const MAX_COMMAND_LEN: usize = 11;
+
+/// A sans-IO, incremental STOMP decoder.
+///
+/// Feed it the bytes of a connection in order, in chunks of any size, and call
+/// [`decode`](Decoder::decode) until it returns `Ok(None)` ("need more bytes"). It never
+/// panics, never buffers more than the [`Limits`] allow, and keeps its scan position between
+/// calls so tiny chunks cost linear time.
+///
+/// Decoded frames share the received bytes: header names and values without escapes and the
+/// body are slices of one buffer, not copies.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    limits: Limits,
+    version: Version,
+    state: State,
+    /// Header lines of the frame being read, as offsets from the frame's first byte.
+    lines: Vec<Line>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Between frames: no byte of the next frame examined yet.
+    Start,
+    /// Reading the command and header lines.
+    Head(Head),
+    /// Reading the body.
+    Body(Body),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    /// The command, once its line is complete.
+    command: Option<Command>,
+    /// Offset of the first byte of the current line.
+    line_start: usize,
+    /// Offset up to which the current line has been searched for its EOL.
+    scan: usize,
+    /// The first `content-length`, once seen.
+    content_length: Option<usize>,
+    /// Whether some `content-length` header has been seen (only the first counts).
+    seen_content_length: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Body {
+    command: Command,
+    /// Length of the command and header section, blank line included.
+    head_len: usize,
+    content_length: Option<usize>,
+    /// Offset up to which the body has been searched for its NUL.
+    scan: usize,
+}
+
+/// One header line: `name` is `start..colon`, `value` is `colon + 1..end`.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: usize,
+    colon: usize,
+    end: usize,
+    /// The line holds a backslash and the frame's headers are escaped.
+    escaped: bool,
+}
+
+impl Decoder {
+    /// A decoder for STOMP 1.2 (until [`set_version`](Decoder::set_version)) with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            version: Version::V1_2,
+            state: State::Start,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Sets the negotiated version, which decides how headers are unescaped.
+    ///
+    /// `CONNECT`, `STOMP` and `CONNECTED` frames are never unescaped, whatever the version.
+    pub fn set_version(&mut self, version: Version) {
+        self.version = version;
+    }
+
+    /// The version headers are unescaped for.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Decodes the next heart-beat or frame at the front of `buf`.
+    ///
+    /// On `Ok(Some(_))` exactly the bytes of what is returned have been removed from `buf`;
+    /// on `Ok(None)` nothing is removed and more bytes are needed (append them to `buf` and
+    /// call again). Input split at any byte decodes the same as whole frames.
+    ///
+    /// An error is fatal: the connection must be closed (after sending
+    /// [`DecodeError::to_error_frame`]). What is left in `buf` after an error is unspecified;
+    /// the decoder itself is reset and remains safe to use.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
+        let result = self.step(buf);
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+
+    fn reset(&mut self) {
+        self.state = State::Start;
+        self.lines.clear();
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
+        let scanned = match self.state {
+            State::Start => 0,
+            State::Head(head) => head.scan,
+            State::Body(body) => body.scan,
+        };
+        if scanned > buf.len() {
+            // The caller took bytes away behind our back; start over rather than misread.
+            self.reset();
+        }
+        loop {
+            match self.state {
+                State::Start => {
+                    let eol = match (buf.first(), buf.get(1)) {
+                        (None, _) | (Some(b'\r'), None) => return Ok(None),
+                        (Some(b'\n'), _) => 1,
+                        (Some(b'\r'), Some(b'\n')) => 2,
+                        _ => 0,
+                    };
+                    if eol > 0 {
+                        buf.advance(eol);
+                        return Ok(Some(Decoded::HeartBeat));
+                    }
+                    self.lines.clear();
+                    self.state = State::Head(Head {
+                        command: None,
+                        line_start: 0,
+                        scan: 0,
+                        content_length: None,
+                        seen_content_length: false,
+                    });
+                }
+                State::Head(head) => {
+                    if !self.read_head(head, buf)? {
+                        return Ok(None);
+                    }
+                }
+                State::Body(body) => return self.read_body(body, buf),
+            }
+        }
+    }
+
+    /// Reads complete lines; `true` once the blank line ending the headers has been read.
+    fn read_head(&mut self, mut head: Head, buf: &BytesMut) -> Result<bool, DecodeError> {
+        let limits = self.limits;
+        while let Some(found) = buf.get(head.scan..).and_then(|rest| memchr(b'\n', rest)) {
+            let nl = head.scan + found;
+            let end = if nl > head.line_start && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            let line = &buf[head.line_start..end];
+            head.scan = nl + 1;
+            match head.command {
+                None => {
+                    head.command =
+                        Some(Command::from_bytes(line).ok_or(DecodeError::UnknownCommand)?);
+                }
+                Some(command) if line.is_empty() => {
+                    let head_len = nl + 1;
+                    let frame_len = head_len
+                        .checked_add(head.content_length.unwrap_or(0))
+                        .and_then(|n| n.checked_add(1));
+                    if frame_len.is_none_or(|n| n > limits.max_frame_size) {
+                        return Err(DecodeError::FrameTooLarge {
+                            limit: limits.max_frame_size,
+                        });
+                    }
+                    self.state = State::Body(Body {
+                        command,
+                        head_len,
+                        content_length: head.content_length,
+                        scan: head_len,
+                    });
+                    return Ok(true);
+                }
+                Some(command) => {
+                    if line.len() > limits.max_header_line {
+                        return Err(DecodeError::HeaderLineTooLong {
+                            limit: limits.max_header_line,
+                        });
+                    }
+                    if self.lines.len() >= limits.max_headers {
+                        return Err(DecodeError::TooManyHeaders {
+                            limit: limits.max_headers,
+                        });
+                    }
+                    let colon = memchr(b':', line)
+                        .filter(|&at| at > 0)
+                        .ok_or(DecodeError::MalformedHeader)?;
+                    if !head.seen_content_length
+                        && &line[..colon] == name::CONTENT_LENGTH.as_bytes()
+                    {
+                        head.seen_content_length = true;
+                        let length = parse_length(&line[colon + 1..])
+                            .ok_or(DecodeError::InvalidContentLength)?;
+                        if length > limits.max_body {
+                            return Err(DecodeError::BodyTooLarge {
+                                limit: limits.max_body,
+                            });
+                        }
+                        head.content_length = Some(length);
+                    }
+                    let escaped = escape_mode(command, self.version) != EscapeMode::None
+                        && memchr(b'\\', line).is_some();
+                    self.lines.push(Line {
+                        start: head.line_start,
+                        colon: head.line_start + colon,
+                        end,
+                        escaped,
+                    });
+                }
+            }
+            head.line_start = head.scan;
+        }
+        head.scan = buf.len();
+        let partial = buf.len().saturating_sub(head.line_start);
+        if head.command.is_none() && partial > MAX_COMMAND_LEN + 1 {
+            return Err(DecodeError::UnknownCommand);
+        }
+        if partial > limits.max_header_line.saturating_add(1) {
+            return Err(DecodeError::HeaderLineTooLong {
+                limit: limits.max_header_line,
+            });
+        }
+        // The frame still needs at least a blank line and a NUL.
+        if buf.len() >= limits.max_frame_size {
+            return Err(DecodeError::FrameTooLarge {
+                limit: limits.max_frame_size,
+            });
+        }
+        self.state = State::Head(head);
+        Ok(false)
+    }
+
+    fn read_body(
+        &mut self,
+        mut body: Body,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Decoded>, DecodeError> {
+        let limits = self.limits;
+        let body_end = match body.content_length {
+            // `head_len + length + 1` was checked against `max_frame_size` already.
+            Some(length) => {
+                let body_end = body.head_len + length;
+                match buf.get(body_end) {
+                    None => return Ok(None),
+                    Some(0) => body_end,
+                    Some(_) => return Err(DecodeError::MissingNul),
+                }
+            }
+            None => match buf.get(body.scan..).and_then(|rest| memchr(0, rest)) {
+                Some(at) => body.scan + at,
+                None => body.scan.max(buf.len()),
+            },
+        };
+        if body_end - body.head_len > limits.max_body {
+            return Err(DecodeError::BodyTooLarge {
+                limit: limits.max_body,
+            });
+        }
+        if body_end >= limits.max_frame_size {
+            return Err(DecodeError::FrameTooLarge {
+                limit: limits.max_frame_size,
+            });
+        }
+        if body_end >= buf.len() {
+            body.scan = body_end;
+            self.state = State::Body(body);
+            return Ok(None);
+        }
+        self.state = State::Start;
+        let bytes = buf.split_to(body_end + 1).freeze();
+        let frame = self.build(body.command, body.head_len, body_end, bytes)?;
+        Ok(Some(Decoded::Frame(frame)))
+    }
+
+    /// Builds the frame from its bytes (NUL included) and the recorded header lines.
+    fn build(
+        &mut self,
+        command: Command,
+        head_len: usize,
+        body_end: usize,
+        bytes: Bytes,
+    ) -> Result<Frame, DecodeError> {
+        let head =
+            ByteString::try_from(bytes.slice(..head_len)).map_err(|_| DecodeError::InvalidUtf8)?;
+        let mode = escape_mode(command, self.version);
+        let mut headers = Headers::with_capacity(self.lines.len());
+        for line in self.lines.drain(..) {
+            let name = text(&head, line.start, line.colon, line.escaped, mode)?;
+            let value = text(&head, line.colon + 1, line.end, line.escaped, mode)?;
+            headers.append(name, value);
+        }
+        let body = if body_end > head_len {
+            bytes.slice(head_len..body_end)
+        } else {
+            Bytes::new()
+        };
+        Ok(Frame {
+            command,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(Limits::default())
+    }
+}
+
+/// A header name or value: a slice of `head`, or an unescaped copy when it holds escapes.
+fn text(
+    head: &ByteString,
+    start: usize,
+    end: usize,
+    escaped: bool,
+    mode: EscapeMode,
+) -> Result<ByteString, DecodeError> {
+    let raw = head.get(start..end).ok_or(DecodeError::InvalidUtf8)?;
+    if escaped && raw.contains('\\') {
+        unescape(raw, mode).map(ByteString::from)
+    } else {
+        Ok(head.slice_ref(raw))
+    }
+}
+
+/// Parses a `content-length` value: ASCII digits only, no sign, no spaces, no overflow.
+fn parse_length(raw: &[u8]) -> Option<usize> {
+    if raw.is_empty() {
+        return None;
+    }
+    raw.iter().try_fold(0usize, |n, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(usize::from(digit))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn decodes_heart_beats_and_a_frame_sharing_one_buffer() {
+        let mut decoder = Decoder::default();
+        let got = decode_all(
+            &mut decoder,
+            b"\n\r\nSEND\r\ndestination:/a\r\nk:v\\c\n\nhi\0\n",
+        );
+        let frame = Frame::new(Command::Send)
+            .header("destination", "/a")
+            .header("k", "v:")
+            .body("hi");
+        assert_eq!(
+            got,
+            Ok(vec![
+                Decoded::HeartBeat,
+                Decoded::HeartBeat,
+                Decoded::Frame(frame),
+                Decoded::HeartBeat
+            ])
+        );
+    }
+
+    #[test]
+    fn content_length_values() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"0", Some(0)),
+            (b"0042", Some(42)),
+            (b"", None),
+            (b" 1", None),
+            (b"1 ", None),
+            (b"-1", None),
+            (b"+1", None),
+            (b"1a", None),
+            (b"99999999999999999999999999", None),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(parse_length(raw), *expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_buffer_shrunk_between_calls_restarts_instead_of_panicking() {
+        let mut decoder = Decoder::default();
+        let mut buf = BytesMut::from(&b"SEND\ndestination:/a\n"[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        buf.clear();
+        buf.extend_from_slice(b"ACK\nid:1\n\n\0");
+        let Ok(Some(Decoded::Frame(frame))) = decoder.decode(&mut buf) else {
+            panic!("expected a frame");
+        };
+        assert_eq!(frame.command, Command::Ack);
+    }
+}

@@ -1,0 +1,796 @@
+//! Socket-free tests of `SimpleBroker`: outbound channels stand in for sessions.
+
+use std::collections::HashSet;
+
+use stomp_core::broker::{
+    AckMode, Broker, BrokerError, BrokerStats, Message, SimpleBroker, SimpleBrokerConfig,
+    Subscriber, Subscription,
+};
+use stomp_core::destination::Separator;
+use stomp_core::outbound::{
+    channel, CloseReason, Next, Outbound, OutboundConfig, OutboundReceiver, SlowConsumerPolicy,
+};
+use stomp_core::session::SessionId;
+use stomp_core::{Headers, Version};
+
+/// A received MESSAGE frame, parsed with plain string handling.
+#[derive(Debug, Clone)]
+struct Received {
+    raw: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        let head = self.raw.split("\n\n").next()?;
+        head.lines()
+            .skip(1)
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+    }
+
+    fn h(&self, name: &str) -> &str {
+        self.header(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.raw))
+    }
+
+    fn body(&self) -> &str {
+        let (_, body) = self.raw.split_once("\n\n").expect("blank line");
+        body.strip_suffix('\0').expect("NUL")
+    }
+}
+
+struct Client {
+    session: SessionId,
+    subscriber: Subscriber,
+    rx: OutboundReceiver,
+}
+
+impl Client {
+    fn new(session: &str) -> Self {
+        Self::with_config(session, OutboundConfig::default())
+    }
+
+    fn with_config(session: &str, config: OutboundConfig) -> Self {
+        let (tx, rx) = channel(config);
+        let session = SessionId::from(session);
+        Client {
+            subscriber: Subscriber {
+                session: session.clone(),
+                version: Version::V1_2,
+                outbound: tx,
+            },
+            session,
+            rx,
+        }
+    }
+
+    fn sub(&self, id: &str, destination: &str, ack: AckMode) -> Subscription {
+        Subscription {
+            subscriber: self.subscriber.clone(),
+            id: id.into(),
+            destination: destination.into(),
+            ack,
+            headers: Headers::new(),
+        }
+    }
+
+    /// Everything queued so far.
+    fn drain(&mut self) -> Vec<Received> {
+        let mut out = Vec::new();
+        while let Some(item) = self.rx.try_next() {
+            if let Outbound::Frame(bytes) = item {
+                let raw = String::from_utf8(bytes.to_vec()).expect("utf-8");
+                assert!(raw.starts_with("MESSAGE\n"), "{raw:?}");
+                out.push(Received { raw });
+            }
+        }
+        out
+    }
+
+    fn bodies(&mut self) -> Vec<String> {
+        self.drain().iter().map(|m| m.body().to_string()).collect()
+    }
+}
+
+fn message(destination: &str, body: &str) -> Message {
+    Message {
+        destination: destination.into(),
+        headers: [("destination", destination), ("content-type", "text/plain")]
+            .into_iter()
+            .collect(),
+        body: body.to_string().into(),
+    }
+}
+
+async fn publish(broker: &SimpleBroker, destination: &str, body: &str) {
+    broker
+        .publish(message(destination, body))
+        .await
+        .expect("publish");
+}
+
+#[tokio::test]
+async fn fan_out_reaches_every_subscriber() {
+    let broker = SimpleBroker::default();
+    let mut clients: Vec<Client> = (0..500).map(|i| Client::new(&format!("s{i}"))).collect();
+    for (i, c) in clients.iter().enumerate() {
+        broker
+            .subscribe(c.sub(&format!("sub-{i}"), "/topic/news", AckMode::Auto))
+            .await
+            .unwrap();
+    }
+    for n in 0..3 {
+        publish(&broker, "/topic/news", &format!("m{n}")).await;
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let got = c.drain();
+        assert_eq!(
+            got.iter().map(|m| m.body()).collect::<Vec<_>>(),
+            ["m0", "m1", "m2"]
+        );
+        for m in &got {
+            assert_eq!(m.h("subscription"), format!("sub-{i}"));
+            assert_eq!(m.h("destination"), "/topic/news");
+            assert_eq!(m.header("ack"), None, "auto mode carries no ack header");
+        }
+    }
+}
+
+#[tokio::test]
+async fn slash_patterns() {
+    let broker = SimpleBroker::default();
+    let mut one = Client::new("one");
+    let mut any = Client::new("any");
+    let mut exact = Client::new("exact");
+    broker
+        .subscribe(one.sub("1", "/topic/a/*", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(any.sub("1", "/topic/**", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(exact.sub("1", "/topic/a/b", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/topic/a/b", "ab").await;
+    publish(&broker, "/topic/a/b/c", "abc").await;
+    publish(&broker, "/topic/x", "x").await;
+    publish(&broker, "/topic", "root").await;
+    assert_eq!(one.bodies(), ["ab"]);
+    assert_eq!(any.bodies(), ["ab", "abc", "x", "root"]);
+    assert_eq!(exact.bodies(), ["ab"]);
+}
+
+#[tokio::test]
+async fn dot_patterns() {
+    let config = SimpleBrokerConfig::new()
+        .topic_prefixes(["topic"])
+        .queue_prefixes(["queue"])
+        .separator(Separator::Dot);
+    let broker = SimpleBroker::new(config);
+    let mut star = Client::new("star");
+    let mut globstar = Client::new("globstar");
+    broker
+        .subscribe(star.sub("1", "topic.a.*", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(globstar.sub("1", "topic.**", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "topic.a.b", "ab").await;
+    publish(&broker, "topic.a.b.c", "abc").await;
+    publish(&broker, "topic.z", "z").await;
+    assert_eq!(star.bodies(), ["ab"]);
+    assert_eq!(globstar.bodies(), ["ab", "abc", "z"]);
+    let slash = broker.publish(message("/topic/a", "x")).await;
+    assert!(matches!(slash, Err(BrokerError::InvalidDestination { .. })));
+}
+
+#[tokio::test]
+async fn queue_round_robin_delivers_each_message_once() {
+    let broker = SimpleBroker::default();
+    let mut clients: Vec<Client> = (0..3).map(|i| Client::new(&format!("c{i}"))).collect();
+    for c in &clients {
+        broker
+            .subscribe(c.sub("q", "/queue/jobs", AckMode::Auto))
+            .await
+            .unwrap();
+    }
+    for n in 0..9 {
+        publish(&broker, "/queue/jobs", &n.to_string()).await;
+    }
+    let mut all = Vec::new();
+    for c in &mut clients {
+        let got = c.bodies();
+        assert_eq!(got.len(), 3, "{got:?}");
+        // Round-robin: each consumer gets every third message.
+        let first: usize = got[0].parse().unwrap();
+        for (k, body) in got.iter().enumerate() {
+            assert_eq!(body, &(first + 3 * k).to_string());
+        }
+        all.extend(got);
+    }
+    all.sort();
+    assert_eq!(all, (0..9).map(|n| n.to_string()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn nack_redelivers_to_the_next_consumer_or_the_same_when_alone() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    let mut b = Client::new("b");
+    broker
+        .subscribe(a.sub("qa", "/queue/q", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    broker
+        .subscribe(b.sub("qb", "/queue/q", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "job").await;
+    let first = a.drain();
+    assert_eq!(first.len(), 1);
+    assert!(b.drain().is_empty());
+    broker.nack(&a.session, first[0].h("ack")).await.unwrap();
+    let again = b.drain();
+    assert_eq!(
+        again.len(),
+        1,
+        "NACK hands the message to the next consumer"
+    );
+    assert_eq!(again[0].body(), "job");
+    assert_eq!(again[0].h("message-id"), first[0].h("message-id"));
+    assert_eq!(again[0].h("subscription"), "qb");
+    assert!(a.drain().is_empty());
+
+    // Alone: the same consumer gets it again, with a fresh ack id.
+    broker.unsubscribe(&a.session, "qa").await.unwrap();
+    broker.nack(&b.session, again[0].h("ack")).await.unwrap();
+    let third = b.drain();
+    assert_eq!(third.len(), 1);
+    assert_ne!(third[0].h("ack"), again[0].h("ack"));
+    broker.ack(&b.session, third[0].h("ack")).await.unwrap();
+    broker.session_closed(&b.session).await;
+    assert!(broker.is_empty(), "{:?}", broker.stats());
+}
+
+#[tokio::test]
+async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        publish(&broker, "/queue/q", &format!("m{n}")).await;
+    }
+    let got = a.drain();
+    assert_eq!(got.len(), 3);
+    broker.ack(&a.session, got[0].h("ack")).await.unwrap();
+
+    let mut b = Client::new("b");
+    broker
+        .subscribe(b.sub("1", "/queue/q", AckMode::Client))
+        .await
+        .unwrap();
+    assert!(b.drain().is_empty(), "a still holds m1 and m2");
+    broker.session_closed(&a.session).await;
+    let moved = b.drain();
+    assert_eq!(
+        moved.iter().map(|m| m.body()).collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
+
+    let mut c = Client::new("c");
+    broker
+        .subscribe(c.sub("1", "/queue/q", AckMode::Auto))
+        .await
+        .unwrap();
+    broker.unsubscribe(&b.session, "1").await.unwrap();
+    assert_eq!(c.bodies(), ["m1", "m2"]);
+    broker.session_closed(&c.session).await;
+    assert!(broker.is_empty(), "{:?}", broker.stats());
+}
+
+#[tokio::test]
+async fn client_ack_is_cumulative_and_client_individual_is_not() {
+    let broker = SimpleBroker::default();
+    let mut cumulative = Client::new("cum");
+    let mut individual = Client::new("ind");
+    broker
+        .subscribe(cumulative.sub("1", "/topic/t", AckMode::Client))
+        .await
+        .unwrap();
+    broker
+        .subscribe(individual.sub("1", "/topic/t", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        publish(&broker, "/topic/t", &n.to_string()).await;
+    }
+    assert_eq!(broker.stats().pending, 6);
+
+    let cum = cumulative.drain();
+    broker
+        .ack(&cumulative.session, cum[1].h("ack"))
+        .await
+        .unwrap();
+    assert_eq!(
+        broker.stats().pending,
+        4,
+        "ACK of the second settles the first too"
+    );
+    let err = broker.ack(&cumulative.session, cum[0].h("ack")).await;
+    assert!(matches!(err, Err(BrokerError::UnknownAckId(_))));
+
+    let ind = individual.drain();
+    broker
+        .ack(&individual.session, ind[1].h("ack"))
+        .await
+        .unwrap();
+    assert_eq!(broker.stats().pending, 3, "exactly one settled");
+    broker
+        .ack(&individual.session, ind[0].h("ack"))
+        .await
+        .unwrap();
+    broker
+        .nack(&individual.session, ind[2].h("ack"))
+        .await
+        .unwrap();
+    assert_eq!(broker.stats().pending, 1);
+    assert!(
+        individual.drain().is_empty(),
+        "a NACKed broadcast is dropped"
+    );
+}
+
+#[tokio::test]
+async fn client_nack_is_cumulative_on_queues() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        publish(&broker, "/queue/q", &format!("m{n}")).await;
+    }
+    let got = a.drain();
+    broker.nack(&a.session, got[1].h("ack")).await.unwrap();
+    // m0 and m1 come back (to the only consumer), m2 stays pending.
+    assert_eq!(a.bodies(), ["m0", "m1"]);
+    assert_eq!(broker.stats().pending, 3);
+}
+
+#[tokio::test]
+async fn unknown_ack_ids_are_refused() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    let b = Client::new("b");
+    let auto = Client::new("auto");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    broker
+        .subscribe(auto.sub("1", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "x").await;
+    let ack = a.drain()[0].h("ack").to_string();
+    for (session, id) in [
+        (&a.session, "nonsense"),
+        (&a.session, ""),
+        (&a.session, "999-0"),
+        (&a.session, "1-999"),
+        (&b.session, ack.as_str()),
+        (&auto.session, "2-0"),
+    ] {
+        let err = broker.ack(session, id).await;
+        assert!(
+            matches!(err, Err(BrokerError::UnknownAckId(_))),
+            "{session} {id}"
+        );
+        let err = broker.nack(session, id).await;
+        assert!(
+            matches!(err, Err(BrokerError::UnknownAckId(_))),
+            "{session} {id}"
+        );
+    }
+    broker.ack(&a.session, &ack).await.unwrap();
+    let twice = broker.ack(&a.session, &ack).await;
+    assert!(matches!(twice, Err(BrokerError::UnknownAckId(_))));
+}
+
+#[tokio::test]
+async fn duplicate_subscription_ids_are_refused_without_leaking() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    let before = broker.stats();
+    let err = broker
+        .subscribe(a.sub("1", "/topic/other", AckMode::Auto))
+        .await;
+    assert_eq!(err, Err(BrokerError::DuplicateSubscription("1".into())));
+    assert_eq!(broker.stats(), before);
+    publish(&broker, "/topic/other", "nobody").await;
+    publish(&broker, "/topic/t", "once").await;
+    assert_eq!(a.bodies(), ["once"]);
+    let err = broker.unsubscribe(&a.session, "2").await;
+    assert_eq!(err, Err(BrokerError::UnknownSubscription("2".into())));
+    broker.unsubscribe(&a.session, "1").await.unwrap();
+    assert!(broker.is_empty(), "{:?}", broker.stats());
+}
+
+#[tokio::test]
+async fn queue_depth_is_bounded_and_kept_in_order_for_the_first_consumer() {
+    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_queue_depth(2));
+    publish(&broker, "/queue/q", "m0").await;
+    publish(&broker, "/queue/q", "m1").await;
+    let err = broker.publish(message("/queue/q", "m2")).await;
+    assert_eq!(err, Err(BrokerError::QueueFull("/queue/q".into())));
+    assert_eq!(broker.stats().queued, 2);
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::Auto))
+        .await
+        .unwrap();
+    assert_eq!(a.bodies(), ["m0", "m1"]);
+    publish(&broker, "/queue/q", "m3").await;
+    assert_eq!(a.bodies(), ["m3"]);
+}
+
+#[tokio::test]
+async fn unacked_limit_holds_messages_back_until_acked() {
+    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_unacked(1));
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "m0").await;
+    publish(&broker, "/queue/q", "m1").await;
+    let first = a.drain();
+    assert_eq!(first.len(), 1);
+    assert_eq!(broker.stats().queued, 1);
+    broker.ack(&a.session, first[0].h("ack")).await.unwrap();
+    assert_eq!(a.bodies(), ["m1"]);
+}
+
+#[tokio::test]
+async fn max_redeliveries_drops_a_poison_message() {
+    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_redeliveries(Some(1)));
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "poison").await;
+    let first = a.drain();
+    broker.nack(&a.session, first[0].h("ack")).await.unwrap();
+    let second = a.drain();
+    assert_eq!(second.len(), 1, "one redelivery allowed");
+    broker.nack(&a.session, second[0].h("ack")).await.unwrap();
+    assert!(a.drain().is_empty(), "dropped after its last redelivery");
+    assert_eq!(broker.stats().queued, 0);
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_and_never_slows_the_others() {
+    let broker = SimpleBroker::default();
+    let mut fast = Client::new("fast");
+    let tiny = OutboundConfig {
+        max_buffered_bytes: 64 * 1024,
+        max_buffered_frames: 4,
+        policy: SlowConsumerPolicy::Close,
+    };
+    let mut slow = Client::with_config("slow", tiny);
+    broker
+        .subscribe(fast.sub("1", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(slow.sub("1", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    for n in 0..100 {
+        publish(&broker, "/topic/t", &n.to_string()).await;
+    }
+    assert_eq!(fast.drain().len(), 100);
+    assert_eq!(slow.rx.next().await, Next::Close(CloseReason::SlowConsumer));
+    broker.session_closed(&slow.session).await;
+    publish(&broker, "/topic/t", "after").await;
+    assert_eq!(fast.bodies(), ["after"]);
+    assert_eq!(broker.stats().subscriptions, 1);
+}
+
+#[tokio::test]
+async fn drop_newest_keeps_a_slow_consumer_while_the_fast_one_gets_everything() {
+    let broker = SimpleBroker::default();
+    let mut fast = Client::new("fast");
+    let tiny = OutboundConfig {
+        max_buffered_bytes: 64 * 1024,
+        max_buffered_frames: 2,
+        policy: SlowConsumerPolicy::DropNewest,
+    };
+    let mut slow = Client::with_config("slow", tiny);
+    broker
+        .subscribe(fast.sub("1", "/topic/t", AckMode::Client))
+        .await
+        .unwrap();
+    broker
+        .subscribe(slow.sub("1", "/topic/t", AckMode::Client))
+        .await
+        .unwrap();
+    for n in 0..50 {
+        publish(&broker, "/topic/t", &n.to_string()).await;
+    }
+    assert_eq!(fast.drain().len(), 50);
+    assert_eq!(slow.bodies(), ["0", "1"]);
+    assert!(!slow.subscriber.outbound.is_closed());
+    // Dropped deliveries are not left pending.
+    assert_eq!(broker.stats().pending, 52);
+}
+
+#[tokio::test]
+async fn a_dead_queue_consumer_is_skipped_and_its_messages_move_on() {
+    let broker = SimpleBroker::default();
+    let mut live = Client::new("live");
+    let mut dead = Client::new("dead");
+    broker
+        .subscribe(dead.sub("1", "/queue/q", AckMode::Client))
+        .await
+        .unwrap();
+    broker
+        .subscribe(live.sub("1", "/queue/q", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "m0").await; // to `dead`, un-acked
+    dead.rx.close();
+    for n in 1..4 {
+        publish(&broker, "/queue/q", &format!("m{n}")).await;
+    }
+    let got = live.bodies();
+    assert_eq!(got, ["m1", "m0", "m2", "m3"]);
+}
+
+#[tokio::test]
+async fn the_registry_is_empty_after_every_session_closes() {
+    let broker = SimpleBroker::default();
+    let clients: Vec<Client> = (0..50).map(|i| Client::new(&format!("s{i}"))).collect();
+    for (i, c) in clients.iter().enumerate() {
+        let ack = [AckMode::Auto, AckMode::Client, AckMode::ClientIndividual][i % 3];
+        broker
+            .subscribe(c.sub("t", &format!("/topic/room{}", i % 5), ack))
+            .await
+            .unwrap();
+        broker
+            .subscribe(c.sub("p", "/topic/**", ack))
+            .await
+            .unwrap();
+        broker
+            .subscribe(c.sub("q", "/queue/work", ack))
+            .await
+            .unwrap();
+    }
+    for n in 0..20 {
+        publish(&broker, &format!("/topic/room{}", n % 5), "t").await;
+        publish(&broker, "/queue/work", "q").await;
+    }
+    let stats = broker.stats();
+    assert_eq!(stats.sessions, 50);
+    assert_eq!(stats.subscriptions, 150);
+    assert!(stats.pending > 0);
+    for c in &clients {
+        broker.session_closed(&c.session).await;
+    }
+    let stats = broker.stats();
+    // Un-acked queue messages wait for the next consumer; nothing else is left.
+    assert_eq!(
+        BrokerStats {
+            queued: 0,
+            destinations: 0,
+            ..stats
+        },
+        BrokerStats::default(),
+        "{stats:?}"
+    );
+    assert!(stats.queued > 0);
+    let mut last = Client::new("last");
+    broker
+        .subscribe(last.sub("q", "/queue/work", AckMode::Auto))
+        .await
+        .unwrap();
+    assert_eq!(last.drain().len(), stats.queued);
+    broker.session_closed(&last.session).await;
+    assert!(broker.is_empty(), "{:?}", broker.stats());
+}
+
+#[tokio::test]
+async fn message_ids_are_unique_across_topics_queues_and_brokers() {
+    let mut ids = HashSet::new();
+    for _ in 0..2 {
+        let broker = SimpleBroker::default();
+        let mut a = Client::new("a");
+        broker
+            .subscribe(a.sub("t", "/topic/t", AckMode::Auto))
+            .await
+            .unwrap();
+        broker
+            .subscribe(a.sub("q", "/queue/q", AckMode::Auto))
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            publish(&broker, "/topic/t", "x").await;
+            publish(&broker, "/queue/q", "y").await;
+        }
+        for m in a.drain() {
+            assert!(ids.insert(m.h("message-id").to_string()));
+        }
+    }
+    assert_eq!(ids.len(), 2000);
+}
+
+#[tokio::test]
+async fn user_headers_reach_the_subscriber() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    let mut m = message("/topic/t", "{}");
+    m.headers.set("content-type", "application/json");
+    m.headers.append("x-trace", "abc:1");
+    m.headers.append("priority", "9");
+    broker.publish(m).await.unwrap();
+    let got = a.drain();
+    assert_eq!(got[0].h("content-type"), "application/json");
+    assert_eq!(
+        got[0].h("x-trace"),
+        "abc\\c1",
+        "escaped as STOMP 1.2 requires"
+    );
+    assert_eq!(got[0].h("priority"), "9");
+    assert_eq!(got[0].h("content-length"), "2");
+    assert_eq!(got[0].body(), "{}");
+}
+
+#[tokio::test]
+async fn deliveries_differ_only_in_their_per_delivery_headers() {
+    let broker = SimpleBroker::default();
+    let mut a = Client::new("a");
+    let mut b = Client::new("b");
+    broker
+        .subscribe(a.sub("sa", "/topic/t", AckMode::Client))
+        .await
+        .unwrap();
+    broker
+        .subscribe(b.sub("sb", "/topic/t", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/topic/t", "shared body").await;
+    let (ma, mb) = (a.drain().remove(0), b.drain().remove(0));
+    assert_eq!(
+        ma.h("message-id"),
+        mb.h("message-id"),
+        "one message, one id"
+    );
+    let strip = |m: &Received| {
+        m.raw
+            .lines()
+            .filter(|l| {
+                !["subscription:", "message-id:", "ack:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&ma), strip(&mb));
+    assert!(ma.raw.starts_with("MESSAGE\nsubscription:sa\nmessage-id:"));
+}
+
+#[tokio::test]
+async fn invalid_destinations_are_refused() {
+    let broker = SimpleBroker::default();
+    let a = Client::new("a");
+    for destination in [
+        "/app/x",
+        "/topics/x",
+        "/queue/*",
+        "/queue/**",
+        "/topic/a*",
+        "",
+    ] {
+        let err = broker
+            .subscribe(a.sub("1", destination, AckMode::Auto))
+            .await;
+        assert!(
+            matches!(err, Err(BrokerError::InvalidDestination { .. })),
+            "{destination}: {err:?}"
+        );
+    }
+    for destination in ["/app/x", "/topic/*", "/queue/**"] {
+        let err = broker.publish(message(destination, "x")).await;
+        assert!(
+            matches!(err, Err(BrokerError::InvalidDestination { .. })),
+            "{destination}: {err:?}"
+        );
+    }
+    assert!(broker.is_empty());
+    assert!(broker.handles("/topic/x") && broker.handles("/queue/x"));
+    assert!(!broker.handles("/app/x"));
+}
+
+#[tokio::test]
+async fn spring_compatible_mode_broadcasts_queues() {
+    let broker = SimpleBroker::new(SimpleBrokerConfig::new().spring_compatible(true));
+    let mut a = Client::new("a");
+    let mut b = Client::new("b");
+    broker
+        .subscribe(a.sub("1", "/queue/q", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(b.sub("1", "/queue/q", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/q", "both").await;
+    assert_eq!(a.bodies(), ["both"]);
+    assert_eq!(b.bodies(), ["both"]);
+}
+
+#[tokio::test]
+async fn lists_a_sessions_subscriptions() {
+    let broker = SimpleBroker::default();
+    let a = Client::new("a");
+    broker
+        .subscribe(a.sub("x", "/topic/a", AckMode::Auto))
+        .await
+        .unwrap();
+    broker
+        .subscribe(a.sub("y", "/queue/b", AckMode::Auto))
+        .await
+        .unwrap();
+    let list = broker.subscriptions_of(&a.session);
+    let list: Vec<(&str, &str)> = list.iter().map(|(i, d)| (&**i, &**d)).collect();
+    assert_eq!(list, [("x", "/topic/a"), ("y", "/queue/b")]);
+    assert!(broker
+        .subscriptions_of(&SessionId::from("nobody"))
+        .is_empty());
+}
+
+#[tokio::test]
+async fn older_versions_get_their_own_escaping() {
+    let broker = SimpleBroker::default();
+    let (tx, mut rx) = channel(OutboundConfig::default());
+    let subscriber = Subscriber {
+        session: "old".into(),
+        version: Version::V1_0,
+        outbound: tx,
+    };
+    broker
+        .subscribe(Subscription {
+            subscriber,
+            id: "1".into(),
+            destination: "/topic/t".into(),
+            ack: AckMode::Auto,
+            headers: Headers::new(),
+        })
+        .await
+        .unwrap();
+    let mut m = message("/topic/t", "b");
+    m.headers.append("k", "a:b");
+    broker.publish(m).await.unwrap();
+    let Some(Outbound::Frame(bytes)) = rx.try_next() else {
+        panic!("no frame")
+    };
+    assert!(String::from_utf8_lossy(&bytes).contains("\nk:a:b\n"));
+}
