@@ -1,6 +1,7 @@
 //! Transport-agnostic STOMP 1.2 engine.
 
 pub mod app;
+pub mod authz;
 pub mod broker;
 pub mod channel;
 pub mod client;

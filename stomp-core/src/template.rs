@@ -31,7 +31,8 @@ pub enum TemplateError {
 ///
 /// Every send is async, never blocks a thread, and fails with
 /// [`TemplateError::Timeout`] instead of hanging when the broker cannot take the message in
-/// time.
+/// time. The timeout uses Tokio's timer, so sends must run on a Tokio runtime with time
+/// enabled (as `#[tokio::main]` sets up).
 #[derive(Debug, Clone)]
 pub struct MessagingTemplate {
     channel: BrokerChannel,
@@ -44,13 +45,19 @@ impl MessagingTemplate {
     pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A template publishing through `channel`; `user_prefix` is the user destination
-    /// prefix (usually `/user`).
+    /// prefix (usually `/user`, and the same as the channel's).
     pub fn new(channel: BrokerChannel, user_prefix: impl Into<ByteString>) -> Self {
         MessagingTemplate {
             channel,
             user_prefix: user_prefix.into(),
             send_timeout: Self::DEFAULT_SEND_TIMEOUT,
         }
+    }
+
+    /// A template publishing through `channel`, with the channel's user destination prefix.
+    pub fn from_channel(channel: BrokerChannel) -> Self {
+        let prefix = ByteString::from(channel.user_destinations().prefix());
+        MessagingTemplate::new(channel, prefix)
     }
 
     /// Builder: how long a send may wait for the broker.
@@ -104,7 +111,9 @@ impl MessagingTemplate {
         .await
     }
 
-    /// Sends a prepared [`Message`].
+    /// Sends a prepared [`Message`] (its `destination` routes it; its headers reach the
+    /// subscribers as they are). Fails with [`TemplateError::Timeout`] if the broker has not
+    /// taken it within the send timeout; the send is then abandoned.
     pub async fn send_message(&self, message: Message) -> Result<(), TemplateError> {
         match tokio::time::timeout(self.send_timeout, self.channel.publish(message)).await {
             Ok(result) => result.map_err(TemplateError::from),
@@ -112,14 +121,20 @@ impl MessagingTemplate {
         }
     }
 
+    /// The send timeout.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
     /// The destination by which `user` receives what is sent to `destination`
-    /// (`/user/{user}{destination}`).
+    /// (`/user/{user}{destination}`; a `/` in the user name is written `%2F`).
     pub fn user_destination(&self, user: &str, destination: &str) -> ByteString {
+        let user = crate::user::encode_user(user);
         let mut d =
             String::with_capacity(self.user_prefix.len() + user.len() + destination.len() + 2);
         d.push_str(&self.user_prefix);
         d.push('/');
-        d.push_str(user);
+        d.push_str(&user);
         if !destination.starts_with('/') {
             d.push('/');
         }
@@ -127,8 +142,9 @@ impl MessagingTemplate {
         d.into()
     }
 
-    /// Sends `body` to every session of `user` subscribed to `destination`
-    /// (e.g. `/queue/reply`).
+    /// Sends `body` to every session of `user` subscribed to the user destination
+    /// `destination` (e.g. `/queue/reply`, subscribed as `/user/queue/reply`). Nothing is
+    /// delivered, and it is not an error, if the user is not connected.
     pub async fn send_to_user(
         &self,
         user: &str,
@@ -139,20 +155,20 @@ impl MessagingTemplate {
             .await
     }
 
-    /// Sends `body` to one session only, on its user destination `destination`
-    /// (what that session subscribed to as `/user{destination}`).
-    pub async fn send_to_session(
+    /// [`send_to_user`](Self::send_to_user) with extra headers.
+    pub async fn send_to_user_with_headers(
         &self,
-        session: &SessionId,
+        user: &str,
         destination: &str,
         headers: Headers,
         body: impl Into<Bytes>,
     ) -> Result<(), TemplateError> {
-        let target = crate::user::session_destination(destination, session);
-        self.send_with_headers(target, headers, body).await
+        self.send_with_headers(self.user_destination(user, destination), headers, body)
+            .await
     }
 
-    /// Sends `payload` as JSON to every session of `user` subscribed to `destination`.
+    /// Sends `payload` as JSON to every session of `user` subscribed to the user
+    /// destination `destination`.
     pub async fn send_json_to_user<T: Serialize + ?Sized>(
         &self,
         user: &str,
@@ -161,5 +177,32 @@ impl MessagingTemplate {
     ) -> Result<(), TemplateError> {
         self.send_json(self.user_destination(user, destination), payload)
             .await
+    }
+
+    /// Sends `body` to one session only, on its user destination `destination` (what that
+    /// session subscribed to as `/user{destination}`). The MESSAGE shows the user-facing
+    /// destination (`/user{destination}`) in its `destination` header.
+    pub async fn send_to_session(
+        &self,
+        session: &SessionId,
+        destination: &str,
+        mut headers: Headers,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TemplateError> {
+        let mut user_facing = String::with_capacity(self.user_prefix.len() + destination.len() + 1);
+        user_facing.push_str(&self.user_prefix);
+        if !destination.starts_with('/') {
+            user_facing.push('/');
+        }
+        user_facing.push_str(destination);
+        let routing =
+            crate::user::session_destination(&user_facing[self.user_prefix.len()..], session);
+        headers.set(name::DESTINATION, user_facing);
+        self.send_message(Message {
+            destination: routing.into(),
+            headers,
+            body: body.into(),
+        })
+        .await
     }
 }

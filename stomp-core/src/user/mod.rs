@@ -4,7 +4,20 @@
 //! A session that subscribes to `/user/queue/reply` is subscribed, in the broker, to a
 //! destination unique to it: `/queue/reply-user{session-id}` (the naming Spring uses).
 //! Anything sent to `/user/{name}/queue/reply` is published to that destination of every
-//! session of user `{name}`.
+//! session of user `{name}` that subscribed to `/user/queue/reply`, with `/user/queue/reply`
+//! in the MESSAGE `destination` header.
+//!
+//! [`UserRegistry`] knows the connected users, their sessions and subscriptions (the session
+//! keeps it current through its hooks); [`UserDestinations`] does the resolving.
+
+mod destinations;
+mod registry;
+
+pub use destinations::{
+    decode_user, encode_user, ResolvedDestinationGuard, SessionTarget, UserDestinationError,
+    UserDestinations, UserSend, DEFAULT_BROKER_PREFIXES, DEFAULT_USER_PREFIX,
+};
+pub use registry::{RegisteredSession, RegisteredSubscription, RegisteredUser, UserRegistry};
 
 use crate::session::SessionId;
 

@@ -1,0 +1,314 @@
+//! [`DestinationRules`]: an ordered list of "this access to these destinations needs that"
+//! rules; the first rule that matches decides.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{glob, Access, AccessRequest, Decision, DestinationPolicy};
+
+type Predicate = Arc<dyn Fn(&AccessRequest<'_>) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Requirement {
+    PermitAll,
+    DenyAll,
+    Authenticated,
+    AnyRole(Vec<Arc<str>>),
+    Matching(Predicate),
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Requirement::PermitAll => f.write_str("PermitAll"),
+            Requirement::DenyAll => f.write_str("DenyAll"),
+            Requirement::Authenticated => f.write_str("Authenticated"),
+            Requirement::AnyRole(roles) => f.debug_tuple("AnyRole").field(roles).finish(),
+            Requirement::Matching(_) => f.write_str("Matching(..)"),
+        }
+    }
+}
+
+impl Requirement {
+    fn decide(&self, request: &AccessRequest<'_>) -> Decision {
+        match self {
+            Requirement::PermitAll => Decision::Allow,
+            Requirement::DenyAll => Decision::deny(),
+            Requirement::Authenticated => match request.principal() {
+                Some(_) => Decision::Allow,
+                None => Decision::deny_with("authentication required"),
+            },
+            Requirement::AnyRole(roles) => {
+                let ok = request
+                    .principal()
+                    .is_some_and(|p| roles.iter().any(|r| p.has_role(r)));
+                if ok {
+                    Decision::Allow
+                } else {
+                    let names: Vec<&str> = roles.iter().map(|r| &**r).collect();
+                    Decision::deny_with(format!("requires role {}", names.join(" or ")))
+                }
+            }
+            Requirement::Matching(predicate) => predicate(request).into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    access: Option<Access>,
+    pattern: String,
+    requirement: Requirement,
+}
+
+/// A rule-based [`DestinationPolicy`]: rules are tried in the order they were added and the
+/// first whose access kind and pattern match decides. When none matches, the fallback
+/// decides (allow, unless [`otherwise_deny`](Self::otherwise_deny) was called).
+///
+/// Patterns split on `/`: `*` matches any characters within one segment, `**` any number
+/// of segments (`/topic/admin/**` matches `/topic/admin` and everything below it).
+/// Patterns are matched against the destination as the client sent it, so user
+/// destinations appear unresolved (`/user/queue/reply`).
+///
+/// ```
+/// use stomp_core::authz::DestinationRules;
+///
+/// let rules = DestinationRules::new()
+///     .subscribe("/topic/admin/**").role("admin")
+///     .send("/topic/**").deny_all()           // only the server publishes to topics
+///     .any("/app/**").authenticated()
+///     .otherwise_deny();
+/// # let _ = rules;
+/// ```
+#[derive(Debug, Clone)]
+pub struct DestinationRules {
+    rules: Vec<Rule>,
+    otherwise: Requirement,
+}
+
+impl Default for DestinationRules {
+    fn default() -> Self {
+        DestinationRules::new()
+    }
+}
+
+impl DestinationRules {
+    /// No rules; everything is allowed until rules are added.
+    pub fn new() -> Self {
+        DestinationRules {
+            rules: Vec::new(),
+            otherwise: Requirement::PermitAll,
+        }
+    }
+
+    fn rule(self, access: Option<Access>, pattern: &str) -> RuleBuilder {
+        RuleBuilder {
+            rules: self,
+            access,
+            pattern: pattern.to_owned(),
+        }
+    }
+
+    /// A rule for SUBSCRIBEs to destinations matching `pattern`.
+    pub fn subscribe(self, pattern: &str) -> RuleBuilder {
+        self.rule(Some(Access::Subscribe), pattern)
+    }
+
+    /// A rule for SENDs to destinations matching `pattern`.
+    pub fn send(self, pattern: &str) -> RuleBuilder {
+        self.rule(Some(Access::Send), pattern)
+    }
+
+    /// A rule for SUBSCRIBEs and SENDs to destinations matching `pattern`.
+    pub fn any(self, pattern: &str) -> RuleBuilder {
+        self.rule(None, pattern)
+    }
+
+    /// Builder: refuse whatever no rule matches.
+    #[must_use]
+    pub fn otherwise_deny(mut self) -> Self {
+        self.otherwise = Requirement::DenyAll;
+        self
+    }
+
+    /// Builder: allow whatever no rule matches (the default).
+    #[must_use]
+    pub fn otherwise_allow(mut self) -> Self {
+        self.otherwise = Requirement::PermitAll;
+        self
+    }
+
+    /// Builder: whatever no rule matches needs an authenticated session.
+    #[must_use]
+    pub fn otherwise_authenticated(mut self) -> Self {
+        self.otherwise = Requirement::Authenticated;
+        self
+    }
+}
+
+impl DestinationPolicy for DestinationRules {
+    fn decide(&self, request: &AccessRequest<'_>) -> Decision {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.access.is_none_or(|a| a == request.access)
+                    && glob::matches(&rule.pattern, request.destination)
+            })
+            .map_or(&self.otherwise, |rule| &rule.requirement)
+            .decide(request)
+    }
+}
+
+/// A rule being written: say what it requires to finish it.
+#[derive(Debug)]
+#[must_use = "a rule is only added once its requirement is given"]
+pub struct RuleBuilder {
+    rules: DestinationRules,
+    access: Option<Access>,
+    pattern: String,
+}
+
+impl RuleBuilder {
+    fn require(mut self, requirement: Requirement) -> DestinationRules {
+        self.rules.rules.push(Rule {
+            access: self.access,
+            pattern: self.pattern,
+            requirement,
+        });
+        self.rules
+    }
+
+    /// Anyone may.
+    pub fn permit_all(self) -> DestinationRules {
+        self.require(Requirement::PermitAll)
+    }
+
+    /// No one may.
+    pub fn deny_all(self) -> DestinationRules {
+        self.require(Requirement::DenyAll)
+    }
+
+    /// Authenticated sessions may.
+    pub fn authenticated(self) -> DestinationRules {
+        self.require(Requirement::Authenticated)
+    }
+
+    /// Principals with `role` may.
+    pub fn role(self, role: &str) -> DestinationRules {
+        self.require(Requirement::AnyRole(vec![Arc::from(role)]))
+    }
+
+    /// Principals with at least one of `roles` may.
+    pub fn any_role<I, R>(self, roles: I) -> DestinationRules
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<Arc<str>>,
+    {
+        self.require(Requirement::AnyRole(
+            roles.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Requests for which `predicate` returns `true` may.
+    pub fn matching<F>(self, predicate: F) -> DestinationRules
+    where
+        F: Fn(&AccessRequest<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.require(Requirement::Matching(Arc::new(predicate)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Attributes, Principal, SessionId, SessionInfo};
+    use crate::version::Version;
+
+    fn session(principal: Option<Principal>) -> SessionInfo {
+        SessionInfo {
+            id: SessionId::from("s1"),
+            principal,
+            version: Version::V1_2,
+            attributes: Attributes::default(),
+        }
+    }
+
+    #[test]
+    fn first_matching_rule_decides() {
+        let rules = DestinationRules::new()
+            .subscribe("/topic/admin/**")
+            .role("admin")
+            .send("/topic/**")
+            .deny_all()
+            .any("/queue/**")
+            .authenticated()
+            .subscribe("/topic/owner/*")
+            .matching(|r| {
+                r.principal()
+                    .is_some_and(|p| r.destination.ends_with(p.name()))
+            })
+            .otherwise_deny()
+            .subscribe("/topic/**")
+            .permit_all();
+        let admin = session(Some(Principal::new("root").with_roles(["admin"])));
+        let ann = session(Some(Principal::new("ann")));
+        let anon = session(None);
+        let table = [
+            (&admin, Access::Subscribe, "/topic/admin/stats", true),
+            (&ann, Access::Subscribe, "/topic/admin/stats", false),
+            (&anon, Access::Subscribe, "/topic/admin", false),
+            (&admin, Access::Send, "/topic/news", false),
+            (&ann, Access::Subscribe, "/topic/news", true),
+            (&ann, Access::Send, "/queue/work", true),
+            (&anon, Access::Subscribe, "/queue/work", false),
+            (&ann, Access::Subscribe, "/topic/owner/ann", true),
+            (&ann, Access::Subscribe, "/topic/owner/bob", false),
+            (&ann, Access::Send, "/app/chat", false),
+        ];
+        for (s, access, destination, want) in table {
+            let req = AccessRequest {
+                access,
+                session: s,
+                destination,
+            };
+            assert_eq!(
+                rules.decide(&req).is_allowed(),
+                want,
+                "{access} {destination} by {:?}",
+                s.principal
+            );
+        }
+    }
+
+    #[test]
+    fn no_rules_allow_everything() {
+        let s = session(None);
+        let req = AccessRequest {
+            access: Access::Send,
+            session: &s,
+            destination: "/anything",
+        };
+        assert!(DestinationRules::new().decide(&req).is_allowed());
+        assert!(!DestinationRules::new()
+            .otherwise_deny()
+            .decide(&req)
+            .is_allowed());
+    }
+
+    #[test]
+    fn role_refusals_say_which_role() {
+        let s = session(Some(Principal::new("ann")));
+        let req = AccessRequest {
+            access: Access::Subscribe,
+            session: &s,
+            destination: "/topic/admin",
+        };
+        let rules = DestinationRules::new()
+            .any("/topic/admin")
+            .any_role(["admin", "ops"]);
+        assert_eq!(
+            rules.decide(&req),
+            Decision::deny_with("requires role admin or ops")
+        );
+    }
+}

@@ -1,0 +1,470 @@
+//! Resolving `/user/...` destinations to per-session broker destinations, and guarding the
+//! resolved destinations against other sessions.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytestring::ByteString;
+
+use super::registry::UserRegistry;
+use super::session_destination;
+use crate::frame::Frame;
+use crate::session::{SessionId, SessionInfo};
+
+/// The default user destination prefix.
+pub const DEFAULT_USER_PREFIX: &str = "/user";
+
+/// The default broker destination prefixes user destinations lead to (`/user/queue/...`,
+/// `/user/topic/...`).
+pub const DEFAULT_BROKER_PREFIXES: [&str; 2] = ["/queue", "/topic"];
+
+/// Marks a resolved (per-session) destination: `{destination}-user{session-id}`.
+const SESSION_SUFFIX: &str = "-user";
+
+/// How a SUBSCRIBE to a destination that looks resolved (`...-user{id}`) is judged when `id`
+/// is not the subscriber's own session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResolvedDestinationGuard {
+    /// Refuse every destination ending in `-user{id}` for any `id` but the subscriber's own
+    /// session id, connected or not (so a session id that connects later is protected too).
+    /// Destinations such as `/topic/power-users` are refused by this rule as well. The
+    /// default.
+    #[default]
+    AnySession,
+    /// Refuse only when `{id}` is a session connected right now. Use it when session ids are
+    /// unguessable and destination names ending in `-user...` must stay usable.
+    ConnectedSessions,
+}
+
+/// Why a SUBSCRIBE to a user destination, or to what looks like one, is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserDestinationError {
+    /// The destination is another session's resolved user destination.
+    #[error("cannot subscribe to {destination:?}: it is another session's user destination")]
+    OtherSession {
+        /// The destination as the client sent it.
+        destination: String,
+    },
+    /// The destination names another user (`/user/{other}/...`, where `/{other}` is not one
+    /// of the broker prefixes).
+    #[error(
+        "cannot subscribe to {destination:?}: it names another user \
+         (or a destination outside the broker prefixes)"
+    )]
+    OtherUser {
+        /// The destination as the client sent it.
+        destination: String,
+    },
+    /// The user destination has nothing after the prefix.
+    #[error("invalid user destination {destination:?}: nothing after the user prefix")]
+    Empty {
+        /// The destination as the client sent it.
+        destination: String,
+    },
+}
+
+impl UserDestinationError {
+    /// The destination that was refused.
+    pub fn destination(&self) -> &str {
+        match self {
+            UserDestinationError::OtherSession { destination }
+            | UserDestinationError::OtherUser { destination }
+            | UserDestinationError::Empty { destination } => destination,
+        }
+    }
+
+    /// The ERROR frame a session sends for this refusal (its `message` names the
+    /// destination).
+    pub fn to_error_frame(&self) -> Frame {
+        Frame::error(self.to_string(), "The subscription was not created.")
+    }
+}
+
+/// One session's share of a message sent to `/user/{name}/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTarget {
+    /// The session.
+    pub session: SessionId,
+    /// The broker destination it receives on (e.g. `/queue/reply-user{session}`).
+    pub destination: ByteString,
+}
+
+/// What a send to `/user/{name}/{rest}` resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSend {
+    /// The user name (percent-decoded).
+    pub user: String,
+    /// The destination subscribers see in their MESSAGE `destination` header
+    /// (`{prefix}{rest}`, e.g. `/user/queue/reply`).
+    pub user_destination: ByteString,
+    /// One broker destination per session of the user that subscribed to it; empty when the
+    /// user is not connected (nothing is delivered, which is not an error).
+    pub targets: Vec<SessionTarget>,
+}
+
+/// User destinations: a prefix (default `/user`) and the [`UserRegistry`]. Cheap to clone.
+///
+/// - SUBSCRIBE `/user/queue/reply` becomes a broker subscription to
+///   `/queue/reply-user{session-id}` ([`resolve_subscribe`](Self::resolve_subscribe)).
+/// - A send to `/user/{name}/queue/reply` goes to that destination of every session of
+///   `{name}` subscribed to `/user/queue/reply` ([`resolve_send`](Self::resolve_send)).
+///   A `/` in a user name is written `%2F`.
+/// - A SUBSCRIBE to another session's resolved destination is refused (always).
+#[derive(Debug, Clone)]
+pub struct UserDestinations {
+    prefix: ByteString,
+    broker_prefixes: Arc<[ByteString]>,
+    registry: UserRegistry,
+    guard: ResolvedDestinationGuard,
+}
+
+impl Default for UserDestinations {
+    fn default() -> Self {
+        UserDestinations::new(UserRegistry::new())
+    }
+}
+
+impl UserDestinations {
+    /// User destinations under [`DEFAULT_USER_PREFIX`], backed by `registry`.
+    pub fn new(registry: UserRegistry) -> Self {
+        UserDestinations {
+            prefix: ByteString::from_static(DEFAULT_USER_PREFIX),
+            broker_prefixes: DEFAULT_BROKER_PREFIXES
+                .iter()
+                .map(|p| ByteString::from_static(p))
+                .collect(),
+            registry,
+            guard: ResolvedDestinationGuard::default(),
+        }
+    }
+
+    /// Builder: the user destination prefix (a trailing `/` is dropped).
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<ByteString>) -> Self {
+        let prefix: ByteString = prefix.into();
+        self.prefix = match prefix.strip_suffix('/') {
+            Some(trimmed) => ByteString::from(trimmed),
+            None => prefix,
+        };
+        self
+    }
+
+    /// Builder: the broker destination prefixes user destinations lead to (default
+    /// [`DEFAULT_BROKER_PREFIXES`]). A SUBSCRIBE to `/user/{x}/...` where `/{x}...` is under
+    /// none of them is read as naming user `{x}`: allowed (and resolved without the name)
+    /// for the subscriber's own name, refused for any other.
+    #[must_use]
+    pub fn with_broker_prefixes<I, P>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<ByteString>,
+    {
+        self.broker_prefixes = prefixes
+            .into_iter()
+            .map(|p| {
+                let p: ByteString = p.into();
+                match p.strip_suffix('/') {
+                    Some(trimmed) => ByteString::from(trimmed),
+                    None => p,
+                }
+            })
+            .collect();
+        self
+    }
+
+    fn under_broker_prefix(&self, rest: &str) -> bool {
+        self.broker_prefixes.iter().any(|p| {
+            rest.strip_prefix(&**p)
+                .is_some_and(|after| after.is_empty() || after.starts_with('/'))
+        })
+    }
+
+    /// Builder: how SUBSCRIBEs to what looks like another session's resolved destination
+    /// are judged.
+    #[must_use]
+    pub fn with_resolved_destination_guard(mut self, guard: ResolvedDestinationGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The prefix (e.g. `/user`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The registry (hand it to whatever needs the user-side view of sessions).
+    pub fn registry(&self) -> &UserRegistry {
+        &self.registry
+    }
+
+    /// The part of `destination` after the prefix (starting with `/`), if it is a user
+    /// destination.
+    fn strip<'a>(&self, destination: &'a str) -> Option<&'a str> {
+        let rest = destination.strip_prefix(&*self.prefix)?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+
+    /// Whether `destination` is under the user prefix.
+    pub fn is_user_destination(&self, destination: &str) -> bool {
+        self.strip(destination).is_some()
+    }
+
+    /// The broker destination a SUBSCRIBE to `destination` by `session` must use.
+    ///
+    /// - `Ok(Some(d))`: a user destination, resolved (`/user/queue/reply` →
+    ///   `/queue/reply-user{id}`; the subscriber's own name may appear too:
+    ///   `/user/{own-name}/queue/reply` resolves the same way).
+    /// - `Ok(None)`: not a user destination; subscribe to `destination` as it is.
+    /// - `Err(_)`: refused: another session's resolved destination, or `/user/{other}/...`
+    ///   that is not under a broker prefix (see
+    ///   [`with_broker_prefixes`](Self::with_broker_prefixes)) and names someone else.
+    pub fn resolve_subscribe(
+        &self,
+        destination: &str,
+        session: &SessionInfo,
+    ) -> Result<Option<ByteString>, UserDestinationError> {
+        let Some(rest) = self.strip(destination) else {
+            self.guard_resolved(destination, &session.id)?;
+            return Ok(None);
+        };
+        if rest.len() <= 1 {
+            return Err(UserDestinationError::Empty {
+                destination: destination.to_owned(),
+            });
+        }
+        let rest = if self.under_broker_prefix(rest) {
+            rest
+        } else {
+            let (first, after) = split_first_segment(rest);
+            let own = session.principal.as_ref().map(|p| p.name());
+            if after.len() > 1 && own.is_some_and(|own| decode_user(first) == own) {
+                after
+            } else {
+                return Err(UserDestinationError::OtherUser {
+                    destination: destination.to_owned(),
+                });
+            }
+        };
+        Ok(Some(session_destination(rest, &session.id).into()))
+    }
+
+    fn guard_resolved(
+        &self,
+        destination: &str,
+        own: &SessionId,
+    ) -> Result<(), UserDestinationError> {
+        let own_suffix_len = SESSION_SUFFIX.len() + own.len();
+        if destination.len() > own_suffix_len
+            && destination.ends_with(&**own)
+            && destination[..destination.len() - own.len()].ends_with(SESSION_SUFFIX)
+        {
+            return Ok(());
+        }
+        let Some(at) = destination.rfind(SESSION_SUFFIX) else {
+            return Ok(());
+        };
+        let id = &destination[at + SESSION_SUFFIX.len()..];
+        if id.is_empty() || id.contains('/') {
+            return Ok(());
+        }
+        let refused = match self.guard {
+            ResolvedDestinationGuard::AnySession => true,
+            ResolvedDestinationGuard::ConnectedSessions => {
+                self.registry.is_connected(&SessionId::from(id))
+            }
+        };
+        if refused {
+            Err(UserDestinationError::OtherSession {
+                destination: destination.to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Where a send to `destination` goes: `None` if it is not a user destination;
+    /// otherwise one [`SessionTarget`] per session of the named user that subscribed to the
+    /// user destination (possibly none).
+    pub fn resolve_send(&self, destination: &str) -> Option<UserSend> {
+        let rest = self.strip(destination)?;
+        let (name_segment, after) = split_first_segment(rest);
+        let user = decode_user(name_segment).into_owned();
+        let mut user_destination = String::with_capacity(self.prefix.len() + after.len());
+        user_destination.push_str(&self.prefix);
+        user_destination.push_str(after);
+        let mut targets = Vec::new();
+        if !after.is_empty() && !user.is_empty() {
+            let named = format!("{}/{}{}", self.prefix, name_segment, after);
+            for session in self.registry.sessions_of(&user) {
+                let routing = session_destination(after, &session);
+                let forms = [user_destination.as_str(), named.as_str(), routing.as_str()];
+                if self.registry.is_subscribed_to(&session, &forms) {
+                    targets.push(SessionTarget {
+                        session,
+                        destination: routing.into(),
+                    });
+                }
+            }
+        }
+        Some(UserSend {
+            user,
+            user_destination: user_destination.into(),
+            targets,
+        })
+    }
+
+    /// The destination that reaches `user` on `destination` (`/user/{user}{destination}`,
+    /// a `/` in the name written `%2F`).
+    pub fn user_destination(&self, user: &str, destination: &str) -> ByteString {
+        user_destination(&self.prefix, user, destination)
+    }
+
+    /// The user-facing form of `destination` (`{prefix}{destination}`, e.g.
+    /// `/user/queue/reply`): what a subscriber of that user destination sees in its MESSAGE
+    /// `destination` header.
+    pub fn user_facing(&self, destination: &str) -> ByteString {
+        let mut d = String::with_capacity(self.prefix.len() + destination.len() + 1);
+        d.push_str(&self.prefix);
+        if !destination.starts_with('/') {
+            d.push('/');
+        }
+        d.push_str(destination);
+        d.into()
+    }
+}
+
+/// `{prefix}/{user}{destination}` with `/` in the user name written `%2F`.
+fn user_destination(prefix: &str, user: &str, destination: &str) -> ByteString {
+    let user = encode_user(user);
+    let mut d = String::with_capacity(prefix.len() + user.len() + destination.len() + 2);
+    d.push_str(prefix);
+    d.push('/');
+    d.push_str(&user);
+    if !destination.starts_with('/') {
+        d.push('/');
+    }
+    d.push_str(destination);
+    d.into()
+}
+
+/// `("ann", "/queue/x")` from `"/ann/queue/x"`; `("ann", "")` from `"/ann"`.
+fn split_first_segment(rest: &str) -> (&str, &str) {
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    }
+}
+
+/// A user name as it appears in a destination (`/` written `%2F`, as Spring does).
+pub fn encode_user(name: &str) -> Cow<'_, str> {
+    if name.contains('/') {
+        Cow::Owned(name.replace('/', "%2F"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// The user name written in a destination segment (`%2F` read as `/`).
+pub fn decode_user(segment: &str) -> Cow<'_, str> {
+    if segment.contains("%2F") || segment.contains("%2f") {
+        Cow::Owned(segment.replace("%2F", "/").replace("%2f", "/"))
+    } else {
+        Cow::Borrowed(segment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Attributes, Principal};
+    use crate::version::Version;
+
+    fn info(id: &str, user: Option<&str>) -> SessionInfo {
+        SessionInfo {
+            id: SessionId::from(id),
+            principal: user.map(Principal::new),
+            version: Version::V1_2,
+            attributes: Attributes::default(),
+        }
+    }
+
+    #[test]
+    fn subscribe_resolution() {
+        let ud = UserDestinations::default();
+        ud.registry().session_connected(&info("s2", Some("bob")));
+        let me = info("s1", Some("ann"));
+        let table: &[(&str, Result<Option<&str>, ()>)] = &[
+            ("/user/queue/reply", Ok(Some("/queue/reply-users1"))),
+            ("/user/ann/queue/reply", Ok(Some("/queue/reply-users1"))),
+            ("/user/bob/queue/reply", Err(())),
+            ("/user/carl/queue/reply", Err(())),
+            ("/user/ann", Err(())),
+            ("/user/queue", Ok(Some("/queue-users1"))),
+            ("/user/topic/a/b", Ok(Some("/topic/a/b-users1"))),
+            ("/user/queued/x", Err(())),
+            ("/user", Err(())),
+            ("/user/", Err(())),
+            ("/users/queue/x", Ok(None)),
+            ("/topic/a", Ok(None)),
+            ("/queue/reply-users1", Ok(None)),
+            ("/queue/reply-users2", Err(())),
+            ("/queue/reply-users9", Err(())),
+            ("/topic/power-users", Err(())),
+            ("/topic/users-user/x", Ok(None)),
+            ("/topic/x-user", Ok(None)),
+        ];
+        for (dest, want) in table {
+            let got = ud.resolve_subscribe(dest, &me);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got.as_deref(), *want, "{dest}"),
+                (Err(e), Err(())) => assert_eq!(e.destination(), *dest),
+                (got, want) => panic!("{dest}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn connected_sessions_guard_only_protects_live_sessions() {
+        let ud = UserDestinations::default()
+            .with_resolved_destination_guard(ResolvedDestinationGuard::ConnectedSessions);
+        ud.registry().session_connected(&info("s2", Some("bob")));
+        let me = info("s1", None);
+        assert!(ud.resolve_subscribe("/queue/reply-users2", &me).is_err());
+        assert_eq!(ud.resolve_subscribe("/topic/power-users", &me), Ok(None));
+    }
+
+    #[test]
+    fn own_session_ids_containing_the_marker_are_recognised() {
+        let ud = UserDestinations::default();
+        let me = info("a-userb", None);
+        assert_eq!(ud.resolve_subscribe("/q-usera-userb", &me), Ok(None));
+    }
+
+    #[test]
+    fn send_resolution_targets_subscribed_sessions_of_the_user() {
+        let ud = UserDestinations::default().with_prefix("/me/");
+        let reg = ud.registry();
+        reg.session_connected(&info("s1", Some("a/b")));
+        reg.session_connected(&info("s2", Some("a/b")));
+        reg.session_connected(&info("s3", Some("a/b")));
+        reg.subscription_added(&"s1".into(), "0", "/me/queue/x");
+        reg.subscription_added(&"s2".into(), "0", "/queue/x-users2");
+        let send = ud.resolve_send("/me/a%2Fb/queue/x").unwrap();
+        assert_eq!(send.user, "a/b");
+        assert_eq!(send.user_destination, "/me/queue/x");
+        let routes: Vec<&str> = send.targets.iter().map(|t| &*t.destination).collect();
+        assert_eq!(routes, ["/queue/x-users1", "/queue/x-users2"]);
+        assert!(ud
+            .resolve_send("/me/nobody/queue/x")
+            .unwrap()
+            .targets
+            .is_empty());
+        assert!(ud.resolve_send("/me/a%2Fb").unwrap().targets.is_empty());
+        assert!(ud.resolve_send("/topic/x").is_none());
+        assert_eq!(ud.user_destination("a/b", "queue/x"), "/me/a%2Fb/queue/x");
+        assert_eq!(ud.user_facing("/queue/x"), "/me/queue/x");
+    }
+}
