@@ -31,6 +31,12 @@ pub(crate) struct Route {
     pub(crate) pending: Arc<Mutex<VecDeque<ByteString>>>,
 }
 
+/// Header carrying a user destination's user-facing form (`/user/queue/reply`) through the
+/// external broker, which only knows the session's resolved destination
+/// (`/queue/reply-user{session}`). The relay sets it on publish and turns it back into the
+/// MESSAGE `destination` on delivery.
+pub const USER_DESTINATION_HEADER: &str = "x-user-destination";
+
 /// Most un-acked messages a subscription may hold; a session past it is closed.
 pub(crate) const MAX_PENDING: usize = 65_536;
 
@@ -115,9 +121,17 @@ impl Route {
         };
         let mut headers = Headers::with_capacity(frame.headers.len() + 1);
         headers.append(name::SUBSCRIPTION, self.client_id.clone());
+        let user_facing = frame
+            .headers
+            .get(USER_DESTINATION_HEADER)
+            .filter(|_| self.is_own_user_destination(frame.headers.destination()));
         for (n, v) in frame.headers.entries() {
             match &**n {
-                name::SUBSCRIPTION | name::ACK | name::CONTENT_LENGTH => {}
+                name::SUBSCRIPTION | name::ACK | name::CONTENT_LENGTH | USER_DESTINATION_HEADER => {
+                }
+                name::DESTINATION if user_facing.is_some() => {
+                    headers.append(n.clone(), user_facing.unwrap_or_default());
+                }
                 name::MESSAGE_ID if self.subscriber.version < Version::V1_2 => {
                     // STOMP 1.0/1.1 clients acknowledge by message-id.
                     match &client_ack {
@@ -138,6 +152,15 @@ impl Route {
             headers,
             body: frame.body.clone(),
         }
+    }
+
+    /// Whether `destination` is one of this session's resolved user destinations
+    /// (`...-user{session}`): only then may the broker's MESSAGE name its user-facing form.
+    fn is_own_user_destination(&self, destination: Option<&str>) -> bool {
+        let session = self.subscriber.session.as_str();
+        destination
+            .and_then(|d| d.strip_suffix(session))
+            .is_some_and(|d| d.ends_with("-user"))
     }
 
     /// Tells the session its broker connection is gone: an ERROR frame, then close.
@@ -223,6 +246,36 @@ mod tests {
             assert_eq!(frame.headers.get("redelivered"), Some("false"));
             assert_eq!(frame.headers.get_all("subscription").count(), 1);
             assert_eq!(frame.body.as_ref(), b"hi");
+        }
+    }
+
+    #[test]
+    fn user_facing_destinations_come_back_only_for_the_own_session() {
+        let cases = [
+            (
+                "/queue/reply-users1",
+                Some("/user/queue/reply"),
+                "/user/queue/reply",
+            ),
+            (
+                "/queue/reply-users2",
+                Some("/user/queue/reply"),
+                "/queue/reply-users2",
+            ),
+            ("/topic/news", Some("/user/queue/reply"), "/topic/news"),
+            ("/queue/reply-users1", None, "/queue/reply-users1"),
+        ];
+        for (destination, facing, expected) in cases {
+            let (route, _rx) = route(AckMode::Auto, Version::V1_2);
+            let mut frame = Frame::new(Command::Message)
+                .header("subscription", "sub-1")
+                .header("destination", destination);
+            if let Some(facing) = facing {
+                frame = frame.header(USER_DESTINATION_HEADER, facing);
+            }
+            let out = route.rewrite(&frame);
+            assert_eq!(out.headers.destination(), Some(expected), "{destination}");
+            assert!(!out.headers.contains(USER_DESTINATION_HEADER));
         }
     }
 

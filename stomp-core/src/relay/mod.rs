@@ -86,6 +86,7 @@ mod delivery;
 mod system;
 
 pub use config::{ConnectionMode, RelayConfig};
+pub use delivery::USER_DESTINATION_HEADER;
 pub use system::BrokerAvailability;
 
 use std::collections::hash_map::DefaultHasher;
@@ -564,11 +565,19 @@ impl Inner {
     async fn publish(&self, message: Message) -> Result<(), BrokerError> {
         self.check_destination(&message.destination)?;
         let client = self.system_client()?;
-        let mut frame = Frame::new(Command::Send).header(name::DESTINATION, message.destination);
+        let mut frame =
+            Frame::new(Command::Send).header(name::DESTINATION, message.destination.clone());
+        // A resolved user destination: carry the user-facing form through the broker.
+        if let Some(facing) = message.headers.destination() {
+            if facing != &*message.destination {
+                frame.headers.append(USER_DESTINATION_HEADER, facing);
+            }
+        }
         for (n, v) in message.headers.entries() {
             if !matches!(
                 &**n,
                 name::DESTINATION
+                    | USER_DESTINATION_HEADER
                     | name::RECEIPT
                     | name::TRANSACTION
                     | name::CONTENT_LENGTH
