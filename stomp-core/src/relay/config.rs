@@ -66,6 +66,9 @@ pub struct RelayConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) receipt_timeout: Duration,
     pub(crate) publish_receipts: bool,
+    pub(crate) instance_id: String,
+    pub(crate) user_registry_topic: ByteString,
+    pub(crate) user_registry_interval: Duration,
 }
 
 impl RelayConfig {
@@ -100,7 +103,30 @@ impl RelayConfig {
             connect_timeout: Duration::from_secs(5),
             receipt_timeout: Duration::from_secs(5),
             publish_receipts: false,
+            instance_id: random_instance_id(),
+            user_registry_topic: ByteString::from_static("/topic/stomp-user-registry"),
+            user_registry_interval: Duration::from_secs(20),
         }
+    }
+
+    /// This application instance's name in the shared user registry (random by default).
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = id.into();
+        self
+    }
+
+    /// The broker topic on which instances share their users (default
+    /// `/topic/stomp-user-registry`; it must be under a relayed prefix).
+    pub fn user_registry_topic(mut self, topic: impl Into<ByteString>) -> Self {
+        self.user_registry_topic = topic.into();
+        self
+    }
+
+    /// How often each instance sends a full snapshot of its users (default 20 s); an
+    /// instance not heard from for three intervals is forgotten.
+    pub fn user_registry_interval(mut self, interval: Duration) -> Self {
+        self.user_registry_interval = interval.max(Duration::from_millis(10));
+        self
     }
 
     /// The `host` header (virtual host) of every broker CONNECT.
@@ -242,6 +268,13 @@ impl RelayConfig {
         }
         config
     }
+}
+
+fn random_instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]

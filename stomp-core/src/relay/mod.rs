@@ -84,6 +84,7 @@
 mod config;
 mod delivery;
 mod system;
+mod users;
 
 pub use config::{ConnectionMode, RelayConfig};
 pub use delivery::USER_DESTINATION_HEADER;
@@ -92,11 +93,11 @@ pub use system::BrokerAvailability;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use bytestring::ByteString;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use delivery::{split_ack_id, Route};
@@ -106,6 +107,7 @@ use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscriber
 use crate::client::{Client, ClientError};
 use crate::frame::{name, Command, Frame, Headers};
 use crate::session::{SessionId, SessionInfo};
+use crate::user::UserRegistry;
 use crate::version::Version;
 
 /// Text of the ERROR a session gets when its broker connection is lost.
@@ -126,11 +128,22 @@ struct Inner {
     sessions: Mutex<HashMap<SessionId, SessionEntry>>,
     pool: Mutex<Vec<Option<Client>>>,
     supervisor: JoinHandle<()>,
+    users: OnceLock<UserSync>,
+}
+
+/// The running user registry sync (see [`Relay::sync_user_registry`]).
+struct UserSync {
+    events: mpsc::Sender<users::Local>,
+    changes: watch::Receiver<u64>,
+    task: JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.supervisor.abort();
+        if let Some(users) = self.users.get() {
+            users.task.abort();
+        }
     }
 }
 
@@ -145,6 +158,8 @@ struct SessionEntry {
     subscriptions: HashMap<ByteString, BrokerSubscription>,
     /// Learned from the first subscription: how to tell the session its link is gone.
     subscriber: Option<Subscriber>,
+    /// The session's user, if it has one.
+    user: Option<String>,
 }
 
 impl SessionEntry {
@@ -154,6 +169,7 @@ impl SessionEntry {
             ack_link: None,
             subscriptions: HashMap::new(),
             subscriber: None,
+            user: None,
         }
     }
 
@@ -206,8 +222,44 @@ impl Relay {
                 sessions: Mutex::new(HashMap::new()),
                 pool: Mutex::new(vec![None; pool_size]),
                 supervisor,
+                users: OnceLock::new(),
             }),
         }
+    }
+
+    /// Shares `registry` (the engine's user registry) with the other application instances
+    /// behind the same broker, so `/user/{name}/...` reaches `{name}`'s sessions on every
+    /// instance: this instance's users are announced on the registry topic, and the other
+    /// instances' users are added to `registry` as they announce theirs. Call it once, after
+    /// building the engine; later calls do nothing.
+    pub fn sync_user_registry(&self, registry: UserRegistry) {
+        self.inner.users.get_or_init(|| {
+            let (events, rx) = mpsc::channel(4096);
+            let (changes_tx, changes) = watch::channel(0);
+            let config = users::SyncConfig {
+                instance: self.inner.config.instance_id.clone(),
+                topic: self.inner.config.user_registry_topic.clone(),
+                interval: self.inner.config.user_registry_interval,
+            };
+            let task = tokio::spawn(users::run(
+                config,
+                registry,
+                self.inner.system.clone(),
+                rx,
+                changes_tx,
+            ));
+            UserSync {
+                events,
+                changes,
+                task,
+            }
+        });
+    }
+
+    /// Counts updates of the shared user registry from other instances (`None` before
+    /// [`sync_user_registry`](Self::sync_user_registry)).
+    pub fn user_registry_changes(&self) -> Option<watch::Receiver<u64>> {
+        self.inner.users.get().map(|u| u.changes.clone())
     }
 
     /// The configuration.
@@ -281,6 +333,14 @@ impl Relay {
 }
 
 impl Inner {
+    /// Reports a change of this instance's users to the registry sync, if it runs (never
+    /// waits: a full queue drops the event and the next snapshot repairs it).
+    fn user_event(&self, event: users::Local) {
+        if let Some(users) = self.users.get() {
+            let _ = users.events.try_send(event);
+        }
+    }
+
     fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, SessionEntry>> {
         match self.sessions.lock() {
             Ok(guard) => guard,
@@ -392,6 +452,11 @@ impl Inner {
             for entry in lost {
                 if let Some(subscriber) = &entry.subscriber {
                     Route::close_session(subscriber, CONNECTION_LOST);
+                    if entry.user.is_some() {
+                        inner.user_event(users::Local::Closed {
+                            session: subscriber.session.clone(),
+                        });
+                    }
                 }
             }
             let mut pool = inner.pool();
@@ -517,6 +582,21 @@ impl Inner {
             let _ = link.unsubscribe(&broker_id).await;
             return Err(BrokerError::Unavailable(CONNECTION_LOST.to_owned()));
         }
+        let user_destination = subscription
+            .headers
+            .destination()
+            .filter(|requested| *requested != &*subscription.destination);
+        let has_user = self
+            .sessions()
+            .get(&session)
+            .is_some_and(|e| e.user.is_some());
+        if let (Some(requested), true) = (user_destination, has_user) {
+            self.user_event(users::Local::Subscribed {
+                session: session.clone(),
+                id: subscription.id.to_string(),
+                destination: requested.to_owned(),
+            });
+        }
         if link.is_closed() {
             // The link died between subscribing and registering: its watcher may have
             // missed this session, so tell it here.
@@ -527,11 +607,20 @@ impl Inner {
     }
 
     async fn unsubscribe(&self, session: &SessionId, id: &str) -> Result<(), BrokerError> {
-        let subscription = self
+        let (subscription, has_user) = self
             .sessions()
             .get_mut(session)
-            .and_then(|entry| entry.subscriptions.remove(id))
+            .and_then(|entry| {
+                let has_user = entry.user.is_some();
+                entry.subscriptions.remove(id).map(|s| (s, has_user))
+            })
             .ok_or_else(|| BrokerError::UnknownSubscription(id.to_owned()))?;
+        if has_user {
+            self.user_event(users::Local::Unsubscribed {
+                session: session.clone(),
+                id: id.to_owned(),
+            });
+        }
         subscription
             .link
             .unsubscribe(&subscription.id)
@@ -601,6 +690,11 @@ impl Inner {
         let Some(entry) = self.sessions().remove(session) else {
             return;
         };
+        if entry.user.is_some() {
+            self.user_event(users::Local::Closed {
+                session: session.clone(),
+            });
+        }
         let timeout = self.config.receipt_timeout;
         // Connections of the session's own end: the broker requeues their un-acked
         // messages.
@@ -656,9 +750,15 @@ impl Broker for Relay {
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(async move {
             let link = self.inner.open_link(&session.id, connect).await?;
-            self.inner
-                .sessions()
-                .insert(session.id.clone(), SessionEntry::new(link));
+            let mut entry = SessionEntry::new(link);
+            entry.user = session.principal.as_ref().map(|p| p.name().to_owned());
+            if let Some(user) = &entry.user {
+                self.inner.user_event(users::Local::Connected {
+                    session: session.id.clone(),
+                    user: user.clone(),
+                });
+            }
+            self.inner.sessions().insert(session.id.clone(), entry);
             Ok(())
         })
     }
