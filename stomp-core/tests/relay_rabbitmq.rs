@@ -403,3 +403,49 @@ async fn broker_loss_closes_sessions_and_the_relay_recovers() {
         assert_eq!(again.message().await.body.as_ref(), b"back", "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn a_silent_broker_is_noticed_by_heart_beats_on_the_broker_leg() {
+    // The proxy holds every byte without closing: only heart-beats can tell.
+    let proxy = Proxy::start(RABBIT).await;
+    let relay = start(
+        config(&[&proxy.addr()], ConnectionMode::PerClient)
+            .system_heart_beat(300, 300)
+            .client_heart_beat(300, 300),
+    )
+    .await;
+    let mut availability = relay.availability();
+    availability.borrow_and_update();
+    let topic = format!("/topic/{}", unique("silent"));
+    let mut ann = open(&relay, "ann").await;
+    relay
+        .subscribe(ann.subscription("1", &topic, AckMode::Auto))
+        .await
+        .unwrap();
+
+    proxy.freeze(true);
+    let error = ann.next().await.expect("an ERROR before the close");
+    assert_eq!(error.headers.message(), Some("broker connection lost"));
+    assert_eq!(
+        ann.next().await,
+        Err(CloseReason::Error("broker connection lost".into()))
+    );
+    tokio::time::timeout(
+        WAIT,
+        availability.wait_for(|a| *a == BrokerAvailability::Unavailable),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    proxy.cut();
+    proxy.freeze(false);
+    relay.wait_available(WAIT).await.unwrap();
+    let mut again = open(&relay, "ann-again").await;
+    relay
+        .subscribe(again.subscription("1", &topic, AckMode::Auto))
+        .await
+        .unwrap();
+    relay.publish(message(&topic, "alive")).await.unwrap();
+    assert_eq!(again.message().await.body.as_ref(), b"alive");
+}

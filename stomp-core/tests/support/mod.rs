@@ -17,7 +17,9 @@ use stomp_core::frame::{Frame, Headers};
 use stomp_core::outbound::{self, CloseReason, Next, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::session::{Attributes, SessionId, SessionInfo};
 use stomp_core::Version;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub const RABBIT: &str = "127.0.0.1:61613";
@@ -112,7 +114,29 @@ pub struct Proxy {
     pub addr: SocketAddr,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refusing: Arc<AtomicBool>,
+    frozen: watch::Sender<bool>,
     accept: JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding the bytes while the proxy is frozen.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -121,21 +145,29 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let refusing = Arc::new(AtomicBool::new(false));
+        let frozen = watch::channel(false).0;
         let target = target.to_owned();
         let accept = tokio::spawn({
             let conns = conns.clone();
             let refusing = refusing.clone();
+            let frozen = frozen.clone();
             async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if refusing.load(Ordering::SeqCst) {
                         drop(inbound);
                         continue;
                     }
                     let target = target.clone();
+                    let up = frozen.subscribe();
+                    let down = frozen.subscribe();
                     let task = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = TcpStream::connect(&target).await {
+                            let (in_read, in_write) = inbound.into_split();
+                            let (out_read, out_write) = outbound.into_split();
+                            tokio::join!(
+                                pipe(in_read, out_write, up),
+                                pipe(out_read, in_write, down)
+                            );
                         }
                     });
                     conns.lock().unwrap().push(task);
@@ -146,6 +178,7 @@ impl Proxy {
             addr,
             conns,
             refusing,
+            frozen,
             accept,
         }
     }
@@ -159,6 +192,12 @@ impl Proxy {
         for task in self.conns.lock().unwrap().drain(..) {
             task.abort();
         }
+    }
+
+    /// Holds every byte in both directions without closing anything (`true`), as a broker
+    /// that hangs or a network path that silently drops, or lets them flow again.
+    pub fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
     }
 
     /// New connections are accepted and closed at once (`true`) or proxied (`false`).
