@@ -449,3 +449,51 @@ async fn a_silent_broker_is_noticed_by_heart_beats_on_the_broker_leg() {
     relay.publish(message(&topic, "alive")).await.unwrap();
     assert_eq!(again.message().await.body.as_ref(), b"alive");
 }
+
+#[tokio::test]
+async fn a_session_provoking_a_broker_error_does_not_take_others_down() {
+    let relay = start(config(
+        &[RABBIT],
+        ConnectionMode::Multiplexed { connections: 1 },
+    ))
+    .await;
+    let topic = format!("/topic/{}", unique("isolation"));
+    let mut bob = open(&relay, "bob").await;
+    relay
+        .subscribe(bob.subscription("1", &topic, AckMode::Auto))
+        .await
+        .unwrap();
+    let mut mallory = open(&relay, "mallory").await;
+    relay
+        .subscribe(mallory.subscription("t", &topic, AckMode::Auto))
+        .await
+        .unwrap();
+
+    // RabbitMQ answers a SUBSCRIBE to a missing exchange with ERROR and closes that
+    // connection: it must be Mallory's own, not the one Bob shares.
+    let missing = format!("/exchange/{}/key", unique("missing"));
+    let refused = relay
+        .subscribe(mallory.subscription("x", &missing, AckMode::Auto))
+        .await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unavailable(m)) if m.starts_with("broker refused")),
+        "{refused:?}"
+    );
+    relay.publish(message(&topic, "still here")).await.unwrap();
+    assert_eq!(bob.message().await.body.as_ref(), b"still here");
+    // Mallory's session is told and closed (her shared subscription goes with it).
+    let mut closed = false;
+    for _ in 0..3 {
+        match mallory.next().await {
+            Ok(frame) if frame.command == stomp_core::Command::Error => {}
+            Ok(_) => {}
+            Err(reason) => {
+                assert_eq!(reason, CloseReason::Error("broker connection lost".into()));
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed);
+    assert!(relay.broker_connection_count() >= 2, "system + the shared link");
+}

@@ -17,11 +17,11 @@ pub enum ConnectionMode {
     /// model: broker-side permissions per user and full isolation, at one broker connection
     /// (and its memory and heart-beats) per browser.
     PerClient,
-    /// Client sessions share a pool of `connections` broker connections (at least 1):
-    /// subscription ids and ack ids are mapped both ways. Scales to many browsers per broker
-    /// connection; a broker ERROR on one connection (an invalid destination, a permission
-    /// refused) ends every session on it, so destinations are checked against the relayed
-    /// prefixes first.
+    /// Client sessions share a pool of `connections` broker connections (at least 1) for
+    /// their `auto` topic subscriptions: subscription ids and ack ids are mapped both ways.
+    /// Scales to many browsers per broker connection. Subscriptions that acknowledge, or
+    /// could make the broker end the connection (queues, exchanges, broker-specific
+    /// headers), get a connection of the session's own.
     Multiplexed {
         /// How many broker connections the sessions are spread over.
         connections: usize,

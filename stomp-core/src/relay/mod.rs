@@ -23,16 +23,17 @@
 //! |---|---|---|
 //! | broker connections | one per client session (+ system) | a fixed pool (+ system) |
 //! | broker-side identity | the client's (forwarded or [`RelayConfig::client_login`]) | the system login |
-//! | a broker ERROR (bad destination, permission) | ends that session only | ends every session on that connection |
+//! | a broker ERROR (bad destination, permission) | ends that session only | ends that session only (risky subscriptions get a connection of their own) |
 //! | cost per browser | a TCP connection, broker process and heart-beats | a few map entries |
 //! | connect latency | a broker round trip per CONNECT | none once the pool is up |
 //!
-//! In multiplexed mode a session's subscriptions that acknowledge (`client`,
-//! `client-individual`) get a broker connection of the session's own, opened with the first
-//! of them: RabbitMQ keeps the un-acked messages of an ended subscription until the
-//! connection closes, so on a shared connection they would never be redelivered. Closing
-//! that connection with the session hands them back to the queue. `auto` subscriptions (the
-//! usual topic fan-out to browsers) share the pool.
+//! In multiplexed mode only `auto` subscriptions to `/topic/...` without broker-specific
+//! headers (the usual fan-out to browsers, where sharing matters) use the pool. Every other
+//! subscription of a session goes on a broker connection of the session's own, opened with
+//! the first of them: a broker ERROR it provokes (an exchange that does not exist, a queue
+//! declared with other arguments, a permission refused) then ends that session only, and
+//! RabbitMQ, which keeps the un-acked messages of an ended subscription until the connection
+//! closes, gets them back when the session goes.
 //!
 //! Spring's `StompBrokerRelay` only has the per-client model, which costs one broker
 //! connection per browser. Multiplexed mode (the default) spreads sessions over a small
@@ -151,9 +152,9 @@ impl Drop for Inner {
 struct SessionEntry {
     /// The broker connection carrying the session's subscriptions.
     link: Client,
-    /// Multiplexed mode: a connection of the session's own for subscriptions that
-    /// acknowledge (see the module docs), opened with the first of them.
-    ack_link: Option<Client>,
+    /// Multiplexed mode: a connection of the session's own for subscriptions that are not
+    /// safe to share (see the module docs), opened with the first of them.
+    own_link: Option<Client>,
     /// Client subscription id → the broker subscription.
     subscriptions: HashMap<ByteString, BrokerSubscription>,
     /// Learned from the first subscription: how to tell the session its link is gone.
@@ -166,7 +167,7 @@ impl SessionEntry {
     fn new(link: Client) -> Self {
         SessionEntry {
             link,
-            ack_link: None,
+            own_link: None,
             subscriptions: HashMap::new(),
             subscriber: None,
             user: None,
@@ -177,7 +178,7 @@ impl SessionEntry {
     fn uses(&self, link: &Client) -> bool {
         self.link.same_connection(link)
             || self
-                .ack_link
+                .own_link
                 .as_ref()
                 .is_some_and(|a| a.same_connection(link))
     }
@@ -325,7 +326,7 @@ impl Relay {
                 .inner
                 .sessions()
                 .values()
-                .filter(|e| e.ack_link.as_ref().is_some_and(|a| !a.is_closed()))
+                .filter(|e| e.own_link.as_ref().is_some_and(|a| !a.is_closed()))
                 .count(),
         };
         system + pooled + per_client
@@ -468,28 +469,27 @@ impl Inner {
         });
     }
 
-    /// The broker connection for a subscription of `session` with ack mode `ack`, opening
-    /// the session's connection if it was never announced by `session_opened`, and (in
-    /// multiplexed mode) its acknowledging connection for its first non-`auto` subscription.
+    /// The broker connection for a subscription of `session`, opening the session's
+    /// connection if it was never announced by `session_opened`, and (in multiplexed mode,
+    /// `private` subscriptions) the connection of the session's own.
     async fn link_for(
         self: &Arc<Self>,
         session: &SessionId,
-        ack: AckMode,
+        private: bool,
     ) -> Result<Client, BrokerError> {
         let lost = || BrokerError::Unavailable(CONNECTION_LOST.to_owned());
         let existing = self
             .sessions()
             .get(session)
-            .map(|e| (e.link.clone(), e.ack_link.clone()));
+            .map(|e| (e.link.clone(), e.own_link.clone()));
         let link = match existing {
             Some((link, _)) if link.is_closed() => return Err(lost()),
-            Some((link, ack_link)) => {
-                let own = matches!(self.config.mode, ConnectionMode::Multiplexed { .. })
-                    && ack != AckMode::Auto;
-                match ack_link {
+            Some((link, own_link)) => {
+                let own = matches!(self.config.mode, ConnectionMode::Multiplexed { .. }) && private;
+                match own_link {
                     _ if !own => return Ok(link),
-                    Some(ack_link) if ack_link.is_closed() => return Err(lost()),
-                    Some(ack_link) => return Ok(ack_link),
+                    Some(own_link) if own_link.is_closed() => return Err(lost()),
+                    Some(own_link) => return Ok(own_link),
                     None => link,
                 }
             }
@@ -498,7 +498,7 @@ impl Inner {
                 self.sessions()
                     .entry(session.clone())
                     .or_insert_with(|| SessionEntry::new(link.clone()));
-                if ack == AckMode::Auto || matches!(self.config.mode, ConnectionMode::PerClient) {
+                if !private || matches!(self.config.mode, ConnectionMode::PerClient) {
                     return Ok(link);
                 }
                 link
@@ -506,22 +506,22 @@ impl Inner {
         };
         drop(link);
         let config = self.config.system_client();
-        let (ack_link, _) = system::connect_any(&self.config.hosts, 0, &config)
+        let (own_link, _) = system::connect_any(&self.config.hosts, 0, &config)
             .await
             .map_err(unavailable)?;
         let stored = match self.sessions().get_mut(session) {
-            Some(entry) if entry.ack_link.is_none() => {
-                entry.ack_link = Some(ack_link.clone());
+            Some(entry) if entry.own_link.is_none() => {
+                entry.own_link = Some(own_link.clone());
                 true
             }
             _ => false,
         };
         if !stored {
-            let _ = ack_link.disconnect().await;
+            let _ = own_link.disconnect().await;
             return Err(lost());
         }
-        self.watch_link(&ack_link);
-        Ok(ack_link)
+        self.watch_link(&own_link);
+        Ok(own_link)
     }
 
     async fn subscribe(self: &Arc<Self>, subscription: Subscription) -> Result<(), BrokerError> {
@@ -534,7 +534,7 @@ impl Inner {
                 ));
             }
         }
-        let link = self.link_for(&session, subscription.ack).await?;
+        let link = self.link_for(&session, !shareable(&subscription)).await?;
         let mut headers = Headers::new();
         for (n, v) in subscription.headers.entries() {
             if !matches!(
@@ -700,7 +700,7 @@ impl Inner {
         // messages.
         let own = match self.config.mode {
             ConnectionMode::PerClient => Some(&entry.link),
-            ConnectionMode::Multiplexed { .. } => entry.ack_link.as_ref(),
+            ConnectionMode::Multiplexed { .. } => entry.own_link.as_ref(),
         };
         if let Some(link) = own {
             let _ = tokio::time::timeout(timeout, link.disconnect()).await;
@@ -716,6 +716,29 @@ impl Inner {
             }
         }
     }
+}
+
+/// Whether a subscription may live on a connection shared with other sessions: only if
+/// nothing it does can make the broker end that connection, and it leaves no un-acked
+/// messages behind (RabbitMQ holds those until the connection closes). That is an `auto`
+/// subscription to a `/topic/` destination with no broker-specific SUBSCRIBE header: the
+/// browser fan-out case, where sharing matters. Everything else (queues, exchanges, acks,
+/// durable topic subscriptions, selectors) goes on a connection of the session's own, so a
+/// broker ERROR it provokes ends that session only.
+fn shareable(subscription: &Subscription) -> bool {
+    subscription.ack == AckMode::Auto
+        && subscription.destination.starts_with("/topic/")
+        && subscription.headers.iter().all(|(n, _)| {
+            matches!(
+                n,
+                name::ID
+                    | name::DESTINATION
+                    | name::ACK
+                    | name::RECEIPT
+                    | name::CONTENT_LENGTH
+                    | name::CONTENT_TYPE
+            )
+        })
 }
 
 /// ACK or NACK of broker ack id `ack` on subscription `broker_sub`, in the link's version.
