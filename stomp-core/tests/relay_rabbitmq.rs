@@ -495,5 +495,20 @@ async fn a_session_provoking_a_broker_error_does_not_take_others_down() {
         }
     }
     assert!(closed);
-    assert!(relay.broker_connection_count() >= 2, "system + the shared link");
+    assert!(
+        relay.broker_connection_count() >= 2,
+        "system + the shared link"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_broker_connection() {
+    let relay = start(config(&[RABBIT], ConnectionMode::PerClient)).await;
+    let session = open(&relay, "ann").await;
+    assert_eq!(relay.broker_connection_count(), 2);
+    relay.shutdown().await;
+    assert_eq!(relay.broker_connection_count(), 0);
+    assert!(!relay.is_available());
+    let refused = relay.session_opened(&session.info, &Headers::new()).await;
+    assert!(matches!(refused, Err(BrokerError::Unavailable(_))));
 }

@@ -293,6 +293,32 @@ impl Relay {
         }
     }
 
+    /// Stops the relay: no more reconnects; every broker connection is closed with
+    /// DISCONNECT (each waiting at most the receipt timeout). Sessions still open are not
+    /// told; close them first (the engine's shutdown does).
+    pub async fn shutdown(&self) {
+        self.inner.supervisor.abort();
+        if let Some(users) = self.inner.users.get() {
+            users.task.abort();
+        }
+        let mut links: Vec<Client> = self.inner.pool().drain(..).flatten().collect();
+        links.extend(self.inner.system.client.send_replace(None));
+        links.extend(self.inner.sessions().drain().flat_map(|(_, e)| {
+            let own = e.own_link;
+            std::iter::once(e.link).chain(own)
+        }));
+        self.inner
+            .system
+            .availability
+            .send_replace(BrokerAvailability::Unavailable);
+        let timeout = self.inner.config.receipt_timeout;
+        for link in links {
+            if !link.is_closed() {
+                let _ = tokio::time::timeout(timeout, link.disconnect()).await;
+            }
+        }
+    }
+
     /// How many client sessions the relay currently serves.
     pub fn session_count(&self) -> usize {
         self.inner.sessions().len()
