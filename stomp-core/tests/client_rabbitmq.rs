@@ -188,3 +188,39 @@ async fn extra_headers_reach_subscribers() {
     assert_eq!(message.headers().get("x-trace"), Some("a:b\\c"));
     client.disconnect().await.unwrap();
 }
+
+/// Baseline for the relay's numbers; run with
+/// `cargo test -p stomp-core --release --test client_rabbitmq -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, prints numbers"]
+async fn measure_plain_client_throughput() {
+    let client = connect().await;
+    let topic = format!("/topic/{}", unique("measure"));
+    let mut sub = client
+        .subscribe(topic.clone(), AckMode::Auto)
+        .await
+        .unwrap();
+    let n = 20_000;
+    let started = std::time::Instant::now();
+    let publisher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                client
+                    .send(topic.clone(), "0123456789abcdef")
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for _ in 0..n {
+        next(&mut sub).await;
+    }
+    publisher.await.unwrap();
+    let elapsed = started.elapsed();
+    println!(
+        "plain client: {n} messages of 16 B sent and received in {elapsed:?} ({:.0} msg/s)",
+        f64::from(n) / elapsed.as_secs_f64()
+    );
+    client.disconnect().await.unwrap();
+}

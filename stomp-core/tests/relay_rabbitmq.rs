@@ -512,3 +512,63 @@ async fn shutdown_closes_every_broker_connection() {
     let refused = relay.session_opened(&session.info, &Headers::new()).await;
     assert!(matches!(refused, Err(BrokerError::Unavailable(_))));
 }
+
+/// Prints numbers; run with
+/// `cargo test -p stomp-core --release --test relay_rabbitmq -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, prints numbers"]
+async fn measure_sessions_and_throughput() {
+    for mode in MODES {
+        let relay = start(config(&[RABBIT], mode)).await;
+        let topic = format!("/topic/{}", unique("measure"));
+        let started = std::time::Instant::now();
+        let mut sessions = Vec::new();
+        for i in 0..200 {
+            let session = open(&relay, &format!("m{i}")).await;
+            relay
+                .subscribe(session.subscription("1", &topic, AckMode::Auto))
+                .await
+                .unwrap();
+            sessions.push(session);
+        }
+        let connect = started.elapsed();
+        println!(
+            "{mode:?}: 200 sessions connected+subscribed in {connect:?}, {} broker connections",
+            relay.broker_connection_count()
+        );
+        for session in &sessions {
+            relay.session_closed(session.id()).await;
+        }
+        drop(sessions);
+
+        let mut sink = open(&relay, "sink").await;
+        relay
+            .subscribe(sink.subscription("1", &topic, AckMode::Auto))
+            .await
+            .unwrap();
+        let n = 20_000;
+        let started = std::time::Instant::now();
+        let publisher = {
+            let relay = relay.clone();
+            let topic = topic.clone();
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    relay
+                        .publish(message(&topic, "0123456789abcdef"))
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        for _ in 0..n {
+            sink.message().await;
+        }
+        publisher.await.unwrap();
+        let elapsed = started.elapsed();
+        println!(
+            "{mode:?}: {n} messages of 16 B published and delivered in {elapsed:?} ({:.0} msg/s)",
+            f64::from(n) / elapsed.as_secs_f64()
+        );
+        relay.shutdown().await;
+    }
+}

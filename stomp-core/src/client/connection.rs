@@ -253,6 +253,9 @@ pub(crate) enum Write {
     Shutdown,
 }
 
+/// Most bytes the writer gathers into one write.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// Writes frames in order and heart-beats when idle, until shut down or closed.
 pub(crate) async fn writer<T>(
     mut io: WriteHalf<T>,
@@ -271,27 +274,20 @@ pub(crate) async fn writer<T>(
         tokio::select! {
             item = rx.recv() => match item {
                 Some(Write::Frame(bytes)) => {
-                    if let Err(e) = io.write_all(&bytes).await {
-                        break Err(e.into());
-                    }
-                    // Write what is queued behind it before flushing once.
-                    let mut failed = None;
+                    // Gather what is queued behind it (up to a batch) into one write.
+                    let mut batch = BytesMut::from(&bytes[..]);
                     let mut shutdown = false;
-                    while let Ok(next) = rx.try_recv() {
-                        match next {
-                            Write::Frame(more) => {
-                                if let Err(e) = io.write_all(&more).await {
-                                    failed = Some(e);
-                                    break;
-                                }
-                            }
-                            Write::Shutdown => {
+                    while batch.len() < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(Write::Frame(more)) => batch.extend_from_slice(&more),
+                            Ok(Write::Shutdown) => {
                                 shutdown = true;
                                 break;
                             }
+                            Err(_) => break,
                         }
                     }
-                    if let Some(e) = failed {
+                    if let Err(e) = io.write_all(&batch).await {
                         break Err(e.into());
                     }
                     if let Err(e) = io.flush().await {
