@@ -1,112 +1,21 @@
-//! Socket-free tests of `SimpleBroker`: outbound channels stand in for sessions.
+//! Socket-free tests of `SimpleBroker` topics, patterns, headers and cleanup.
 
 use std::collections::HashSet;
 
 use stomp_core::broker::{
-    AckMode, Broker, BrokerError, BrokerStats, Message, SimpleBroker, SimpleBrokerConfig,
-    Subscriber, Subscription,
+    AckMode, Broker, BrokerError, BrokerStats, SimpleBroker, SimpleBrokerConfig, Subscriber,
+    Subscription,
 };
 use stomp_core::destination::Separator;
 use stomp_core::outbound::{
-    channel, CloseReason, Next, Outbound, OutboundConfig, OutboundReceiver, SlowConsumerPolicy,
+    channel, CloseReason, Next, Outbound, OutboundConfig, SlowConsumerPolicy,
 };
 use stomp_core::session::SessionId;
 use stomp_core::{Headers, Version};
 
-/// A received MESSAGE frame, parsed with plain string handling.
-#[derive(Debug, Clone)]
-struct Received {
-    raw: String,
-}
+mod broker_support;
 
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        let head = self.raw.split("\n\n").next()?;
-        head.lines()
-            .skip(1)
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-    }
-
-    fn h(&self, name: &str) -> &str {
-        self.header(name)
-            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.raw))
-    }
-
-    fn body(&self) -> &str {
-        let (_, body) = self.raw.split_once("\n\n").expect("blank line");
-        body.strip_suffix('\0').expect("NUL")
-    }
-}
-
-struct Client {
-    session: SessionId,
-    subscriber: Subscriber,
-    rx: OutboundReceiver,
-}
-
-impl Client {
-    fn new(session: &str) -> Self {
-        Self::with_config(session, OutboundConfig::default())
-    }
-
-    fn with_config(session: &str, config: OutboundConfig) -> Self {
-        let (tx, rx) = channel(config);
-        let session = SessionId::from(session);
-        Client {
-            subscriber: Subscriber {
-                session: session.clone(),
-                version: Version::V1_2,
-                outbound: tx,
-            },
-            session,
-            rx,
-        }
-    }
-
-    fn sub(&self, id: &str, destination: &str, ack: AckMode) -> Subscription {
-        Subscription {
-            subscriber: self.subscriber.clone(),
-            id: id.into(),
-            destination: destination.into(),
-            ack,
-            headers: Headers::new(),
-        }
-    }
-
-    /// Everything queued so far.
-    fn drain(&mut self) -> Vec<Received> {
-        let mut out = Vec::new();
-        while let Some(item) = self.rx.try_next() {
-            if let Outbound::Frame(bytes) = item {
-                let raw = String::from_utf8(bytes.to_vec()).expect("utf-8");
-                assert!(raw.starts_with("MESSAGE\n"), "{raw:?}");
-                out.push(Received { raw });
-            }
-        }
-        out
-    }
-
-    fn bodies(&mut self) -> Vec<String> {
-        self.drain().iter().map(|m| m.body().to_string()).collect()
-    }
-}
-
-fn message(destination: &str, body: &str) -> Message {
-    Message {
-        destination: destination.into(),
-        headers: [("destination", destination), ("content-type", "text/plain")]
-            .into_iter()
-            .collect(),
-        body: body.to_string().into(),
-    }
-}
-
-async fn publish(broker: &SimpleBroker, destination: &str, body: &str) {
-    broker
-        .publish(message(destination, body))
-        .await
-        .expect("publish");
-}
+use broker_support::{message, publish, Client, Received};
 
 #[tokio::test]
 async fn fan_out_reaches_every_subscriber() {
@@ -189,113 +98,6 @@ async fn dot_patterns() {
 }
 
 #[tokio::test]
-async fn queue_round_robin_delivers_each_message_once() {
-    let broker = SimpleBroker::default();
-    let mut clients: Vec<Client> = (0..3).map(|i| Client::new(&format!("c{i}"))).collect();
-    for c in &clients {
-        broker
-            .subscribe(c.sub("q", "/queue/jobs", AckMode::Auto))
-            .await
-            .unwrap();
-    }
-    for n in 0..9 {
-        publish(&broker, "/queue/jobs", &n.to_string()).await;
-    }
-    let mut all = Vec::new();
-    for c in &mut clients {
-        let got = c.bodies();
-        assert_eq!(got.len(), 3, "{got:?}");
-        // Round-robin: each consumer gets every third message.
-        let first: usize = got[0].parse().unwrap();
-        for (k, body) in got.iter().enumerate() {
-            assert_eq!(body, &(first + 3 * k).to_string());
-        }
-        all.extend(got);
-    }
-    all.sort();
-    assert_eq!(all, (0..9).map(|n| n.to_string()).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn nack_redelivers_to_the_next_consumer_or_the_same_when_alone() {
-    let broker = SimpleBroker::default();
-    let mut a = Client::new("a");
-    let mut b = Client::new("b");
-    broker
-        .subscribe(a.sub("qa", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    broker
-        .subscribe(b.sub("qb", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    publish(&broker, "/queue/q", "job").await;
-    let first = a.drain();
-    assert_eq!(first.len(), 1);
-    assert!(b.drain().is_empty());
-    broker.nack(&a.session, first[0].h("ack")).await.unwrap();
-    let again = b.drain();
-    assert_eq!(
-        again.len(),
-        1,
-        "NACK hands the message to the next consumer"
-    );
-    assert_eq!(again[0].body(), "job");
-    assert_eq!(again[0].h("message-id"), first[0].h("message-id"));
-    assert_eq!(again[0].h("subscription"), "qb");
-    assert!(a.drain().is_empty());
-
-    // Alone: the same consumer gets it again, with a fresh ack id.
-    broker.unsubscribe(&a.session, "qa").await.unwrap();
-    broker.nack(&b.session, again[0].h("ack")).await.unwrap();
-    let third = b.drain();
-    assert_eq!(third.len(), 1);
-    assert_ne!(third[0].h("ack"), again[0].h("ack"));
-    broker.ack(&b.session, third[0].h("ack")).await.unwrap();
-    broker.session_closed(&b.session).await;
-    assert!(broker.is_empty(), "{:?}", broker.stats());
-}
-
-#[tokio::test]
-async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
-    let broker = SimpleBroker::default();
-    let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
-    for n in 0..3 {
-        publish(&broker, "/queue/q", &format!("m{n}")).await;
-    }
-    let got = a.drain();
-    assert_eq!(got.len(), 3);
-    broker.ack(&a.session, got[0].h("ack")).await.unwrap();
-
-    let mut b = Client::new("b");
-    broker
-        .subscribe(b.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
-    assert!(b.drain().is_empty(), "a still holds m1 and m2");
-    broker.session_closed(&a.session).await;
-    let moved = b.drain();
-    assert_eq!(
-        moved.iter().map(|m| m.body()).collect::<Vec<_>>(),
-        ["m1", "m2"]
-    );
-
-    let mut c = Client::new("c");
-    broker
-        .subscribe(c.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
-    broker.unsubscribe(&b.session, "1").await.unwrap();
-    assert_eq!(c.bodies(), ["m1", "m2"]);
-    broker.session_closed(&c.session).await;
-    assert!(broker.is_empty(), "{:?}", broker.stats());
-}
-
-#[tokio::test]
 async fn client_ack_is_cumulative_and_client_individual_is_not() {
     let broker = SimpleBroker::default();
     let mut cumulative = Client::new("cum");
@@ -348,64 +150,6 @@ async fn client_ack_is_cumulative_and_client_individual_is_not() {
 }
 
 #[tokio::test]
-async fn client_nack_is_cumulative_on_queues() {
-    let broker = SimpleBroker::default();
-    let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
-    for n in 0..3 {
-        publish(&broker, "/queue/q", &format!("m{n}")).await;
-    }
-    let got = a.drain();
-    broker.nack(&a.session, got[1].h("ack")).await.unwrap();
-    // m0 and m1 come back (to the only consumer), m2 stays pending.
-    assert_eq!(a.bodies(), ["m0", "m1"]);
-    assert_eq!(broker.stats().pending, 3);
-}
-
-#[tokio::test]
-async fn unknown_ack_ids_are_refused() {
-    let broker = SimpleBroker::default();
-    let mut a = Client::new("a");
-    let b = Client::new("b");
-    let auto = Client::new("auto");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    broker
-        .subscribe(auto.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
-    publish(&broker, "/queue/q", "x").await;
-    let ack = a.drain()[0].h("ack").to_string();
-    for (session, id) in [
-        (&a.session, "nonsense"),
-        (&a.session, ""),
-        (&a.session, "999-0"),
-        (&a.session, "1-999"),
-        (&b.session, ack.as_str()),
-        (&auto.session, "2-0"),
-    ] {
-        let err = broker.ack(session, id).await;
-        assert!(
-            matches!(err, Err(BrokerError::UnknownAckId(_))),
-            "{session} {id}"
-        );
-        let err = broker.nack(session, id).await;
-        assert!(
-            matches!(err, Err(BrokerError::UnknownAckId(_))),
-            "{session} {id}"
-        );
-    }
-    broker.ack(&a.session, &ack).await.unwrap();
-    let twice = broker.ack(&a.session, &ack).await;
-    assert!(matches!(twice, Err(BrokerError::UnknownAckId(_))));
-}
-
-#[tokio::test]
 async fn duplicate_subscription_ids_are_refused_without_leaking() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
@@ -426,59 +170,6 @@ async fn duplicate_subscription_ids_are_refused_without_leaking() {
     assert_eq!(err, Err(BrokerError::UnknownSubscription("2".into())));
     broker.unsubscribe(&a.session, "1").await.unwrap();
     assert!(broker.is_empty(), "{:?}", broker.stats());
-}
-
-#[tokio::test]
-async fn queue_depth_is_bounded_and_kept_in_order_for_the_first_consumer() {
-    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_queue_depth(2));
-    publish(&broker, "/queue/q", "m0").await;
-    publish(&broker, "/queue/q", "m1").await;
-    let err = broker.publish(message("/queue/q", "m2")).await;
-    assert_eq!(err, Err(BrokerError::QueueFull("/queue/q".into())));
-    assert_eq!(broker.stats().queued, 2);
-    let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
-    assert_eq!(a.bodies(), ["m0", "m1"]);
-    publish(&broker, "/queue/q", "m3").await;
-    assert_eq!(a.bodies(), ["m3"]);
-}
-
-#[tokio::test]
-async fn unacked_limit_holds_messages_back_until_acked() {
-    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_unacked(1));
-    let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    publish(&broker, "/queue/q", "m0").await;
-    publish(&broker, "/queue/q", "m1").await;
-    let first = a.drain();
-    assert_eq!(first.len(), 1);
-    assert_eq!(broker.stats().queued, 1);
-    broker.ack(&a.session, first[0].h("ack")).await.unwrap();
-    assert_eq!(a.bodies(), ["m1"]);
-}
-
-#[tokio::test]
-async fn max_redeliveries_drops_a_poison_message() {
-    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_redeliveries(Some(1)));
-    let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    publish(&broker, "/queue/q", "poison").await;
-    let first = a.drain();
-    broker.nack(&a.session, first[0].h("ack")).await.unwrap();
-    let second = a.drain();
-    assert_eq!(second.len(), 1, "one redelivery allowed");
-    broker.nack(&a.session, second[0].h("ack")).await.unwrap();
-    assert!(a.drain().is_empty(), "dropped after its last redelivery");
-    assert_eq!(broker.stats().queued, 0);
 }
 
 #[tokio::test]
@@ -536,28 +227,6 @@ async fn drop_newest_keeps_a_slow_consumer_while_the_fast_one_gets_everything() 
     assert!(!slow.subscriber.outbound.is_closed());
     // Dropped deliveries are not left pending.
     assert_eq!(broker.stats().pending, 52);
-}
-
-#[tokio::test]
-async fn a_dead_queue_consumer_is_skipped_and_its_messages_move_on() {
-    let broker = SimpleBroker::default();
-    let mut live = Client::new("live");
-    let mut dead = Client::new("dead");
-    broker
-        .subscribe(dead.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
-    broker
-        .subscribe(live.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
-    publish(&broker, "/queue/q", "m0").await; // to `dead`, un-acked
-    dead.rx.close();
-    for n in 1..4 {
-        publish(&broker, "/queue/q", &format!("m{n}")).await;
-    }
-    let got = live.bodies();
-    assert_eq!(got, ["m1", "m0", "m2", "m3"]);
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ fn representable(text: &str, command: Command, version: Version, is_name: bool) 
             // 1.1 has no escape for CR, and a CR before an EOL belongs to the EOL.
             (true, _) => *c != '\r',
             // Unescaped: no line breaks, and no colon in names.
-            (false, _) => !matches!(c, '\r' | '\n') && !(is_name && *c == ':'),
+            (false, _) => !(matches!(c, '\r' | '\n') || is_name && *c == ':'),
         })
         .collect()
 }

@@ -107,11 +107,9 @@ async fn disconnects_empty_the_registry_and_the_broker() {
     assert!(w.broker.is_empty());
 }
 
-/// The subscriber should see the user-facing destination (`/user/queue/reply`), as in
-/// Spring. `SimpleBroker::publish_now` currently replaces a `destination` header that
-/// differs from the routing destination; un-ignore once it keeps the publisher's header.
+/// The subscriber sees the user-facing destination (`/user/queue/reply`), as in Spring,
+/// while the broker routes on the resolved one.
 #[tokio::test]
-#[ignore = "SimpleBroker overwrites the destination header with the routing destination"]
 async fn simple_broker_deliveries_show_the_user_facing_destination() {
     let w = world(SimpleBrokerConfig::new());
     let mut ann = w.connect("s1", "ann", "/user/queue/reply").await;

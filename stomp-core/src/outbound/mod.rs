@@ -5,7 +5,7 @@
 //! wait on a slow client: [`OutboundSender::send`] either queues at once or applies the
 //! session's [`SlowConsumerPolicy`].
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -107,6 +107,7 @@ pub enum SendError {
 #[derive(Debug)]
 struct Shared {
     buffered_bytes: AtomicUsize,
+    queued_frames: AtomicU64,
     closed: AtomicBool,
     close_reason: std::sync::Mutex<Option<CloseReason>>,
     close_notify: Notify,
@@ -132,6 +133,7 @@ pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
     let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
     let shared = Arc::new(Shared {
         buffered_bytes: AtomicUsize::new(0),
+        queued_frames: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         close_reason: std::sync::Mutex::new(None),
         close_notify: Notify::new(),
@@ -183,7 +185,10 @@ impl OutboundSender {
             })
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                shared.queued_frames.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(()) => {
                 shared.buffered_bytes.fetch_sub(len, Ordering::AcqRel);
                 if self.tx.is_closed() {
@@ -217,6 +222,20 @@ impl OutboundSender {
     /// Whether the session is closed or closing.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+
+    /// Why the session was asked to close, once it was (the first reason given).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.shared.close_reason.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// How many frames were ever queued (heart-beats excluded): a cheap activity counter
+    /// for heart-beat scheduling and statistics.
+    pub fn queued_frames(&self) -> u64 {
+        self.shared.queued_frames.load(Ordering::Relaxed)
     }
 
     /// Bytes currently queued and not yet taken by the writer.

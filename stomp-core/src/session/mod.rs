@@ -1,5 +1,291 @@
 //! Sessions: one connected client each, from CONNECT to close.
+//!
+//! A [`Session`] is driven by its transport's reader task: every frame goes through
+//! [`Session::handle_frame`] (or bytes through [`Session::receive`]), one at a time, in
+//! order. A frame that asks for a receipt gets its RECEIPT only once it has taken effect.
+//! Any protocol error is answered with one ERROR frame (carrying `receipt-id` when the
+//! offending frame had `receipt`), after which the session accepts nothing more.
 
+mod commands;
+mod connect;
+mod error;
 mod info;
+pub(crate) mod shared;
+mod transaction;
 
 pub use info::{Attributes, Principal, SessionId, SessionInfo};
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+
+use crate::codec::{Decoded, Decoder};
+use crate::engine::{EngineInner, TransportInfo};
+use crate::frame::Frame;
+use crate::outbound::CloseReason;
+use crate::version::Version;
+
+use error::ProtocolError;
+use shared::SessionShared;
+use transaction::Transactions;
+
+/// The session has ended (ERROR sent, DISCONNECT handled, or closed by the engine): the
+/// transport should stop reading and let its writer drain the outbound queue and close.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("session ended: {}", .reason.describe())]
+pub struct SessionEnded {
+    /// Why it ended.
+    pub reason: CloseReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingConnect,
+    Connected,
+    Closed,
+}
+
+/// What handling a frame asks of the session.
+enum Outcome {
+    Continue,
+    Disconnect,
+}
+
+/// One client session, owned by the transport's reader task.
+pub struct Session {
+    engine: Arc<EngineInner>,
+    shared: Arc<SessionShared>,
+    transport: TransportInfo,
+    attributes: Attributes,
+    state: State,
+    transactions: Transactions,
+    decoder: Decoder,
+    buffer: BytesMut,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.shared.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        engine: Arc<EngineInner>,
+        shared: Arc<SessionShared>,
+        transport: TransportInfo,
+    ) -> Self {
+        let transactions = Transactions::new(
+            engine.config.max_transactions,
+            engine.config.max_transaction_frames,
+        );
+        let decoder = Decoder::new(engine.config.limits);
+        Session {
+            engine,
+            shared,
+            transport,
+            attributes: Attributes::default(),
+            state: State::AwaitingConnect,
+            transactions,
+            decoder,
+            buffer: BytesMut::new(),
+        }
+    }
+
+    /// The session id (also CONNECTED's `session` header).
+    pub fn id(&self) -> &SessionId {
+        &self.shared.id
+    }
+
+    /// The session as the application sees it (before CONNECT: the transport's principal
+    /// and a provisional version).
+    pub fn info(&self) -> SessionInfo {
+        match self.shared.connected.get() {
+            Some(c) => c.info.clone(),
+            None => SessionInfo {
+                id: self.shared.id.clone(),
+                principal: self.transport.principal.clone(),
+                version: self.provisional_version(),
+                attributes: self.attributes.clone(),
+            },
+        }
+    }
+
+    fn provisional_version(&self) -> Version {
+        self.transport
+            .subprotocol
+            .or_else(|| self.engine.config.versions.last().copied())
+            .unwrap_or(Version::V1_2)
+    }
+
+    fn ended(&self) -> SessionEnded {
+        SessionEnded {
+            reason: self
+                .shared
+                .outbound
+                .close_reason()
+                .unwrap_or(CloseReason::TransportClosed),
+        }
+    }
+
+    /// Feeds bytes from the transport (any split: part of a frame, one, or several). Each
+    /// complete frame is handled in order, as by [`handle_frame`](Self::handle_frame);
+    /// heart-beat EOLs only refresh the client's liveness. A framing error (bad syntax, a
+    /// limit passed) is answered with ERROR and ends the session.
+    pub async fn receive(&mut self, data: &[u8]) -> Result<(), SessionEnded> {
+        if self.state == State::Closed {
+            return Err(self.ended());
+        }
+        self.shared.touch_read(self.engine.now_ms());
+        self.buffer.extend_from_slice(data);
+        loop {
+            match self.decoder.decode(&mut self.buffer) {
+                Ok(None) => break,
+                Ok(Some(Decoded::HeartBeat)) => {}
+                Ok(Some(Decoded::Frame(frame))) => self.handle_frame(frame).await?,
+                Err(error) => {
+                    let frame = error.to_error_frame();
+                    let message = frame
+                        .headers
+                        .message()
+                        .unwrap_or("malformed frame")
+                        .to_owned();
+                    tracing::debug!(session = %self.shared.id, %message, "framing error");
+                    self.engine.send_frame(&self.shared, &frame);
+                    self.buffer = BytesMut::new();
+                    self.end(CloseReason::Error(message)).await;
+                    return Err(self.close_state());
+                }
+            }
+        }
+        if self.buffer.is_empty() && self.buffer.capacity() > 64 * 1024 {
+            // Do not keep a large frame's buffer for an idle session.
+            self.buffer = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Handles one client frame: interceptors, then its effect, then its RECEIPT.
+    ///
+    /// `Err` means the session is over (an ERROR was queued, DISCONNECT was handled, or the
+    /// engine closed it): stop reading and let the outbound queue drain.
+    pub async fn handle_frame(&mut self, frame: Frame) -> Result<(), SessionEnded> {
+        if self.state == State::Closed {
+            return Err(self.ended());
+        }
+        self.shared.touch_read(self.engine.now_ms());
+        self.engine
+            .counters
+            .frames_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(pending) = self.shared.begin_frame() {
+            if let Some(close) = pending {
+                self.engine.close_now(&self.shared, close).await;
+            }
+            return Err(self.close_state());
+        }
+        let receipt = frame.headers.receipt().map(ByteString::from);
+        match self.process(frame).await {
+            Ok(Outcome::Continue) => {
+                if let Some(receipt) = receipt {
+                    self.engine
+                        .send_frame(&self.shared, &Frame::receipt(receipt));
+                }
+            }
+            Ok(Outcome::Disconnect) => {
+                if let Some(receipt) = receipt {
+                    self.engine
+                        .send_frame(&self.shared, &Frame::receipt(receipt));
+                }
+                self.end(CloseReason::ClientDisconnect).await;
+                return Err(self.close_state());
+            }
+            Err(error) => {
+                tracing::debug!(session = %self.shared.id, message = %error.message, "protocol error");
+                self.engine
+                    .send_frame(&self.shared, &error.to_frame(receipt.as_ref()));
+                self.end(CloseReason::Error(error.message)).await;
+                return Err(self.close_state());
+            }
+        }
+        if let Some(close) = self.shared.end_frame() {
+            self.engine.close_now(&self.shared, close).await;
+            return Err(self.close_state());
+        }
+        if self.shared.outbound.is_closed() {
+            // Closed behind our back meanwhile (slow consumer, writer gone).
+            self.end(CloseReason::TransportClosed).await;
+            return Err(self.close_state());
+        }
+        Ok(())
+    }
+
+    /// The transport went away without DISCONNECT: releases everything the session held
+    /// (subscriptions, open transactions) and publishes `Disconnected`.
+    pub async fn transport_closed(mut self) {
+        if !self.shared.is_finished() {
+            self.end(CloseReason::TransportClosed).await;
+        }
+        self.state = State::Closed;
+    }
+
+    async fn end(&mut self, reason: CloseReason) {
+        self.shared.outbound.close(reason.clone());
+        self.engine.finish(&self.shared, reason).await;
+    }
+
+    fn close_state(&mut self) -> SessionEnded {
+        self.state = State::Closed;
+        self.ended()
+    }
+
+    async fn process(&mut self, frame: Frame) -> Result<Outcome, ProtocolError> {
+        match self.state {
+            State::AwaitingConnect if frame.command.is_connect() => {
+                let version = self.connect(frame).await?;
+                self.decoder.set_version(version);
+                self.state = State::Connected;
+                Ok(Outcome::Continue)
+            }
+            State::AwaitingConnect => Err(ProtocolError::new(
+                "expected CONNECT",
+                format!(
+                    "the first frame must be CONNECT or STOMP, got {}",
+                    frame.command
+                ),
+            )),
+            State::Connected => {
+                let info = self.info();
+                let frame = self.intercept(frame, &info).await?;
+                self.command(frame, &info).await
+            }
+            State::Closed => Err(ProtocolError::new("session closed", "")),
+        }
+    }
+
+    /// Runs the inbound interceptors, in order.
+    async fn intercept(
+        &self,
+        mut frame: Frame,
+        info: &SessionInfo,
+    ) -> Result<Frame, ProtocolError> {
+        for interceptor in &self.engine.interceptors {
+            frame = interceptor.intercept(frame, info).await?;
+        }
+        Ok(frame)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.shared.is_finished() {
+            // Dropped without `transport_closed`: release the session anyway.
+            self.engine
+                .spawn_finish(self.shared.clone(), CloseReason::TransportClosed);
+        }
+    }
+}

@@ -412,7 +412,9 @@ impl SimpleBroker {
             .config
             .kind(destination)
             .ok_or_else(|| invalid(destination, "not under a broker prefix"))?;
-        let prepared = if message.headers.get(name::DESTINATION) == Some(destination) {
+        // The `destination` header is what subscribers see; it may differ from the routing
+        // destination (user destinations show `/user/queue/..`). Only a missing one is filled.
+        let prepared = if message.headers.contains(name::DESTINATION) {
             PreparedMessage::new(&message.headers, &message.body)
         } else {
             let mut headers = message.headers.clone();

@@ -1,0 +1,307 @@
+//! [`EngineBuilder`]: everything sessions of one engine share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytestring::ByteString;
+
+use crate::app::AppDispatch;
+use crate::authz::DestinationPolicy;
+use crate::broker::simple::SimpleBroker;
+use crate::broker::Broker;
+use crate::channel::BrokerChannel;
+use crate::codec::Limits;
+use crate::heartbeat::HeartBeat;
+use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
+use crate::outbound::OutboundConfig;
+use crate::user::UserDestinations;
+use crate::version::Version;
+
+use super::Engine;
+
+/// The settings of an engine, fixed at [`EngineBuilder::build`].
+pub(crate) struct Config {
+    pub(crate) app_prefixes: Vec<ByteString>,
+    pub(crate) heartbeat: HeartBeat,
+    pub(crate) heartbeat_tolerance: f64,
+    pub(crate) heartbeat_tick: Duration,
+    pub(crate) limits: Limits,
+    pub(crate) outbound: OutboundConfig,
+    pub(crate) max_subscriptions: usize,
+    pub(crate) max_transactions: usize,
+    pub(crate) max_transaction_frames: usize,
+    pub(crate) server_name: ByteString,
+    pub(crate) versions: Vec<Version>,
+    pub(crate) event_capacity: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// Builds an [`Engine`]; get one with [`Engine::builder`].
+#[must_use]
+pub struct EngineBuilder {
+    broker: Option<Arc<dyn Broker>>,
+    app: Option<Arc<dyn AppDispatch>>,
+    policy: Option<Arc<dyn DestinationPolicy>>,
+    users: Option<UserDestinations>,
+    authenticator: Arc<dyn Authenticator>,
+    interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    app_prefixes: Vec<ByteString>,
+    user_prefix: Option<ByteString>,
+    heartbeat: HeartBeat,
+    heartbeat_tolerance: f64,
+    heartbeat_tick: Option<Duration>,
+    limits: Limits,
+    outbound: OutboundConfig,
+    max_subscriptions: usize,
+    max_transactions: usize,
+    max_transaction_frames: usize,
+    server_name: ByteString,
+    versions: Vec<Version>,
+    event_capacity: usize,
+    shutdown_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("app_prefixes", &self.app_prefixes)
+            .field("heartbeat", &self.heartbeat)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            broker: None,
+            app: None,
+            policy: None,
+            users: None,
+            authenticator: Arc::new(DefaultAuthenticator),
+            interceptors: Vec::new(),
+            app_prefixes: Vec::new(),
+            user_prefix: None,
+            heartbeat: EngineBuilder::DEFAULT_HEARTBEAT,
+            heartbeat_tolerance: EngineBuilder::DEFAULT_HEARTBEAT_TOLERANCE,
+            heartbeat_tick: None,
+            limits: Limits::default(),
+            outbound: OutboundConfig::default(),
+            max_subscriptions: 1024,
+            max_transactions: 16,
+            max_transaction_frames: 1024,
+            server_name: ByteString::from_static(concat!("stomp-core/", env!("CARGO_PKG_VERSION"))),
+            versions: Version::ALL.to_vec(),
+            event_capacity: 1024,
+            shutdown_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// The server's default heart-beat offer: `10000,10000` (send and expect every 10 s).
+    pub const DEFAULT_HEARTBEAT: HeartBeat = HeartBeat::new(10_000, 10_000);
+
+    /// How many negotiated client intervals may pass in silence before a session is closed
+    /// (3: a client is given three missed beats, enough for a browser tab whose timers are
+    /// throttled in the background; stompjs uses 2 on its side, Spring 3 in its
+    /// SimpleBroker).
+    pub const DEFAULT_HEARTBEAT_TOLERANCE: f64 = 3.0;
+
+    /// The broker behind the engine (default: [`SimpleBroker::default()`]).
+    pub fn broker(self, broker: impl Broker) -> Self {
+        self.broker_arc(Arc::new(broker))
+    }
+
+    /// The broker behind the engine, already shared.
+    pub fn broker_arc(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Adds an application destination prefix (repeatable; `/app` when none is given).
+    /// SEND and SUBSCRIBE under it go to the [`app`](Self::app) dispatcher, prefix stripped.
+    pub fn app_destination_prefix(mut self, prefix: impl Into<ByteString>) -> Self {
+        self.app_prefixes.push(prefix.into());
+        self
+    }
+
+    /// The application's dispatcher (the handler router).
+    pub fn app(mut self, app: impl AppDispatch) -> Self {
+        self.app = Some(Arc::new(app));
+        self
+    }
+
+    /// The user destination prefix (default `/user`).
+    pub fn user_destination_prefix(mut self, prefix: impl Into<ByteString>) -> Self {
+        self.user_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The user destinations (registry, broker prefixes, guard); their prefix is replaced by
+    /// [`user_destination_prefix`](Self::user_destination_prefix) when that is set too.
+    pub fn user_destinations(mut self, users: UserDestinations) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Who may SEND to and SUBSCRIBE to which destination (default: everything allowed).
+    /// Checked for every client SEND and SUBSCRIBE, application destinations included.
+    pub fn destination_policy(mut self, policy: impl DestinationPolicy) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// The server's heart-beat offer (default [`Self::DEFAULT_HEARTBEAT`]); `HeartBeat::NONE`
+    /// turns heart-beats off.
+    pub fn heartbeat(mut self, heartbeat: HeartBeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// How many negotiated client intervals of silence close a session (default
+    /// [`Self::DEFAULT_HEARTBEAT_TOLERANCE`]; values below 1 count as 1).
+    pub fn heartbeat_tolerance(mut self, multiplier: f64) -> Self {
+        self.heartbeat_tolerance = multiplier;
+        self
+    }
+
+    /// How often the engine's one heart-beat task checks its sessions (default: a quarter
+    /// of the smallest non-zero value of the server's offer, between 10 ms and 1 s). Beats
+    /// go out at most this much early, and silence is noticed at most this much late.
+    pub fn heartbeat_tick(mut self, tick: Duration) -> Self {
+        self.heartbeat_tick = Some(tick);
+        self
+    }
+
+    /// Decoder limits (frame size, header count, ...).
+    pub fn codec_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Per-session outbound queue limits and slow-consumer policy.
+    pub fn outbound(mut self, config: OutboundConfig) -> Self {
+        self.outbound = config;
+        self
+    }
+
+    /// Most broker subscriptions one session may hold (default 1024).
+    pub fn max_subscriptions_per_session(mut self, max: usize) -> Self {
+        self.max_subscriptions = max;
+        self
+    }
+
+    /// Most transactions one session may have open at once (default 16).
+    pub fn max_transactions_per_session(mut self, max: usize) -> Self {
+        self.max_transactions = max;
+        self
+    }
+
+    /// Most frames one session may have buffered in its open transactions (default 1024).
+    pub fn max_transaction_frames(mut self, max: usize) -> Self {
+        self.max_transaction_frames = max;
+        self
+    }
+
+    /// Decides who connects (default: [`DefaultAuthenticator`]).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticator = Arc::new(authenticator);
+        self
+    }
+
+    /// Adds an inbound interceptor; interceptors run in the order added.
+    pub fn inbound_interceptor(mut self, interceptor: impl InboundInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// The CONNECTED `server` header.
+    pub fn server_name(mut self, name: impl Into<ByteString>) -> Self {
+        self.server_name = name.into();
+        self
+    }
+
+    /// The protocol versions the engine accepts (default: 1.0, 1.1 and 1.2).
+    pub fn versions(mut self, versions: &[Version]) -> Self {
+        self.versions = versions.to_vec();
+        self
+    }
+
+    /// Capacity of the lifecycle event channel (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// How long [`Engine::shutdown`] waits for sessions to finish their current frame
+    /// (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to send CONNECT before it is closed with an
+    /// ERROR (default 30 s), so idle connections cannot pile up.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Builds the engine (with an embedded [`SimpleBroker`] when no broker was given).
+    pub fn build(self) -> Engine {
+        let broker = self
+            .broker
+            .unwrap_or_else(|| Arc::new(SimpleBroker::default()));
+        let app_prefixes = if self.app_prefixes.is_empty() {
+            vec![ByteString::from_static("/app")]
+        } else {
+            self.app_prefixes
+        };
+        let heartbeat_tick = self.heartbeat_tick.unwrap_or_else(|| {
+            let smallest = [self.heartbeat.outgoing, self.heartbeat.incoming]
+                .into_iter()
+                .filter(|&ms| ms != 0)
+                .min()
+                .unwrap_or(1000);
+            Duration::from_millis(u64::from(smallest / 4).clamp(10, 1000))
+        });
+        let mut versions = self.versions;
+        versions.sort();
+        versions.dedup();
+        let config = Config {
+            app_prefixes,
+            heartbeat: self.heartbeat,
+            heartbeat_tolerance: self.heartbeat_tolerance.max(1.0),
+            heartbeat_tick: heartbeat_tick.max(Duration::from_millis(1)),
+            limits: self.limits,
+            outbound: self.outbound,
+            max_subscriptions: self.max_subscriptions,
+            max_transactions: self.max_transactions,
+            max_transaction_frames: self.max_transaction_frames,
+            server_name: self.server_name,
+            versions,
+            event_capacity: self.event_capacity.max(1),
+            shutdown_timeout: self.shutdown_timeout,
+            connect_timeout: self.connect_timeout,
+        };
+        let mut users = self.users.unwrap_or_default();
+        if let Some(prefix) = self.user_prefix {
+            users = users.with_prefix(prefix);
+        }
+        let mut channel = BrokerChannel::builder(broker).user_destinations(users);
+        if let Some(policy) = self.policy {
+            channel = channel.policy(policy);
+        }
+        Engine::from_parts(
+            config,
+            channel.build(),
+            self.app,
+            self.authenticator,
+            self.interceptors,
+        )
+    }
+}

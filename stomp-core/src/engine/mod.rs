@@ -1,0 +1,348 @@
+//! The engine: configuration and state shared by every session, and the transport's entry
+//! point ([`Engine::open_session`]).
+//!
+//! A transport feeds each connection's bytes to its [`Session`] (in order, from one reader
+//! task) and writes what comes out of its [`OutboundReceiver`] (from one writer task):
+//!
+//! ```
+//! use stomp_core::engine::{Engine, TransportInfo};
+//! use stomp_core::outbound::{Next, Outbound};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let engine = Engine::builder().server_name("demo/1").build(); // embedded SimpleBroker
+//! let (mut session, mut outbound) = engine.open_session(TransportInfo::default());
+//!
+//! // Reader side: bytes as they arrive (any split).
+//! session.receive(b"CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0").await?;
+//! session.receive(b"SUBSCRIBE\ndestination:/topic/news\nid:0\nreceipt:r1\n\n\0").await?;
+//!
+//! // Writer side: CONNECTED, then the RECEIPT (the subscription is live by now).
+//! for expected in ["CONNECTED", "RECEIPT"] {
+//!     let Next::Item(Outbound::Frame(bytes)) = outbound.next().await else { panic!() };
+//!     assert!(bytes.starts_with(expected.as_bytes()));
+//! }
+//! engine.template().send("/topic/news", "hello").await?;
+//! let Next::Item(Outbound::Frame(bytes)) = outbound.next().await else { panic!() };
+//! assert!(bytes.starts_with(b"MESSAGE"));
+//!
+//! // The transport went away without DISCONNECT:
+//! session.transport_closed().await;
+//! assert!(engine.sessions().is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod builder;
+mod heartbeat;
+mod lifecycle;
+mod stats;
+
+pub use builder::EngineBuilder;
+pub use stats::EngineStats;
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytestring::ByteString;
+use tokio::sync::{broadcast, Notify};
+
+use crate::app::AppDispatch;
+use crate::broker::Broker;
+use crate::channel::BrokerChannel;
+use crate::events::SessionEvent;
+use crate::interceptor::{Authenticator, InboundInterceptor};
+use crate::outbound::{self, CloseReason, OutboundReceiver};
+use crate::session::shared::{millis, CloseRequest, PendingClose, SessionShared};
+use crate::session::{Principal, Session, SessionId};
+use crate::template::MessagingTemplate;
+use crate::version::Version;
+
+use builder::Config;
+use stats::Counters;
+
+/// What the transport knows about a connection before any STOMP frame arrives.
+#[derive(Debug, Clone, Default)]
+pub struct TransportInfo {
+    /// The user established by the transport (e.g. the HTTP handshake), if any.
+    pub principal: Option<Principal>,
+    /// The peer's address.
+    pub remote_addr: Option<SocketAddr>,
+    /// The STOMP version named by the negotiated WebSocket subprotocol, if any; used when
+    /// CONNECT carries no `accept-version`.
+    pub subprotocol: Option<Version>,
+}
+
+/// One session as [`Engine::sessions`] reports it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionSnapshot {
+    /// The session id.
+    pub id: SessionId,
+    /// The authenticated user.
+    pub principal: Option<Principal>,
+    /// The negotiated version.
+    pub version: Version,
+    /// Broker subscriptions: (`id`, `destination`).
+    pub subscriptions: Vec<(ByteString, ByteString)>,
+    /// When CONNECT was accepted.
+    pub connected_since: SystemTime,
+    /// The peer's address, when known.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// The STOMP engine: shared by every session of a server. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) config: Config,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) channel: BrokerChannel,
+    pub(crate) template: MessagingTemplate,
+    pub(crate) app: Option<Arc<dyn AppDispatch>>,
+    pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    pub(crate) events: broadcast::Sender<SessionEvent>,
+    pub(crate) counters: Counters,
+    registry: Mutex<HashMap<SessionId, Arc<SessionShared>>>,
+    registry_empty: Notify,
+    start: tokio::time::Instant,
+    id_prefix: String,
+    next_id: AtomicU64,
+    scheduler_started: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+impl Engine {
+    /// Starts configuring an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    fn from_parts(
+        config: Config,
+        channel: BrokerChannel,
+        app: Option<Arc<dyn AppDispatch>>,
+        authenticator: Arc<dyn Authenticator>,
+        interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    ) -> Engine {
+        let broker = channel.broker().clone();
+        let template = MessagingTemplate::from_channel(channel.clone());
+        let (events, _) = broadcast::channel(config.event_capacity);
+        let id_prefix = format!("{:08x}", RandomState::new().build_hasher().finish() as u32);
+        Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                broker,
+                channel,
+                template,
+                app,
+                authenticator,
+                interceptors,
+                events,
+                counters: Counters::default(),
+                registry: Mutex::new(HashMap::new()),
+                registry_empty: Notify::new(),
+                start: tokio::time::Instant::now(),
+                id_prefix,
+                next_id: AtomicU64::new(1),
+                scheduler_started: AtomicBool::new(false),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Opens a session for a new transport connection. The session expects CONNECT (or
+    /// STOMP) first; the receiver is the session's OUTBOUND queue, for the transport's
+    /// writer task.
+    pub fn open_session(&self, transport: TransportInfo) -> (Session, OutboundReceiver) {
+        let inner = &self.inner;
+        let (tx, rx) = outbound::channel(inner.config.outbound);
+        let n = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = SessionId::from(format!("{}-{n}", inner.id_prefix));
+        let shared = Arc::new(SessionShared::new(
+            id.clone(),
+            tx,
+            transport.remote_addr,
+            inner.now_ms(),
+        ));
+        if inner.shutting_down.load(Ordering::Acquire) {
+            // Born finished: it accepts nothing and never reaches the broker.
+            shared.outbound.close(CloseReason::ServerShutdown);
+            shared.mark_finished();
+        } else {
+            inner.registry().insert(id, shared.clone());
+            if tokio::runtime::Handle::try_current().is_ok() {
+                inner.ensure_scheduler();
+            }
+        }
+        (Session::new(inner.clone(), shared, transport), rx)
+    }
+
+    /// A messaging template publishing through the engine's broker channel.
+    pub fn template(&self) -> MessagingTemplate {
+        self.inner.template.clone()
+    }
+
+    /// The user registry (who is connected, with which subscriptions), kept by the
+    /// engine's broker channel.
+    pub fn user_registry(&self) -> crate::user::UserRegistry {
+        self.inner.channel.user_registry().clone()
+    }
+
+    /// The engine's broker channel.
+    pub fn broker_channel(&self) -> BrokerChannel {
+        self.inner.channel.clone()
+    }
+
+    /// Subscribes to lifecycle events (a bounded broadcast: a listener that lags loses the
+    /// oldest events).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The connected sessions.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        let mut list: Vec<SessionSnapshot> = self
+            .inner
+            .live_sessions()
+            .into_iter()
+            .filter(|s| !s.is_finished())
+            .filter_map(|s| {
+                let c = s.connected.get()?;
+                Some(SessionSnapshot {
+                    id: s.id.clone(),
+                    principal: c.info.principal.clone(),
+                    version: c.info.version,
+                    subscriptions: s.subscriptions(),
+                    connected_since: c.since,
+                    remote_addr: s.remote_addr,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    /// Closes a session: the client gets an ERROR frame whose `message` is `reason`, then
+    /// the connection closes (after the frame the session is handling, if any, and its
+    /// receipt). `false` if there is no such session or it is already closing.
+    pub fn close_session(&self, id: &SessionId, reason: impl Into<String>) -> bool {
+        let Some(shared) = self.inner.registry().get(id).cloned() else {
+            return false;
+        };
+        let reason = reason.into();
+        let close = PendingClose {
+            reason: CloseReason::Closed(reason.clone()),
+            error: Some(reason),
+        };
+        match shared.request_close(close) {
+            CloseRequest::Now(close) => {
+                self.inner.spawn_close(shared, close);
+                true
+            }
+            CloseRequest::Deferred => true,
+            CloseRequest::AlreadyClosing => false,
+        }
+    }
+
+    /// Closes every session: each gets ERROR "server shutting down" (after the receipt of
+    /// the frame it is handling, if any), then its connection closes. Completes when every
+    /// session is gone, or after the shutdown timeout (sessions still busy then are
+    /// released anyway). Sessions opened afterwards are closed at once.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::Release);
+        let mut now = Vec::new();
+        for shared in inner.live_sessions() {
+            let close = PendingClose {
+                reason: CloseReason::ServerShutdown,
+                error: Some(CloseReason::ServerShutdown.describe().to_owned()),
+            };
+            if let CloseRequest::Now(close) = shared.request_close(close) {
+                now.push((shared, close));
+            }
+        }
+        for (shared, close) in now {
+            inner.close_now(&shared, close).await;
+        }
+        let wait = inner.wait_until_empty();
+        if tokio::time::timeout(inner.config.shutdown_timeout, wait)
+            .await
+            .is_err()
+        {
+            for shared in inner.live_sessions() {
+                tracing::warn!(session = %shared.id, "still busy at shutdown timeout; released");
+                shared.outbound.close(CloseReason::ServerShutdown);
+                inner.finish(&shared, CloseReason::ServerShutdown).await;
+            }
+        }
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> EngineStats {
+        let sessions = self.inner.live_sessions();
+        let live = sessions.iter().filter(|s| !s.is_finished());
+        let frames: u64 = live.clone().map(|s| s.outbound.queued_frames()).sum();
+        let subscriptions: usize = live.map(|s| s.subscription_count()).sum();
+        self.inner.counters.snapshot(frames, subscriptions)
+    }
+}
+
+impl EngineInner {
+    fn registry(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<SessionShared>>> {
+        match self.registry.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn live_sessions(&self) -> Vec<Arc<SessionShared>> {
+        self.registry().values().cloned().collect()
+    }
+
+    /// Coarse milliseconds since the engine was built (follows tokio's clock, so paused
+    /// time in tests drives it).
+    pub(crate) fn now_ms(&self) -> u64 {
+        millis(self.start.elapsed())
+    }
+
+    async fn wait_until_empty(&self) {
+        loop {
+            let notified = self.registry_empty.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.registry().is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The path under an application prefix, if `destination` is under one.
+    pub(crate) fn app_path<'d>(&self, destination: &'d str) -> Option<&'d str> {
+        self.config.app_prefixes.iter().find_map(|prefix| {
+            let rest = destination.strip_prefix(&**prefix)?;
+            if prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/') {
+                Some(rest)
+            } else {
+                None
+            }
+        })
+    }
+}

@@ -1,0 +1,386 @@
+//! The commands of a connected session: SEND, SUBSCRIBE, UNSUBSCRIBE, ACK, NACK, BEGIN,
+//! COMMIT, ABORT and DISCONNECT.
+
+use bytestring::ByteString;
+
+use crate::app::{AppRequest, AppRequestKind};
+use crate::authz::Access;
+use crate::broker::{AckMode, Message, Subscriber, Subscription};
+use crate::events::SessionEvent;
+use crate::frame::{name, Command, Frame, Headers};
+use crate::session::SessionInfo;
+use crate::version::Version;
+
+use super::error::ProtocolError;
+use super::{Outcome, Session};
+
+/// A required header: present and not empty.
+fn required<'f>(frame: &'f Frame, header: &str) -> Result<&'f str, ProtocolError> {
+    frame
+        .headers
+        .get(header)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProtocolError::missing_header(frame.command, header))
+}
+
+/// The header that names the message an ACK/NACK is about (`id` in 1.2, `message-id`
+/// before).
+fn ack_header(version: Version) -> &'static str {
+    if version == Version::V1_2 {
+        name::ID
+    } else {
+        name::MESSAGE_ID
+    }
+}
+
+/// Checks a client frame of a connected session before anything is done with it.
+pub(super) fn validate(frame: &Frame, version: Version) -> Result<(), ProtocolError> {
+    match frame.command {
+        Command::Send => required(frame, name::DESTINATION).map(drop),
+        Command::Subscribe => {
+            required(frame, name::DESTINATION)?;
+            required(frame, name::ID)?;
+            subscribe_ack(frame).map(drop)
+        }
+        Command::Unsubscribe => required(frame, name::ID).map(drop),
+        Command::Nack if version == Version::V1_0 => Err(ProtocolError::new(
+            "NACK is not part of STOMP 1.0",
+            "NACK requires STOMP 1.1 or later",
+        )),
+        Command::Ack | Command::Nack => required(frame, ack_header(version)).map(drop),
+        Command::Begin | Command::Commit | Command::Abort => {
+            required(frame, name::TRANSACTION).map(drop)
+        }
+        Command::Disconnect => Ok(()),
+        Command::Connect | Command::Stomp => Err(ProtocolError::new(
+            "already connected",
+            "CONNECT may only be sent once per connection",
+        )),
+        other => Err(ProtocolError::new(
+            format!("unexpected command {other}"),
+            format!("{other} is a server frame; clients may not send it"),
+        )),
+    }
+}
+
+fn subscribe_ack(frame: &Frame) -> Result<AckMode, ProtocolError> {
+    match frame.headers.ack() {
+        None => Ok(AckMode::Auto),
+        Some(raw) => raw.parse().map_err(|e: crate::broker::InvalidAckMode| {
+            ProtocolError::new("invalid ack mode", e.to_string())
+        }),
+    }
+}
+
+/// Headers of a SEND as they travel on to subscribers.
+fn forwarded_headers(headers: &Headers) -> Headers {
+    let mut out = Headers::with_capacity(headers.len());
+    for (k, v) in headers.entries() {
+        if !matches!(
+            &**k,
+            name::RECEIPT | name::TRANSACTION | name::CONTENT_LENGTH
+        ) {
+            out.append(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+impl Session {
+    /// Validates and performs one frame of a connected session.
+    pub(super) async fn command(
+        &mut self,
+        frame: Frame,
+        info: &SessionInfo,
+    ) -> Result<Outcome, ProtocolError> {
+        validate(&frame, info.version)?;
+        match frame.command {
+            Command::Send | Command::Ack | Command::Nack => {
+                if let Some(tx) = frame.headers.transaction() {
+                    let tx = tx.to_owned();
+                    self.transactions.add(&tx, frame)?;
+                } else {
+                    self.apply(frame, info).await?;
+                }
+            }
+            Command::Subscribe => self.subscribe(frame, info).await?,
+            Command::Unsubscribe => self.unsubscribe(&frame).await?,
+            Command::Begin => self
+                .transactions
+                .begin(required(&frame, name::TRANSACTION)?)?,
+            Command::Commit => {
+                let frames = self
+                    .transactions
+                    .commit(required(&frame, name::TRANSACTION)?)?;
+                for frame in frames {
+                    self.apply(frame, info).await?;
+                }
+            }
+            Command::Abort => self
+                .transactions
+                .abort(required(&frame, name::TRANSACTION)?)?,
+            Command::Disconnect => return Ok(Outcome::Disconnect),
+            _ => {}
+        }
+        Ok(Outcome::Continue)
+    }
+
+    /// Performs a SEND, ACK or NACK (directly, or on COMMIT).
+    async fn apply(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
+        let broker = &self.engine.broker;
+        match frame.command {
+            Command::Send => self.send(frame, info).await,
+            Command::Ack => {
+                let id = required(&frame, ack_header(info.version))?;
+                Ok(broker.ack(&info.id, id).await?)
+            }
+            Command::Nack => {
+                let id = required(&frame, ack_header(info.version))?;
+                Ok(broker.nack(&info.id, id).await?)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn send(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
+        let destination = ByteString::from(required(&frame, name::DESTINATION)?);
+        if let Some(path) = self.engine.app_path(&destination) {
+            self.engine
+                .channel
+                .authorize(Access::Send, info, &destination)?;
+            let lookup_path = ByteString::from(path);
+            return self
+                .dispatch(AppRequestKind::Send, frame, lookup_path, info)
+                .await;
+        }
+        let message = Message {
+            headers: forwarded_headers(&frame.headers),
+            destination,
+            body: frame.body,
+        };
+        Ok(self.engine.channel.send_from(info, message).await?)
+    }
+
+    async fn dispatch(
+        &self,
+        kind: AppRequestKind,
+        frame: Frame,
+        lookup_path: ByteString,
+        info: &SessionInfo,
+    ) -> Result<(), ProtocolError> {
+        let Some(app) = &self.engine.app else {
+            return Err(ProtocolError::new(
+                "no application handler",
+                format!(
+                    "no handler for destination {:?}",
+                    frame.headers.destination().unwrap_or_default()
+                ),
+            ));
+        };
+        let request = AppRequest {
+            kind,
+            frame,
+            lookup_path,
+            session: info.clone(),
+            template: self.engine.template.clone(),
+        };
+        Ok(app.dispatch(request).await?)
+    }
+
+    fn subscriber(&self, info: &SessionInfo) -> Subscriber {
+        Subscriber {
+            session: info.id.clone(),
+            version: info.version,
+            outbound: self.shared.outbound.clone(),
+        }
+    }
+
+    async fn subscribe(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
+        let id = ByteString::from(required(&frame, name::ID)?);
+        let destination = ByteString::from(required(&frame, name::DESTINATION)?);
+        let ack = subscribe_ack(&frame)?;
+        if self.shared.has_subscription(&id) {
+            return Err(crate::broker::BrokerError::DuplicateSubscription(id.to_string()).into());
+        }
+        if let Some(path) = self.engine.app_path(&destination) {
+            self.engine
+                .channel
+                .authorize(Access::Subscribe, info, &destination)?;
+            // A one-shot request (subscribe mapping): answered by the handler, never
+            // registered with the broker.
+            let kind = AppRequestKind::Subscribe {
+                subscriber: self.subscriber(info),
+                subscription_id: id,
+            };
+            let lookup_path = ByteString::from(path);
+            return self.dispatch(kind, frame, lookup_path, info).await;
+        }
+        let max = self.engine.config.max_subscriptions;
+        if self.shared.subscription_count() >= max {
+            return Err(ProtocolError::new(
+                "too many subscriptions",
+                format!("a session may hold at most {max} subscriptions"),
+            ));
+        }
+        // The channel authorizes, resolves user destinations and registers with the broker.
+        let subscription = Subscription {
+            subscriber: self.subscriber(info),
+            id: id.clone(),
+            destination: destination.clone(),
+            ack,
+            headers: frame.headers,
+        };
+        self.engine.channel.subscribe(info, subscription).await?;
+        self.shared
+            .add_subscription(id.clone(), destination.clone());
+        let _ = self.engine.events.send(SessionEvent::Subscribed {
+            session: info.id.clone(),
+            id,
+            destination,
+        });
+        Ok(())
+    }
+
+    /// UNSUBSCRIBE of an id the session does not hold is accepted and does nothing: clients
+    /// unsubscribe from one-shot application subscriptions too.
+    async fn unsubscribe(&self, frame: &Frame) -> Result<(), ProtocolError> {
+        let id = required(frame, name::ID)?;
+        if !self.shared.has_subscription(id) {
+            return Ok(());
+        }
+        self.engine.channel.unsubscribe(&self.shared.id, id).await?;
+        self.shared.remove_subscription(id);
+        let _ = self.engine.events.send(SessionEvent::Unsubscribed {
+            session: self.shared.id.clone(),
+            id: ByteString::from(id),
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_table() {
+        let f = |c: Command, h: &[(&str, &str)]| {
+            let mut frame = Frame::new(c);
+            for (k, v) in h {
+                frame = frame.header(*k, *v);
+            }
+            frame
+        };
+        let v12 = Version::V1_2;
+        let cases: Vec<(Frame, Version, Option<&str>)> = vec![
+            (f(Command::Send, &[("destination", "/q")]), v12, None),
+            (
+                f(Command::Send, &[]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Send, &[("destination", "")]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Subscribe, &[("destination", "/q"), ("id", "1")]),
+                v12,
+                None,
+            ),
+            (
+                f(Command::Subscribe, &[("id", "1")]),
+                v12,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Subscribe, &[("destination", "/q")]),
+                v12,
+                Some("missing id header"),
+            ),
+            (
+                f(
+                    Command::Subscribe,
+                    &[("destination", "/q"), ("id", "1"), ("ack", "sometimes")],
+                ),
+                v12,
+                Some("invalid ack mode"),
+            ),
+            (f(Command::Unsubscribe, &[]), v12, Some("missing id header")),
+            (f(Command::Ack, &[]), v12, Some("missing id header")),
+            (f(Command::Nack, &[]), v12, Some("missing id header")),
+            (f(Command::Ack, &[("message-id", "m")]), Version::V1_1, None),
+            (
+                f(Command::Ack, &[("id", "m")]),
+                Version::V1_1,
+                Some("missing message-id header"),
+            ),
+            (
+                f(Command::Nack, &[("message-id", "m")]),
+                Version::V1_0,
+                Some("NACK is not part of STOMP 1.0"),
+            ),
+            (
+                f(Command::Begin, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
+            (
+                f(Command::Commit, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
+            (
+                f(Command::Abort, &[]),
+                v12,
+                Some("missing transaction header"),
+            ),
+            (f(Command::Disconnect, &[]), v12, None),
+            (f(Command::Connect, &[]), v12, Some("already connected")),
+            (f(Command::Stomp, &[]), v12, Some("already connected")),
+            (
+                f(Command::Message, &[]),
+                v12,
+                Some("unexpected command MESSAGE"),
+            ),
+            (
+                f(Command::Receipt, &[]),
+                v12,
+                Some("unexpected command RECEIPT"),
+            ),
+            (
+                f(Command::Error, &[]),
+                v12,
+                Some("unexpected command ERROR"),
+            ),
+            (
+                f(Command::Connected, &[]),
+                v12,
+                Some("unexpected command CONNECTED"),
+            ),
+        ];
+        for (frame, version, expected) in cases {
+            let got = validate(&frame, version).err().map(|e| e.message);
+            assert_eq!(got.as_deref(), expected, "{:?} {version}", frame.command);
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_drop_session_only_headers() {
+        let mut h = Headers::new();
+        for (k, v) in [
+            ("destination", "/q"),
+            ("receipt", "r"),
+            ("transaction", "t"),
+            ("content-length", "3"),
+            ("content-type", "text/plain"),
+            ("x-user", "1"),
+        ] {
+            h.append(k, v);
+        }
+        let out = forwarded_headers(&h);
+        let names: Vec<_> = out.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["destination", "content-type", "x-user"]);
+    }
+}

@@ -1,0 +1,176 @@
+//! The part of a session the engine reaches from outside the session's own task: the
+//! registry entry used by `close_session`, `shutdown`, snapshots and heart-beats.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use bytestring::ByteString;
+
+use crate::heartbeat::Negotiated;
+use crate::outbound::{CloseReason, OutboundSender};
+use crate::session::{SessionId, SessionInfo};
+
+/// Set once, when CONNECT is accepted.
+#[derive(Debug)]
+pub(crate) struct Connected {
+    pub(crate) info: SessionInfo,
+    pub(crate) since: SystemTime,
+    pub(crate) heartbeat: Negotiated,
+}
+
+/// A close asked for from outside the session (close_session, shutdown, heart-beat).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingClose {
+    pub(crate) reason: CloseReason,
+    /// The `message` of the ERROR frame to send first, if any.
+    pub(crate) error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Activity {
+    /// The session's task is handling a frame.
+    busy: bool,
+    close: Option<PendingClose>,
+}
+
+/// What happened when a close was requested.
+#[derive(Debug)]
+pub(crate) enum CloseRequest {
+    /// The session is idle: the caller performs the close now.
+    Now(PendingClose),
+    /// The session is handling a frame; it performs the close when that frame is done.
+    Deferred,
+    /// A close was already requested or done.
+    AlreadyClosing,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub(crate) id: SessionId,
+    pub(crate) outbound: OutboundSender,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) connected: OnceLock<Connected>,
+    /// When the session was opened (ms since the engine started).
+    pub(crate) opened_ms: u64,
+    subscriptions: Mutex<Vec<(ByteString, ByteString)>>,
+    /// Coarse milliseconds since the engine started.
+    pub(crate) last_read_ms: AtomicU64,
+    pub(crate) last_write_ms: AtomicU64,
+    /// `outbound.queued_frames()` when the heart-beat task last looked.
+    pub(crate) seen_frames: AtomicU64,
+    finished: AtomicBool,
+    activity: Mutex<Activity>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl SessionShared {
+    pub(crate) fn new(
+        id: SessionId,
+        outbound: OutboundSender,
+        remote_addr: Option<SocketAddr>,
+        now_ms: u64,
+    ) -> Self {
+        SessionShared {
+            id,
+            outbound,
+            remote_addr,
+            connected: OnceLock::new(),
+            opened_ms: now_ms,
+            subscriptions: Mutex::new(Vec::new()),
+            last_read_ms: AtomicU64::new(now_ms),
+            last_write_ms: AtomicU64::new(now_ms),
+            seen_frames: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            activity: Mutex::new(Activity::default()),
+        }
+    }
+
+    pub(crate) fn touch_read(&self, now_ms: u64) {
+        self.last_read_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Marks the session finished; `true` for the one caller that did it first.
+    pub(crate) fn mark_finished(&self) -> bool {
+        !self.finished.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn subscriptions(&self) -> Vec<(ByteString, ByteString)> {
+        lock(&self.subscriptions).clone()
+    }
+
+    pub(crate) fn subscription_count(&self) -> usize {
+        lock(&self.subscriptions).len()
+    }
+
+    pub(crate) fn has_subscription(&self, id: &str) -> bool {
+        lock(&self.subscriptions).iter().any(|(s, _)| s == id)
+    }
+
+    pub(crate) fn add_subscription(&self, id: ByteString, destination: ByteString) {
+        lock(&self.subscriptions).push((id, destination));
+    }
+
+    pub(crate) fn remove_subscription(&self, id: &str) -> bool {
+        let mut subs = lock(&self.subscriptions);
+        let before = subs.len();
+        subs.retain(|(s, _)| s != id);
+        subs.len() != before
+    }
+
+    /// Called by the session before it handles a frame: `Err` with the pending close if
+    /// one was requested (the session must perform it and stop).
+    pub(crate) fn begin_frame(&self) -> Result<(), Option<PendingClose>> {
+        let mut activity = lock(&self.activity);
+        if self.is_finished() {
+            return Err(None);
+        }
+        if let Some(close) = activity.close.clone() {
+            return Err(Some(close));
+        }
+        activity.busy = true;
+        Ok(())
+    }
+
+    /// Called by the session after a frame: a close requested meanwhile, for it to perform.
+    pub(crate) fn end_frame(&self) -> Option<PendingClose> {
+        let mut activity = lock(&self.activity);
+        activity.busy = false;
+        activity.close.clone()
+    }
+
+    /// Asks for the session to be closed (see [`CloseRequest`]).
+    pub(crate) fn request_close(&self, close: PendingClose) -> CloseRequest {
+        let mut activity = lock(&self.activity);
+        if activity.close.is_some() || self.is_finished() {
+            return CloseRequest::AlreadyClosing;
+        }
+        activity.close = Some(close.clone());
+        if activity.busy {
+            CloseRequest::Deferred
+        } else {
+            CloseRequest::Now(close)
+        }
+    }
+
+    /// The negotiated heart-beats, once connected.
+    pub(crate) fn heartbeat(&self) -> Option<Negotiated> {
+        self.connected.get().map(|c| c.heartbeat)
+    }
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
