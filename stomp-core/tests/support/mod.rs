@@ -220,3 +220,57 @@ pub async fn dead_addr() -> String {
     drop(listener);
     addr.to_string()
 }
+
+/// Serves `engine` over plain TCP on a loopback port (a minimal STOMP-over-TCP transport:
+/// one reader feeding the session, one writer draining its outbound queue).
+pub async fn serve_tcp(engine: stomp_core::engine::Engine) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(bridge(engine.clone(), stream));
+        }
+    });
+    addr.to_string()
+}
+
+async fn bridge(engine: stomp_core::engine::Engine, stream: TcpStream) {
+    let (mut session, mut outbound) =
+        engine.open_session(stomp_core::engine::TransportInfo::default());
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        loop {
+            let bytes: &[u8] = match outbound.next().await {
+                Next::Item(Outbound::Frame(ref frame)) => {
+                    if write.write_all(frame).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Next::Item(Outbound::HeartBeat) => b"\n",
+                Next::Close(_) => {
+                    let _ = write.shutdown().await;
+                    return;
+                }
+            };
+            if write.write_all(bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match read.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                session.transport_closed().await;
+                break;
+            }
+            Ok(n) => {
+                if session.receive(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = writer.await;
+}
