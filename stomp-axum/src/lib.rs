@@ -1,1 +1,88 @@
 //! STOMP over WebSocket for axum.
+//!
+//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], mount it with
+//! [`Stomp::layer`] or [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
+//! `axum::serve(..).with_graceful_shutdown(..)`.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use stomp_axum::Stomp;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let stomp = Stomp::builder()
+//!     .app_destination_prefix("/app")
+//!     .simple_broker(["/topic", "/queue"])
+//!     .allow_origins(["http://localhost:5173"])
+//!     .build();
+//! let app = Router::new()
+//!     .route("/", get(|| async { "chat" }))
+//!     .layer(stomp.layer("/ws"));
+//!
+//! // Publish from anywhere (an HTTP handler, a background task).
+//! let template = stomp.template();
+//! tokio::spawn(async move { template.send("/topic/news", "hello").await });
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! axum::serve(listener, service)
+//!     .with_graceful_shutdown(stomp.shutdown_signal(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     }))
+//!     .await
+//! # }
+//! ```
+//!
+//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
+//! peer address.
+//!
+//! The transport accepts text and binary WebSocket messages (frames may be split across
+//! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
+//! (or none), sends each frame as a text message when it is valid UTF-8 and as a binary
+//! message otherwise, and closes with the codes listed in [`close`].
+
+mod backend;
+mod builder;
+pub mod close;
+mod config;
+mod endpoint;
+mod engine_backend;
+mod handshake;
+mod layer;
+mod origin;
+mod socket;
+mod stats;
+mod stomp;
+
+#[cfg(test)]
+mod test_backend;
+#[cfg(test)]
+mod transport_tests;
+
+pub use builder::{BuildError, StompBuilder};
+pub use config::TransportConfig;
+pub use handshake::HandshakeRejection;
+pub use layer::{StompLayer, StompService};
+pub use origin::AllowedOrigins;
+pub use stats::TransportStats;
+pub use stomp::{Stomp, StompStats};
+
+/// The transport-agnostic engine, re-exported so one dependency is enough.
+pub use stomp_core as core;
+
+/// What handler authors and app builders need, in one import.
+///
+/// The attribute macros generate code naming `::stomp_core`; with only `stomp-axum` as a
+/// dependency, add `crate = ::stomp_axum::core` to the attribute.
+pub mod prelude {
+    pub use crate::{AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
+    pub use stomp_core::app::{
+        ContentType, CorrelationId, DestinationVar, DestinationVars, FromRef, HandlerError, Header,
+        Json, MessageContext, NamedHeader, Payload, Reply, State,
+    };
+    pub use stomp_core::session::{Principal, SessionId, SessionInfo};
+    pub use stomp_core::template::MessagingTemplate;
+    pub use stomp_macros::{
+        controller, message_exception_handler, message_mapping, send_to, send_to_user,
+        subscribe_mapping,
+    };
+}

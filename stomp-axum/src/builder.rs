@@ -1,0 +1,370 @@
+//! [`StompBuilder`]: engine settings, application handlers and transport settings of a
+//! [`Stomp`] endpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use stomp_core::app::{
+    AppDispatch, AppRouter, AppRouterBuilder, Controller, IntoExceptionRoute, MappedHandler,
+    RouteError,
+};
+use stomp_core::broker::{Broker, SimpleBroker, SimpleBrokerConfig};
+use stomp_core::codec::Limits;
+use stomp_core::engine::EngineBuilder;
+use stomp_core::interceptor::{Authenticator, InboundInterceptor};
+use stomp_core::outbound::OutboundConfig;
+use stomp_core::session::Principal;
+use stomp_core::HeartBeat;
+
+use crate::config::TransportConfig;
+use crate::handshake::{HandshakeRejection, PrincipalResolver};
+use crate::origin::AllowedOrigins;
+use crate::stomp::Stomp;
+
+/// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
+/// transport settings (origins, handshake principal, limits).
+///
+/// `S` is the application state handlers extract with `State<T>`; it is fixed by
+/// [`with_state`](Self::with_state), after which the builder is a `StompBuilder<()>`.
+#[must_use]
+pub struct StompBuilder<S = ()> {
+    engine: EngineBuilder,
+    config: TransportConfig,
+    principal_resolver: Option<PrincipalResolver>,
+    routes: AppRouterBuilder<S>,
+    has_routes: bool,
+    stated: Option<Result<AppRouter, BuildError>>,
+    custom_app: bool,
+}
+
+impl<S> std::fmt::Debug for StompBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StompBuilder")
+            .field("config", &self.config)
+            .field("has_routes", &self.has_routes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`StompBuilder::try_build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The handlers' routes are invalid (bad template, conflict).
+    #[error("invalid STOMP handler routes: {0}")]
+    Routes(#[from] RouteError),
+    /// Handlers were added both before and after `with_state`, or next to a custom
+    /// [`app`](StompBuilder::app) dispatcher.
+    #[error("handlers were given in two places (before and after with_state, or beside app())")]
+    TwoApplications,
+}
+
+impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
+    pub(crate) fn new() -> Self {
+        StompBuilder {
+            engine: EngineBuilder::default(),
+            config: TransportConfig::default(),
+            principal_resolver: None,
+            routes: AppRouterBuilder::new(),
+            has_routes: false,
+            stated: None,
+            custom_app: false,
+        }
+    }
+
+    /// Adds a handler (a fn annotated with `#[message_mapping]` or `#[subscribe_mapping]`).
+    pub fn handler<H: MappedHandler<S>>(mut self, handler: H) -> Self {
+        self.routes = self.routes.handler(handler);
+        self.has_routes = true;
+        self
+    }
+
+    /// Adds every handler of a `#[controller]` value.
+    pub fn controller<C: Controller<S>>(mut self, controller: C) -> Self {
+        self.routes = self.routes.controller(controller);
+        self.has_routes = true;
+        self
+    }
+
+    /// Adds a global exception handler (`#[message_exception_handler]`).
+    pub fn exception_handler<H: IntoExceptionRoute<S>>(mut self, handler: H) -> Self {
+        self.routes = self.routes.exception_handler(handler);
+        self.has_routes = true;
+        self
+    }
+
+    /// Gives the handlers their state (what `State<T>` extracts, `T: FromRef<S>`).
+    pub fn with_state(self, state: S) -> StompBuilder<()> {
+        let stated = if self.stated.is_some() {
+            Some(Err(BuildError::TwoApplications))
+        } else {
+            Some(
+                self.routes
+                    .build_with_state(state)
+                    .map_err(BuildError::from),
+            )
+        };
+        StompBuilder {
+            engine: self.engine,
+            config: self.config,
+            principal_resolver: self.principal_resolver,
+            routes: AppRouterBuilder::new(),
+            has_routes: false,
+            stated,
+            custom_app: self.custom_app,
+        }
+    }
+
+    /// Adds an application destination prefix (repeatable; `/app` when none is given):
+    /// SEND and SUBSCRIBE under it go to the handlers, prefix stripped.
+    pub fn app_destination_prefix(mut self, prefix: &str) -> Self {
+        self.engine = self.engine.app_destination_prefix(prefix);
+        self
+    }
+
+    /// The user destination prefix (default `/user`).
+    pub fn user_destination_prefix(mut self, prefix: &str) -> Self {
+        self.engine = self.engine.user_destination_prefix(prefix);
+        self
+    }
+
+    /// Uses the in-memory [`SimpleBroker`] for these destination prefixes. Prefixes
+    /// containing `queue` are point-to-point queues, the others broadcast topics; use
+    /// [`simple_broker_config`](Self::simple_broker_config) for Spring's all-broadcast
+    /// behaviour or other settings.
+    pub fn simple_broker<I, P>(self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let (queues, topics): (Vec<String>, Vec<String>) = prefixes
+            .into_iter()
+            .map(Into::into)
+            .partition(|p| p.contains("queue"));
+        self.simple_broker_config(
+            SimpleBrokerConfig::new()
+                .topic_prefixes(topics)
+                .queue_prefixes(queues),
+        )
+    }
+
+    /// Uses a [`SimpleBroker`] with this configuration.
+    pub fn simple_broker_config(self, config: SimpleBrokerConfig) -> Self {
+        self.broker(SimpleBroker::new(config))
+    }
+
+    /// Uses this broker (a relay, a backplane, a custom one).
+    pub fn broker(mut self, broker: impl Broker) -> Self {
+        self.engine = self.engine.broker(broker);
+        self
+    }
+
+    /// A custom application dispatcher instead of annotated handlers.
+    pub fn app(mut self, app: impl AppDispatch) -> Self {
+        self.engine = self.engine.app(app);
+        self.custom_app = true;
+        self
+    }
+
+    /// The server's heart-beat offer (default `10000,10000`).
+    pub fn heartbeat(mut self, heartbeat: HeartBeat) -> Self {
+        self.engine = self.engine.heartbeat(heartbeat);
+        self
+    }
+
+    /// STOMP frame limits (separate from the WebSocket message limit).
+    pub fn codec_limits(mut self, limits: Limits) -> Self {
+        self.engine = self.engine.codec_limits(limits);
+        self
+    }
+
+    /// The per-session outbound queue: buffer limits (default 512 KiB) and slow-consumer
+    /// policy.
+    pub fn outbound(mut self, config: OutboundConfig) -> Self {
+        self.engine = self.engine.outbound(config);
+        self
+    }
+
+    /// Most subscriptions one session may hold.
+    pub fn max_subscriptions_per_session(mut self, max: usize) -> Self {
+        self.engine = self.engine.max_subscriptions_per_session(max);
+        self
+    }
+
+    /// Authenticates CONNECT frames (login/passcode or headers).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.engine = self.engine.authenticator(authenticator);
+        self
+    }
+
+    /// Adds an inbound interceptor (inspect, modify or reject client frames).
+    pub fn inbound_interceptor(mut self, interceptor: impl InboundInterceptor) -> Self {
+        self.engine = self.engine.inbound_interceptor(interceptor);
+        self
+    }
+
+    /// Any other engine setting: `builder.engine(|e| e.server_name("chat/1.0"))`.
+    pub fn engine(mut self, configure: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Self {
+        self.engine = configure(self.engine);
+        self
+    }
+
+    /// Replaces every transport setting at once.
+    pub fn transport(mut self, config: TransportConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Which browser origins may connect (default [`AllowedOrigins::SameOrigin`]).
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.config.allowed_origins = origins;
+        self
+    }
+
+    /// Allows these origins besides the same origin (`"*"` allows any).
+    pub fn allow_origins<I, O>(self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = O>,
+        O: Into<String>,
+    {
+        self.allowed_origins(AllowedOrigins::list(origins))
+    }
+
+    /// Largest WebSocket message accepted (default 64 KiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// WebSocket read buffer per connection (default 4 KiB).
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.read_buffer_size = bytes;
+        self
+    }
+
+    /// WebSocket write buffer per connection (default 4 KiB).
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.write_buffer_size = bytes;
+        self
+    }
+
+    /// Longest a write may take before the session is closed (default 10 s).
+    pub fn send_time_limit(mut self, limit: Duration) -> Self {
+        self.config.send_time_limit = limit;
+        self
+    }
+
+    /// Longest wait for the first message after the upgrade (default 60 s).
+    pub fn time_to_first_message(mut self, limit: Duration) -> Self {
+        self.config.time_to_first_message = limit;
+        self
+    }
+
+    /// Most connections open at once; more are refused with HTTP 503 (default: no limit).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = Some(max);
+        self
+    }
+
+    /// How long a graceful shutdown waits for connections to close (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Takes the session's principal from the upgrade request (cookie, session, bearer
+    /// token) with an async function of the request head. `Ok(None)` admits an anonymous
+    /// connection (CONNECT may still authenticate); `Err` refuses the handshake with the
+    /// rejection's status.
+    ///
+    /// ```
+    /// use stomp_axum::{HandshakeRejection, Stomp, StompBuilder};
+    /// use stomp_axum::core::session::Principal;
+    ///
+    /// let builder: StompBuilder = Stomp::builder().handshake_principal(|parts: axum::http::request::Parts| async move {
+    ///     match parts.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+    ///         Some(token) if token.starts_with("Bearer ") => Ok(Some(Principal::new(&token[7..]))),
+    ///         Some(_) => Err(HandshakeRejection::unauthorized("bad token")),
+    ///         None => Ok(None),
+    ///     }
+    /// });
+    /// # let _ = builder;
+    /// ```
+    pub fn handshake_principal<F, Fut>(mut self, resolve: F) -> Self
+    where
+        F: Fn(Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<Principal>, HandshakeRejection>> + Send + 'static,
+    {
+        self.principal_resolver = Some(PrincipalResolver::from_fn(resolve));
+        self
+    }
+
+    /// Takes the session's principal with an axum extractor: `E` runs on the upgrade
+    /// request, its value converts into `Option<Principal>`, and its rejection is the
+    /// refused handshake's response.
+    pub fn handshake_extractor<E>(mut self) -> Self
+    where
+        E: FromRequestParts<()> + Into<Option<Principal>> + Send + 'static,
+    {
+        self.principal_resolver = Some(PrincipalResolver::from_extractor::<E>());
+        self
+    }
+}
+
+impl StompBuilder<()> {
+    /// Builds the endpoint.
+    ///
+    /// # Panics
+    /// If the handlers' routes are invalid (a configuration mistake found at startup, as
+    /// axum does for conflicting routes); [`try_build`](Self::try_build) returns it instead.
+    pub fn build(self) -> Stomp {
+        match self.try_build() {
+            Ok(stomp) => stomp,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Builds the endpoint, or says why the handlers' routes are invalid.
+    pub fn try_build(self) -> Result<Stomp, BuildError> {
+        let (engine, config, resolver) = self.into_engine()?;
+        let engine = engine.build();
+        Ok(Stomp::from_parts(
+            engine.clone(),
+            Arc::new(engine),
+            config,
+            resolver,
+        ))
+    }
+
+    fn into_engine(
+        self,
+    ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError> {
+        let router = match (self.stated, self.has_routes) {
+            (Some(_), true) => return Err(BuildError::TwoApplications),
+            (Some(stated), false) => Some(stated?),
+            (None, true) => Some(self.routes.build()?),
+            (None, false) => None,
+        };
+        let mut engine = self.engine;
+        if let Some(router) = router {
+            if self.custom_app {
+                return Err(BuildError::TwoApplications);
+            }
+            engine = engine.app(router);
+        }
+        Ok((engine, self.config, self.principal_resolver))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn build_with_backend(self, backend: Arc<dyn crate::backend::Backend>) -> Stomp {
+        match self.into_engine() {
+            Ok((engine, config, resolver)) => {
+                Stomp::from_parts(engine.build(), backend, config, resolver)
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}

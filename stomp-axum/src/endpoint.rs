@@ -1,0 +1,110 @@
+//! The upgrade request: origin check, connection limit, handshake principal, subprotocol
+//! negotiation, then the connection's task.
+
+use std::net::SocketAddr;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use stomp_core::Version;
+use tracing::Instrument;
+
+use crate::backend::Connection;
+use crate::socket::{self, SocketContext};
+use crate::stats::AdmitError;
+use crate::stomp::Stomp;
+
+/// The subprotocols offered, in order of preference.
+pub(crate) const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+
+/// Serves one request to the endpoint path.
+pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
+    let inner = stomp.inner();
+    let config = &inner.config;
+    let (mut parts, _body) = request.into_parts();
+
+    let origin = parts.headers.get(header::ORIGIN);
+    if !config
+        .allowed_origins
+        .allows(origin, parts.headers.get(header::HOST))
+    {
+        inner.tracker.refused();
+        tracing::warn!(?origin, "WebSocket handshake refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+
+    let guard = match inner.tracker.admit(config.max_connections) {
+        Ok(guard) => guard,
+        Err(error) => {
+            inner.tracker.refused();
+            let why = match error {
+                AdmitError::TooMany => "too many connections",
+                AdmitError::ShuttingDown => "server shutting down",
+            };
+            tracing::warn!(reason = why, "WebSocket handshake refused");
+            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        }
+    };
+
+    let principal = match &inner.principal_resolver {
+        None => None,
+        Some(resolver) => match resolver.resolve(parts.clone()).await {
+            Ok(principal) => principal,
+            Err(response) => {
+                inner.tracker.refused();
+                tracing::info!(status = %response.status(), "WebSocket handshake refused by the principal resolver");
+                return response;
+            }
+        },
+    };
+    let remote_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+
+    let upgrade = upgrade
+        .protocols(SUBPROTOCOLS)
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(config.write_buffer_size)
+        .max_message_size(socket::hard_message_limit(config))
+        .max_frame_size(socket::hard_message_limit(config));
+    let subprotocol = upgrade
+        .selected_protocol()
+        .and_then(|p| p.to_str().ok())
+        .and_then(Version::from_subprotocol);
+
+    let ctx = SocketContext {
+        config: inner.config.clone(),
+        tracker: inner.tracker.clone(),
+    };
+    let backend = inner.backend.clone();
+    upgrade
+        .on_failed_upgrade(|error| tracing::debug!(%error, "WebSocket upgrade failed"))
+        .on_upgrade(move |ws| async move {
+            let _slot = guard;
+            ctx.tracker.connection_opened();
+            let connection = Connection {
+                principal,
+                remote_addr,
+                subprotocol,
+            };
+            let span_principal = connection.principal.as_ref().map(|p| p.name().to_owned());
+            let (session, outbound) = backend.open(connection);
+            let span = tracing::info_span!(
+                "stomp_session",
+                session = %session.id(),
+                principal = span_principal.as_deref().unwrap_or(""),
+                remote = ?remote_addr,
+                subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
+            );
+            socket::run(ws, session, outbound, ctx)
+                .instrument(span)
+                .await;
+        })
+}

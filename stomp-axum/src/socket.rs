@@ -1,0 +1,347 @@
+//! One WebSocket connection: the reader feeding the session and the writer draining its
+//! outbound queue, run concurrently in the connection's task.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use stomp_core::codec::encode_to_bytes;
+use stomp_core::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
+use stomp_core::{Frame, Version};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::backend::BackendSession;
+use crate::close;
+use crate::config::TransportConfig;
+use crate::stats::Tracker;
+
+/// What the reader asks of the writer when it stops.
+#[derive(Debug)]
+enum Stop {
+    /// The connection is gone: write nothing more.
+    Gone,
+    /// Send `frame` (if any), then close with `code` and `reason`.
+    Close {
+        frame: Option<Bytes>,
+        code: u16,
+        reason: String,
+    },
+}
+
+/// Per-connection context.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketContext {
+    pub(crate) config: Arc<TransportConfig>,
+    pub(crate) tracker: Tracker,
+}
+
+/// Runs a connection until both its reader and writer are done, then tells the session
+/// its transport is gone.
+pub(crate) async fn run(
+    socket: WebSocket,
+    mut session: Box<dyn BackendSession>,
+    outbound: OutboundReceiver,
+    ctx: SocketContext,
+) {
+    let (sink, stream) = socket.split();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (writer_done_tx, writer_done_rx) = oneshot::channel::<bool>();
+    let reader = read_loop(stream, session.as_mut(), &ctx, stop_tx, writer_done_rx);
+    let writer = async {
+        let closed_cleanly = write_loop(sink, outbound, stop_rx, &ctx).await;
+        let _ = writer_done_tx.send(closed_cleanly);
+    };
+    tokio::join!(reader, writer);
+    session.transport_closed().await;
+    tracing::debug!("connection closed");
+}
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    session: &mut dyn BackendSession,
+    ctx: &SocketContext,
+    stop: oneshot::Sender<Stop>,
+    mut writer_done: oneshot::Receiver<bool>,
+) {
+    let first_deadline = Instant::now() + ctx.config.time_to_first_message;
+    let mut got_first = false;
+    // Whether the stream can still be read after the loop (not after a read error).
+    let mut readable = true;
+    loop {
+        let next = tokio::select! {
+            biased;
+            clean = &mut writer_done => {
+                // The writer closed on its own (shutdown, heart-beat timeout, ...).
+                if clean.unwrap_or(false) {
+                    drain(&mut stream).await;
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(first_deadline), if !got_first => {
+                ctx.tracker.first_message_timeout();
+                let limit = ctx.config.time_to_first_message;
+                tracing::warn!(session = %session.id(), ?limit, "no message within the time to the first message");
+                let _ = stop.send(Stop::Close {
+                    frame: None,
+                    code: close::POLICY_VIOLATION,
+                    reason: format!("no STOMP frame within {}s", limit.as_secs()),
+                });
+                break;
+            }
+            next = stream.next() => next,
+        };
+        let data: Bytes = match next {
+            Some(Ok(Message::Text(text))) => text.into(),
+            Some(Ok(Message::Binary(data))) => data,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => {
+                let _ = stop.send(Stop::Gone);
+                return;
+            }
+            Some(Err(error)) => {
+                if !is_capacity_error(error) {
+                    let _ = stop.send(Stop::Gone);
+                    return;
+                }
+                let _ = stop.send(too_large(session, ctx));
+                readable = false;
+                break;
+            }
+        };
+        got_first = true;
+        if data.len() > ctx.config.max_message_size {
+            let _ = stop.send(too_large(session, ctx));
+            break;
+        }
+        if session.receive(&data).await.is_err() {
+            // The session ended itself; the writer drains what it queued and closes.
+            drop(stop);
+            break;
+        }
+    }
+    // The writer is closing the connection: keep reading (and discarding) until the
+    // client answers the close, so that unread input does not turn the TCP close into a
+    // reset that loses the close frame. Bounded in time and turns.
+    // A writer that failed (send error, send time limit) sent no close: nothing to wait for.
+    if !(&mut writer_done).await.unwrap_or(false) {
+        return;
+    }
+    if !readable {
+        // The rest of an oversized message is still unread and cannot be skipped: hold the
+        // connection briefly so the client reads the close frame before the reset.
+        tokio::time::sleep(CLOSE_GRACE).await;
+        return;
+    }
+    drain(&mut stream).await;
+}
+
+/// Reads and discards until the client's close frame (or the end), bounded in time and
+/// turns.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let drain = async {
+        for _ in 0..DRAIN_TURNS {
+            match stream.next().await {
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+}
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most messages (or read errors) discarded while waiting for it.
+const DRAIN_TURNS: usize = 1024;
+
+/// Whether a read failed on tungstenite's hard size limit.
+fn is_capacity_error(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// The answer to a message over the limit: an ERROR frame, then close 1009.
+fn too_large(session: &dyn BackendSession, ctx: &SocketContext) -> Stop {
+    ctx.tracker.too_large();
+    let limit = ctx.config.max_message_size;
+    tracing::warn!(session = %session.id(), limit, "WebSocket message over the size limit");
+    let reason = format!("message too large (limit {limit} bytes)");
+    let error = Frame::error(reason.clone(), Bytes::new());
+    Stop::Close {
+        frame: Some(encode_to_bytes(&error, Version::V1_2)),
+        code: close::MESSAGE_TOO_BIG,
+        reason,
+    }
+}
+
+/// tungstenite's own limit: twice the configured one, so that a message somewhat over the
+/// limit is read whole and refused with a clean close handshake; past this one the rest of
+/// the message stays unread.
+pub(crate) fn hard_message_limit(config: &TransportConfig) -> usize {
+    config.max_message_size.saturating_mul(2)
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// A text message when the frames are UTF-8 with no NUL before the last byte (no body
+/// carries a NUL); a binary message otherwise, so binary bodies arrive intact.
+pub(crate) fn to_message(item: Outbound) -> Message {
+    match item {
+        Outbound::HeartBeat => Message::Text(Utf8Bytes::from_static("\n")),
+        Outbound::Frame(bytes) => {
+            let interior_nul = bytes
+                .len()
+                .checked_sub(1)
+                .is_some_and(|last| memchr::memchr(0, &bytes[..last]).is_some());
+            if interior_nul {
+                return Message::Binary(bytes);
+            }
+            match Utf8Bytes::try_from(bytes.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => Message::Binary(bytes),
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: Sink,
+    mut outbound: OutboundReceiver,
+    mut stop: oneshot::Receiver<Stop>,
+    ctx: &SocketContext,
+) -> bool {
+    let mut reader_running = true;
+    loop {
+        let next = tokio::select! {
+            biased;
+            stop = &mut stop, if reader_running => match stop {
+                Ok(stop) => Err(stop),
+                Err(_) => {
+                    // The reader stopped because the session ended: keep draining.
+                    reader_running = false;
+                    continue;
+                }
+            },
+            next = outbound.next() => Ok(next),
+        };
+        match next {
+            Err(Stop::Gone) => {
+                outbound.close();
+                return false;
+            }
+            Err(Stop::Close {
+                frame,
+                code,
+                reason,
+            }) => {
+                outbound.close();
+                if let Some(frame) = frame {
+                    if send_batch(&mut sink, vec![to_message(Outbound::Frame(frame))], ctx)
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                return send_close(&mut sink, code, &reason, ctx).await;
+            }
+            Ok(Next::Item(item)) => {
+                let mut batch = Vec::with_capacity(4);
+                batch.push(to_message(item));
+                while batch.len() < ctx.config.max_write_batch.max(1) {
+                    match outbound.try_next() {
+                        Some(item) => batch.push(to_message(item)),
+                        None => break,
+                    }
+                }
+                if send_batch(&mut sink, batch, ctx).await.is_err() {
+                    outbound.close();
+                    return false;
+                }
+            }
+            Ok(Next::Close(reason)) => {
+                outbound.close();
+                if reason == CloseReason::TransportClosed && reader_running {
+                    return false;
+                }
+                let code = close::code_for(&reason);
+                if code == close::NORMAL {
+                    tracing::debug!(reason = reason.describe(), "closing session");
+                } else {
+                    tracing::info!(code, reason = reason.describe(), "closing session");
+                }
+                return send_close(&mut sink, code, reason.describe(), ctx).await;
+            }
+        }
+    }
+}
+
+/// Feeds every message, then flushes once, all within the send time limit.
+async fn send_batch(sink: &mut Sink, batch: Vec<Message>, ctx: &SocketContext) -> Result<(), ()> {
+    let write = async {
+        for message in batch {
+            sink.feed(message).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(ctx.config.send_time_limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "WebSocket write failed");
+            Err(())
+        }
+        Err(_) => {
+            ctx.tracker.send_timeout();
+            tracing::warn!(
+                limit = ?ctx.config.send_time_limit,
+                "WebSocket send over the time limit: closing the session as not reliable"
+            );
+            Err(())
+        }
+    }
+}
+
+/// Sends the close frame; `true` if it went out.
+async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContext) -> bool {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(close::truncate_reason(reason)),
+    };
+    matches!(
+        tokio::time::timeout(
+            ctx.config.send_time_limit,
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_or_binary() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"MESSAGE\n\nhello\0", true),
+            (b"MESSAGE\ncontent-length:3\n\na\0b\0", false),
+            (b"MESSAGE\n\n\xff\xfe\0", false),
+            (b"A\n\n\0B\n\n\0", false),
+            (b"", true),
+        ];
+        for (bytes, text) in cases {
+            let message = to_message(Outbound::Frame(Bytes::copy_from_slice(bytes)));
+            assert_eq!(matches!(message, Message::Text(_)), *text, "{bytes:?}");
+        }
+        assert_eq!(
+            to_message(Outbound::HeartBeat),
+            Message::Text(Utf8Bytes::from_static("\n"))
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Extractors: handler arguments built from the routed message.
+//!
+//! Every handler argument implements [`FromMessage`]. Extractors do not consume the
+//! message (the body is a shared [`Bytes`](bytes::Bytes)), so their order is free.
+//! A failed extraction is the extractor's `*Rejection`, which becomes an ERROR frame.
+//! Wrap an extractor in `Option<_>` to get `None` instead of a rejection.
+
+mod body;
+mod destination;
+mod header;
+mod rejection;
+mod session;
+
+use std::convert::Infallible;
+use std::future::Future;
+
+pub use body::{Json, Payload};
+pub use destination::{DestinationVar, DestinationVarValue, DestinationVars, FromDestinationVars};
+pub use header::{ContentType, CorrelationId, Header, NamedHeader};
+pub use rejection::{
+    BodyRejection, DestinationVarRejection, HeaderRejection, MissingPrincipal, PayloadRejection,
+};
+
+use super::{AppError, MessageContext};
+
+/// A handler argument built from a routed message and the application state `S`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a STOMP handler argument",
+    label = "not an extractor for state `{S}`",
+    note = "handler arguments implement `FromMessage<S>`: `Payload<T>`, `Json<T>`, `String`, `Bytes`, \
+            `DestinationVar<T>`, `DestinationVars`, `Header<N>`, `Headers`, `Principal`, `SessionInfo`, \
+            `SessionId`, `Attributes`, `State<T>`, `MessagingTemplate`, `Frame`, or an `Option` of one",
+    note = "`State<T>` needs `T: FromRef<S>` (the router's state type is `{S}`)"
+)]
+pub trait FromMessage<S>: Sized {
+    /// Why extraction failed; it becomes the ERROR frame.
+    type Rejection: Into<AppError>;
+
+    /// Builds the argument.
+    fn from_message(
+        ctx: &MessageContext,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+}
+
+impl<S, T> FromMessage<S> for Option<T>
+where
+    S: Sync,
+    T: FromMessage<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_message(ctx: &MessageContext, state: &S) -> Result<Self, Infallible> {
+        Ok(T::from_message(ctx, state).await.ok())
+    }
+}
+
+impl From<Infallible> for AppError {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// Derives a part of the application state (as axum's `FromRef`): lets `State<T>` extract a
+/// `T` from a router whose state is `S`.
+#[diagnostic::on_unimplemented(
+    message = "`State<{Self}>` cannot be extracted from the router state `{S}`",
+    note = "implement `FromRef<{S}> for {Self}`, or make the router's state `{Self}`"
+)]
+pub trait FromRef<S> {
+    /// Clones the part out of the state.
+    fn from_ref(state: &S) -> Self;
+}
+
+impl<T: Clone> FromRef<T> for T {
+    fn from_ref(state: &T) -> Self {
+        state.clone()
+    }
+}
+
+/// The shared application state (or a part of it, through [`FromRef`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+impl<S: Sync, T: FromRef<S>> FromMessage<S> for State<T> {
+    type Rejection = Infallible;
+
+    async fn from_message(_ctx: &MessageContext, state: &S) -> Result<Self, Infallible> {
+        Ok(State(T::from_ref(state)))
+    }
+}

@@ -1,0 +1,6 @@
+use stomp_macros::message_exception_handler;
+
+#[message_exception_handler]
+async fn failed() {}
+
+fn main() {}

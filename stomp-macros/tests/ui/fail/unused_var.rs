@@ -1,0 +1,8 @@
+use stomp_macros::message_mapping;
+
+#[message_mapping("/chat/{room}")]
+async fn chat(body: String) -> String {
+    body
+}
+
+fn main() {}

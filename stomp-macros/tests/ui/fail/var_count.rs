@@ -1,0 +1,9 @@
+use stomp_core::app::DestinationVar;
+use stomp_macros::message_mapping;
+
+#[message_mapping("/chat/{room}/{user}")]
+async fn chat(DestinationVar(room): DestinationVar<String>) -> String {
+    room
+}
+
+fn main() {}
