@@ -229,3 +229,38 @@ async fn two_instances_share_topics_app_replies_and_users() {
     ann.disconnect().await.unwrap();
     bob.disconnect().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_persistent_message_waits_in_rabbitmq_for_its_consumer() {
+    let app = instance(relay_config(RABBIT, ConnectionMode::default())).await;
+    app.relay.wait_available(WAIT).await.unwrap();
+    let queue = format!("/queue/{}", unique("engine-durable"));
+
+    // The consumer declares the (durable) queue, then goes offline.
+    let consumer = client(&app, "consumer").await;
+    let sub = consumer
+        .subscribe(queue.clone(), AckMode::Client)
+        .await
+        .unwrap();
+    sub.unsubscribe().await.unwrap();
+    consumer.disconnect().await.unwrap();
+
+    let producer = client(&app, "producer").await;
+    let mut headers = stomp_core::frame::Headers::new();
+    headers.append("persistent", "true");
+    producer
+        .send_with_headers(queue.clone(), headers, "kept for you", true)
+        .await
+        .unwrap();
+
+    let consumer = client(&app, "consumer").await;
+    let mut sub = consumer
+        .subscribe(queue.clone(), AckMode::Client)
+        .await
+        .unwrap();
+    let message = next(&mut sub).await;
+    assert_eq!(message.body().as_ref(), b"kept for you");
+    assert_eq!(message.headers().get("persistent"), Some("true"));
+    consumer.ack(&message).await.unwrap();
+    consumer.disconnect().await.unwrap();
+}

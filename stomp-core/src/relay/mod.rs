@@ -57,6 +57,15 @@
 //!   client, independently of the browser leg, so a dead broker is noticed even while the
 //!   browsers are idle.
 //!
+//! # User destinations across instances
+//!
+//! A resolved user destination (`/queue/reply-user{session}`) is a broker queue like any
+//! other; the user-facing form travels with the message (in
+//! [`USER_DESTINATION_HEADER`]) and is restored as the MESSAGE `destination`. To resolve
+//! `/user/{name}/...` to sessions connected to *other* instances, call
+//! [`Relay::sync_user_registry`] with the engine's user registry: instances then announce
+//! their users' sessions on a registry topic and learn each other's.
+//!
 //! # Embedded or relay?
 //!
 //! The embedded `SimpleBroker` needs nothing else, delivers in-process and is the fastest;
