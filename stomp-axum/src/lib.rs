@@ -71,8 +71,9 @@ pub use stomp_core as core;
 
 /// What handler authors and app builders need, in one import.
 ///
-/// The attribute macros generate code naming `::stomp_core`; with only `stomp-axum` as a
-/// dependency, add `crate = ::stomp_axum::core` to the attribute.
+/// The attribute macros generate code naming `::stomp_axum::core`, so `stomp-axum` is the
+/// only dependency an application needs. Code using `stomp-core` without `stomp-axum`
+/// passes `crate = ::stomp_core` to each attribute.
 pub mod prelude {
     pub use crate::{AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
     pub use stomp_core::app::{

@@ -78,6 +78,6 @@ impl Parse for TargetArgs {
 pub(crate) fn krate(path: Option<Path>) -> proc_macro2::TokenStream {
     match path {
         Some(p) => quote::quote!(#p),
-        None => quote::quote!(::stomp_core),
+        None => quote::quote!(::stomp_axum::core),
     }
 }

@@ -24,8 +24,9 @@
 //! a top-level `Option<_>` / `Result<_, E>` is looked through (`None` sends nothing, `Err`
 //! goes to the exception handler for `E`).
 //!
-//! Generated code names `::stomp_core`; add `crate = path` to any attribute to change that
-//! (e.g. `#[message_mapping("/chat", crate = ::stomp_axum::core)]`).
+//! Generated code names `::stomp_axum::core` (the `stomp-core` re-export of `stomp-axum`, the
+//! one dependency an application needs); add `crate = path` to any attribute to change that
+//! (e.g. `#[message_mapping("/chat", crate = ::stomp_core)]` without `stomp-axum`).
 
 mod args;
 mod codegen;
