@@ -192,3 +192,46 @@ async fn disconnect_waits_for_its_receipt() {
     disconnecting.await.unwrap().unwrap();
     assert!(matches!(client.error(), Some(ClientError::Closed)));
 }
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let (client, mut server) = connect(ClientConfig::new().heart_beat(0, 0), "0,0").await;
+    drop(client);
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), server.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "{read:?} {rest:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unread_full_subscription_does_not_hang_the_connection() {
+    let config = ClientConfig::new()
+        .heart_beat(0, 0)
+        .subscription_capacity(1)
+        .receipt_timeout(Duration::from_secs(2));
+    let (client, mut server) = connect(config, "0,0").await;
+    let subscribing = tokio::spawn({
+        let client = client.clone();
+        async move { client.subscribe("/topic/t", AckMode::Auto).await }
+    });
+    let subscribe = read_frame(&mut server).await;
+    let receipt = header(&subscribe, "receipt").unwrap().to_owned();
+    let id = header(&subscribe, "id").unwrap().to_owned();
+    server
+        .write_all(format!("RECEIPT\nreceipt-id:{receipt}\n\n\0").as_bytes())
+        .await
+        .unwrap();
+    let mut sub = subscribing.await.unwrap().unwrap();
+    for n in 0..3 {
+        server
+            .write_all(format!("MESSAGE\nsubscription:{id}\nmessage-id:{n}\n\n\0").as_bytes())
+            .await
+            .unwrap();
+    }
+    // The reader is stuck on the full queue, so the DISCONNECT receipt cannot be routed:
+    // disconnect gives up after the receipt timeout and still closes everything.
+    let result = client.disconnect().await;
+    assert!(matches!(result, Err(ClientError::Timeout(_))), "{result:?}");
+    assert!(client.is_closed());
+    assert!(sub.next().await.is_some(), "what was queued is still there");
+    assert!(sub.next().await.is_none(), "then the subscription ends");
+}

@@ -209,9 +209,18 @@ async fn route(shared: &Shared, frame: Frame) -> Result<(), ClientError> {
                 Some(Sink::Handler(handler)) => handler(frame),
                 Some(Sink::Queue(tx)) => {
                     let id = ByteString::from(id);
-                    if tx.send(Delivery::new(frame)).await.is_err() {
-                        // The Subscription was dropped: discard its messages from now on.
-                        shared.routes().subscriptions.remove(&id);
+                    // Wait for room (TCP then pushes back on the broker), unless the
+                    // connection is being closed meanwhile.
+                    let mut closed = shared.subscribe_closed();
+                    tokio::select! {
+                        biased;
+                        () = closed_signal(&mut closed) => return Err(ClientError::Closed),
+                        sent = tx.send(Delivery::new(frame)) => {
+                            if sent.is_err() {
+                                // The Subscription was dropped: discard its messages.
+                                shared.routes().subscriptions.remove(&id);
+                            }
+                        }
                     }
                 }
                 None => {}

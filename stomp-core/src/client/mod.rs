@@ -69,6 +69,8 @@ pub struct Client {
 }
 
 struct Handle {
+    /// Unique per connection (for identity checks that must not keep it alive).
+    id: u64,
     writer: mpsc::Sender<Write>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
@@ -154,6 +156,7 @@ impl Client {
         ));
         Ok(Client {
             handle: Arc::new(Handle {
+                id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
                 writer: writer_tx,
                 shared,
                 next_id: AtomicU64::new(0),
@@ -195,7 +198,24 @@ impl Client {
 
     /// `true` if both handles share one connection.
     pub fn same_connection(&self, other: &Client) -> bool {
-        Arc::ptr_eq(&self.handle, &other.handle)
+        self.handle.id == other.handle.id
+    }
+
+    /// A number that identifies this connection among all of the process.
+    pub fn connection_id(&self) -> u64 {
+        self.handle.id
+    }
+
+    /// A future that completes when the connection ends, without keeping it open (the
+    /// connection still closes when every handle is dropped).
+    pub fn closed_owned(&self) -> impl std::future::Future<Output = ClientError> + Send + 'static {
+        let mut rx = self.handle.shared.subscribe_closed();
+        async move {
+            match rx.wait_for(Option::is_some).await {
+                Ok(value) => value.clone().unwrap_or(ClientError::Closed),
+                Err(_) => ClientError::Closed,
+            }
+        }
     }
 
     /// `true` once the connection has ended.
@@ -441,6 +461,9 @@ impl Client {
         result
     }
 }
+
+/// Source of [`Client::connection_id`]s.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
 
 fn send_frame(destination: ByteString, headers: Headers, body: Bytes) -> Frame {
     let mut frame = Frame::new(Command::Send).header(name::DESTINATION, destination);

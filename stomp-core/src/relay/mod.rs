@@ -185,11 +185,16 @@ impl SessionEntry {
 
     /// Whether `link` is one of the session's broker connections.
     fn uses(&self, link: &Client) -> bool {
-        self.link.same_connection(link)
+        self.uses_connection(link.connection_id())
+    }
+
+    /// Whether the connection with this id is one of the session's.
+    fn uses_connection(&self, id: u64) -> bool {
+        self.link.connection_id() == id
             || self
                 .own_link
                 .as_ref()
-                .is_some_and(|a| a.same_connection(link))
+                .is_some_and(|a| a.connection_id() == id)
     }
 }
 
@@ -469,15 +474,17 @@ impl Inner {
     /// reconnect.
     fn watch_link(self: &Arc<Self>, link: &Client) {
         let weak: Weak<Inner> = Arc::downgrade(self);
-        let link = link.clone();
+        // Hold no handle: a link nobody uses any more must still close when dropped.
+        let id = link.connection_id();
+        let closed = link.closed_owned();
         tokio::spawn(async move {
-            let error = link.closed().await;
+            let error = closed.await;
             let Some(inner) = weak.upgrade() else { return };
             let lost: Vec<SessionEntry> = {
                 let mut sessions = inner.sessions();
                 let ids: Vec<SessionId> = sessions
                     .iter()
-                    .filter(|(_, e)| e.uses(&link))
+                    .filter(|(_, e)| e.uses_connection(id))
                     .map(|(id, _)| id.clone())
                     .collect();
                 ids.iter().filter_map(|id| sessions.remove(id)).collect()
@@ -497,7 +504,7 @@ impl Inner {
             }
             let mut pool = inner.pool();
             for slot in pool.iter_mut() {
-                if slot.as_ref().is_some_and(|c| c.same_connection(&link)) {
+                if slot.as_ref().is_some_and(|c| c.connection_id() == id) {
                     *slot = None;
                 }
             }
