@@ -12,7 +12,7 @@ use stomp_core::app::{AppDispatch, AppError, AppRequest, AppRequestKind};
 use stomp_core::broker::{AckMode, BoxFuture};
 use stomp_core::client::{Client, ClientConfig, ClientError, Delivery, Subscription};
 use stomp_core::engine::Engine;
-use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
+use stomp_core::relay::{BrokerAvailability, ConnectionMode, Relay, RelayConfig};
 use support::{dead_addr, serve_tcp, unique, Proxy, RABBIT, WAIT};
 
 fn relay_config(host: &str, mode: ConnectionMode) -> RelayConfig {
@@ -150,6 +150,8 @@ async fn clients_are_told_when_the_broker_goes_away_and_can_come_back() {
     let ann = client(&app, "ann").await;
     let topic = format!("/topic/{}", unique("engine-loss"));
     let _sub = ann.subscribe(topic.clone(), AckMode::Auto).await.unwrap();
+    let mut availability = app.relay.availability();
+    proxy.refuse(true);
     proxy.cut();
     let error = tokio::time::timeout(WAIT, ann.closed()).await.unwrap();
     assert!(
@@ -157,7 +159,16 @@ async fn clients_are_told_when_the_broker_goes_away_and_can_come_back() {
         "{error:?}"
     );
 
-    // What stompjs does by itself: connect again, subscribe again.
+    tokio::time::timeout(
+        WAIT,
+        availability.wait_for(|a| *a == BrokerAvailability::Unavailable),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    // The broker is back; what stompjs does by itself: connect again, subscribe again.
+    proxy.refuse(false);
     app.relay.wait_available(WAIT).await.unwrap();
     let ann = client(&app, "ann").await;
     let mut sub = ann.subscribe(topic.clone(), AckMode::Auto).await.unwrap();

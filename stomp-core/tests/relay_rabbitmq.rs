@@ -572,3 +572,40 @@ async fn measure_sessions_and_throughput() {
         relay.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_system_connection_fails_over_to_the_next_host_at_runtime() {
+    let first = Proxy::start(RABBIT).await;
+    let second = Proxy::start(RABBIT).await;
+    for mode in MODES {
+        first.refuse(false);
+        let relay = start(config(&[&first.addr(), &second.addr()], mode)).await;
+        let mut availability = relay.availability();
+        availability.borrow_and_update();
+
+        // The first host dies for good. The loss and the reconnection to the second host
+        // may follow each other too fast to observe `Unavailable`: wait for a change, then
+        // for `Available`.
+        first.refuse(true);
+        first.cut();
+        tokio::time::timeout(WAIT, async {
+            availability.changed().await.unwrap();
+            availability
+                .wait_for(|a| *a == BrokerAvailability::Available)
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap();
+
+        let topic = format!("/topic/{}", unique("runtime-failover"));
+        let mut ann = open(&relay, "ann").await;
+        relay
+            .subscribe(ann.subscription("1", &topic, AckMode::Auto))
+            .await
+            .unwrap();
+        relay.publish(message(&topic, "via second")).await.unwrap();
+        assert_eq!(ann.message().await.body.as_ref(), b"via second", "{mode:?}");
+        relay.shutdown().await;
+    }
+}

@@ -427,9 +427,10 @@ impl Inner {
         match self.config.mode {
             ConnectionMode::PerClient => {
                 let config = self.config.per_client(connect);
-                let (client, _) = system::connect_any(&self.config.hosts, 0, &config)
-                    .await
-                    .map_err(unavailable)?;
+                let (client, _) =
+                    system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
+                        .await
+                        .map_err(unavailable)?;
                 self.watch_link(&client);
                 Ok(client)
             }
@@ -451,9 +452,10 @@ impl Inner {
             slot
         };
         let config = self.config.system_client();
-        let (client, _) = system::connect_any(&self.config.hosts, slot, &config)
-            .await
-            .map_err(unavailable)?;
+        let (client, _) =
+            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
+                .await
+                .map_err(unavailable)?;
         let chosen = {
             let mut pool = self.pool();
             match pool.get_mut(slot) {
@@ -548,9 +550,10 @@ impl Inner {
         };
         drop(link);
         let config = self.config.system_client();
-        let (own_link, _) = system::connect_any(&self.config.hosts, 0, &config)
-            .await
-            .map_err(unavailable)?;
+        let (own_link, _) =
+            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
+                .await
+                .map_err(unavailable)?;
         let stored = match self.sessions().get_mut(session) {
             Some(entry) if entry.own_link.is_none() => {
                 entry.own_link = Some(own_link.clone());

@@ -2,6 +2,7 @@
 //! sends, kept up by a supervisor task that reconnects with backoff across the host list
 //! and reports broker availability.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub enum BrokerAvailability {
 pub(crate) struct SystemState {
     pub(crate) client: watch::Sender<Option<Client>>,
     pub(crate) availability: watch::Sender<BrokerAvailability>,
+    /// Index of the host the system connection last reached: other connections try it
+    /// first, so a dead host in front of the list costs nothing once failed over.
+    host: AtomicUsize,
 }
 
 impl SystemState {
@@ -31,7 +35,13 @@ impl SystemState {
         Arc::new(SystemState {
             client: watch::channel(None).0,
             availability: watch::channel(BrokerAvailability::Unavailable).0,
+            host: AtomicUsize::new(0),
         })
+    }
+
+    /// The host index new broker connections start from.
+    pub(crate) fn preferred_host(&self) -> usize {
+        self.host.load(Ordering::Relaxed)
     }
 
     fn set(&self, client: Option<Client>) {
@@ -79,6 +89,7 @@ pub(crate) async fn supervise(config: Arc<RelayConfig>, state: Arc<SystemState>)
         match connect_any(&config.hosts, host, &client_config).await {
             Ok((client, index)) => {
                 host = index;
+                state.host.store(index, Ordering::Relaxed);
                 delay = config.backoff_initial;
                 tracing::info!(host = %config.hosts[index], "relay system connection up");
                 state.set(Some(client.clone()));
