@@ -73,8 +73,11 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     /// Destination prefixes relayed by default (RabbitMQ's STOMP destinations).
-    pub const DEFAULT_PREFIXES: [&'static str; 5] =
-        ["/topic", "/queue", "/exchange", "/amq/queue", "/temp-queue"];
+    ///
+    /// RabbitMQ's `/temp-queue/` is not among them: its replies come back on the connection
+    /// that sent the request, which for the relay is the shared system connection. For
+    /// ActiveMQ / Artemis use `["/topic", "/queue"]`.
+    pub const DEFAULT_PREFIXES: [&'static str; 4] = ["/topic", "/queue", "/exchange", "/amq/queue"];
 
     /// A relay to the broker at `hosts` (`host:port`, tried in order on failover), with
     /// defaults: no virtual host, no credentials, heart-beats `10000,10000` on both legs,

@@ -1,8 +1,8 @@
 //! A [`Broker`] that relays to an external STOMP broker (RabbitMQ, ActiveMQ, Artemis).
 //!
-//! [`Relay`] sits where [`SimpleBroker`](crate::broker) would: the sessions, handlers and the
+//! [`Relay`] sits where [`SimpleBroker`](crate::broker::SimpleBroker) would: the sessions, handlers and the
 //! [`MessagingTemplate`](crate::template::MessagingTemplate) are unchanged. Destinations
-//! under the relayed prefixes (`/topic`, `/queue`, `/exchange`, `/amq/queue`, `/temp-queue`
+//! under the relayed prefixes (`/topic`, `/queue`, `/exchange`, `/amq/queue`
 //! by default) live in the external broker:
 //!
 //! - **Publishing** (client SENDs, handler replies, template sends: everything that reaches
@@ -68,7 +68,7 @@
 //!
 //! # Embedded or relay?
 //!
-//! The embedded `SimpleBroker` needs nothing else, delivers in-process and is the fastest;
+//! The embedded [`SimpleBroker`](crate::broker::SimpleBroker) needs nothing else, delivers in-process and is the fastest;
 //! its state lives in one process. Choose the relay when several application instances must
 //! share destinations (a message published on one instance reaches subscribers on all), or
 //! when messages must survive restarts: a RabbitMQ `/queue/name` is a durable queue, and a
