@@ -246,7 +246,8 @@ impl Relay {
     /// behind the same broker, so `/user/{name}/...` reaches `{name}`'s sessions on every
     /// instance: this instance's users are announced on the registry topic, and the other
     /// instances' users are added to `registry` as they announce theirs. Call it once, after
-    /// building the engine; later calls do nothing.
+    /// building the engine and before serving: sessions opened before the call are never
+    /// announced. Later calls do nothing.
     pub fn sync_user_registry(&self, registry: UserRegistry) {
         self.inner.users.get_or_init(|| {
             let (events, rx) = mpsc::channel(4096);
