@@ -93,6 +93,7 @@
 
 mod config;
 mod delivery;
+mod links;
 mod system;
 mod users;
 
@@ -100,21 +101,19 @@ pub use config::{ConnectionMode, RelayConfig};
 pub use delivery::USER_DESTINATION_HEADER;
 pub use system::BrokerAvailability;
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use bytestring::ByteString;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use delivery::{split_ack_id, Route};
+use links::{unavailable, BrokerSubscription, SessionEntry};
 use system::SystemState;
 
-use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscriber, Subscription};
-use crate::client::{Client, ClientError};
+use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscription};
+use crate::client::Client;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::session::{SessionId, SessionInfo};
 use crate::user::UserRegistry;
@@ -155,57 +154,6 @@ impl Drop for Inner {
             users.task.abort();
         }
     }
-}
-
-/// What the relay keeps per client session.
-struct SessionEntry {
-    /// The broker connection carrying the session's subscriptions.
-    link: Client,
-    /// Multiplexed mode: a connection of the session's own for subscriptions that are not
-    /// safe to share (see the module docs), opened with the first of them.
-    own_link: Option<Client>,
-    /// Client subscription id → the broker subscription.
-    subscriptions: HashMap<ByteString, BrokerSubscription>,
-    /// Learned from the first subscription: how to tell the session its link is gone.
-    subscriber: Option<Subscriber>,
-    /// The session's user, if it has one.
-    user: Option<String>,
-}
-
-impl SessionEntry {
-    fn new(link: Client) -> Self {
-        SessionEntry {
-            link,
-            own_link: None,
-            subscriptions: HashMap::new(),
-            subscriber: None,
-            user: None,
-        }
-    }
-
-    /// Whether `link` is one of the session's broker connections.
-    fn uses(&self, link: &Client) -> bool {
-        self.uses_connection(link.connection_id())
-    }
-
-    /// Whether the connection with this id is one of the session's.
-    fn uses_connection(&self, id: u64) -> bool {
-        self.link.connection_id() == id
-            || self
-                .own_link
-                .as_ref()
-                .is_some_and(|a| a.connection_id() == id)
-    }
-}
-
-/// One client subscription as it exists in the broker.
-struct BrokerSubscription {
-    /// The id on the broker connection.
-    id: ByteString,
-    /// The broker connection it lives on.
-    link: Client,
-    /// Where its messages go, and what of them is not settled yet.
-    route: Route,
 }
 
 impl std::fmt::Debug for Relay {
@@ -416,158 +364,6 @@ impl Inner {
                 reason: "not under a relayed prefix".to_owned(),
             })
         }
-    }
-
-    /// The broker connection for a new session: its own (per-client) or a pooled one.
-    async fn open_link(
-        self: &Arc<Self>,
-        session: &SessionId,
-        connect: &Headers,
-    ) -> Result<Client, BrokerError> {
-        self.system_client()?;
-        match self.config.mode {
-            ConnectionMode::PerClient => {
-                let config = self.config.per_client(connect);
-                let (client, _) =
-                    system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
-                        .await
-                        .map_err(unavailable)?;
-                self.watch_link(&client);
-                Ok(client)
-            }
-            ConnectionMode::Multiplexed { .. } => self.pooled_link(session).await,
-        }
-    }
-
-    async fn pooled_link(self: &Arc<Self>, session: &SessionId) -> Result<Client, BrokerError> {
-        let slot = {
-            let pool = self.pool();
-            let mut hasher = DefaultHasher::new();
-            session.hash(&mut hasher);
-            let slot = (hasher.finish() % pool.len().max(1) as u64) as usize;
-            if let Some(client) = pool.get(slot).and_then(Option::as_ref) {
-                if !client.is_closed() {
-                    return Ok(client.clone());
-                }
-            }
-            slot
-        };
-        let config = self.config.system_client();
-        let (client, _) =
-            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
-                .await
-                .map_err(unavailable)?;
-        let chosen = {
-            let mut pool = self.pool();
-            match pool.get_mut(slot) {
-                // Another session connected this slot meanwhile: use that connection.
-                Some(Some(existing)) if !existing.is_closed() => existing.clone(),
-                Some(entry) => {
-                    *entry = Some(client.clone());
-                    client
-                }
-                None => client,
-            }
-        };
-        self.watch_link(&chosen);
-        Ok(chosen)
-    }
-
-    /// When `link` ends, closes the sessions it served (ERROR + close) so their clients
-    /// reconnect.
-    fn watch_link(self: &Arc<Self>, link: &Client) {
-        let weak: Weak<Inner> = Arc::downgrade(self);
-        // Hold no handle: a link nobody uses any more must still close when dropped.
-        let id = link.connection_id();
-        let closed = link.closed_owned();
-        tokio::spawn(async move {
-            let error = closed.await;
-            let Some(inner) = weak.upgrade() else { return };
-            let lost: Vec<SessionEntry> = {
-                let mut sessions = inner.sessions();
-                let ids: Vec<SessionId> = sessions
-                    .iter()
-                    .filter(|(_, e)| e.uses_connection(id))
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                ids.iter().filter_map(|id| sessions.remove(id)).collect()
-            };
-            if !lost.is_empty() {
-                tracing::warn!(%error, sessions = lost.len(), "relay broker connection lost");
-            }
-            for entry in lost {
-                if let Some(subscriber) = &entry.subscriber {
-                    Route::close_session(subscriber, CONNECTION_LOST);
-                    if entry.user.is_some() {
-                        inner.user_event(users::Local::Closed {
-                            session: subscriber.session.clone(),
-                        });
-                    }
-                }
-            }
-            let mut pool = inner.pool();
-            for slot in pool.iter_mut() {
-                if slot.as_ref().is_some_and(|c| c.connection_id() == id) {
-                    *slot = None;
-                }
-            }
-        });
-    }
-
-    /// The broker connection for a subscription of `session`, opening the session's
-    /// connection if it was never announced by `session_opened`, and (in multiplexed mode,
-    /// `private` subscriptions) the connection of the session's own.
-    async fn link_for(
-        self: &Arc<Self>,
-        session: &SessionId,
-        private: bool,
-    ) -> Result<Client, BrokerError> {
-        let lost = || BrokerError::Unavailable(CONNECTION_LOST.to_owned());
-        let existing = self
-            .sessions()
-            .get(session)
-            .map(|e| (e.link.clone(), e.own_link.clone()));
-        let link = match existing {
-            Some((link, _)) if link.is_closed() => return Err(lost()),
-            Some((link, own_link)) => {
-                let own = matches!(self.config.mode, ConnectionMode::Multiplexed { .. }) && private;
-                match own_link {
-                    _ if !own => return Ok(link),
-                    Some(own_link) if own_link.is_closed() => return Err(lost()),
-                    Some(own_link) => return Ok(own_link),
-                    None => link,
-                }
-            }
-            None => {
-                let link = self.open_link(session, &Headers::new()).await?;
-                self.sessions()
-                    .entry(session.clone())
-                    .or_insert_with(|| SessionEntry::new(link.clone()));
-                if !private || matches!(self.config.mode, ConnectionMode::PerClient) {
-                    return Ok(link);
-                }
-                link
-            }
-        };
-        drop(link);
-        let config = self.config.system_client();
-        let (own_link, _) =
-            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
-                .await
-                .map_err(unavailable)?;
-        let stored = match self.sessions().get_mut(session) {
-            Some(entry) if entry.own_link.is_none() => {
-                entry.own_link = Some(own_link.clone());
-                true
-            }
-            _ => false,
-        };
-        if !stored {
-            let _ = own_link.disconnect().await;
-            return Err(lost());
-        }
-        self.watch_link(&own_link);
-        Ok(own_link)
     }
 
     async fn subscribe(self: &Arc<Self>, subscription: Subscription) -> Result<(), BrokerError> {
@@ -797,18 +593,6 @@ fn ack_frame(link: &Client, command: Command, broker_sub: &str, ack: &str) -> Fr
         frame.headers.append(name::SUBSCRIPTION, broker_sub);
     }
     frame
-}
-
-/// A broker connection failure as the session sees it.
-fn unavailable(error: ClientError) -> BrokerError {
-    match error {
-        ClientError::Server { message, .. } => {
-            BrokerError::Unavailable(format!("broker refused: {message}"))
-        }
-        ClientError::Timeout(_) => BrokerError::Unavailable("broker did not answer in time".into()),
-        _ if error.is_connection_lost() => BrokerError::Unavailable(UNAVAILABLE.to_owned()),
-        other => BrokerError::Unavailable(other.to_string()),
-    }
 }
 
 impl Broker for Relay {
