@@ -18,10 +18,14 @@ use tokio::process::Command;
 /// Starts the chat server on an ephemeral port; it runs until the test's runtime ends.
 /// Its heart-beat offer is 500 ms so the clients' heart-beat checks take a second, not 20.
 async fn start_chat() -> SocketAddr {
-    let config = chat::Config {
+    start_chat_with(chat::Config {
         heartbeat: Duration::from_millis(500),
         ..chat::Config::default()
-    };
+    })
+    .await
+}
+
+async fn start_chat_with(config: chat::Config) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -152,6 +156,29 @@ async fn stomp_py_clients_pass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_page_works_in_chromium() {
+    let addr = start_chat().await;
+    chat_page_test(addr, "chat").await;
+}
+
+/// The same page and handlers with `--relay`: rooms, presence and private messages go
+/// through RabbitMQ's STOMP port (`scripts/services.sh` enables it) instead of the
+/// embedded broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_works_in_chromium_through_the_rabbitmq_relay() {
+    let relay = stomp_axum::core::relay::RelayConfig::new(["127.0.0.1:61613"])
+        .virtual_host("/")
+        .system_login("guest", "guest");
+    let addr = start_chat_with(chat::Config {
+        relay: Some(relay),
+        ..chat::Config::default()
+    })
+    .await;
+    chat_page_test(addr, "chat-relay").await;
+}
+
+/// Two chromium pages chat through the server at `addr`; screenshots go to
+/// `target/e2e/{name}*.png`.
+async fn chat_page_test(addr: SocketAddr, name: &str) {
     let dir = clients_dir("browser");
     let stompjs = chat::default_stompjs_path();
     if !available(
@@ -174,8 +201,9 @@ async fn chat_page_works_in_chromium() {
     ) {
         return;
     }
-    let addr = start_chat().await;
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e")
+        .join(name);
     let mut cmd = Command::new("node");
     cmd.current_dir(&dir)
         .arg("chat.mjs")

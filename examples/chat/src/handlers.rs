@@ -10,7 +10,7 @@ use crate::ChatState;
 
 /// `SEND /app/chat/{room}` `{text}`: broadcast to the room, signed with the sender's name.
 #[message_mapping("/chat/{room}")]
-#[send_to("/topic/chat/{room}")]
+#[send_to("/topic/chat.{room}")]
 pub async fn chat(
     DestinationVar(room): DestinationVar<String>,
     principal: Principal,
@@ -28,7 +28,7 @@ pub async fn chat(
 
 /// `SEND /app/join/{room}`: tell the room someone joined.
 #[message_mapping("/join/{room}")]
-#[send_to("/topic/chat/{room}")]
+#[send_to("/topic/chat.{room}")]
 pub async fn join(
     DestinationVar(room): DestinationVar<String>,
     principal: Principal,

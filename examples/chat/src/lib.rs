@@ -37,6 +37,9 @@ pub struct Config {
     /// The server's heart-beat offer: how often it sends heart-beats and how often it wants
     /// them (each side then uses the larger of the two offers). Default 10 s.
     pub heartbeat: Duration,
+    /// Relay `/topic` and `/queue` to an external STOMP broker (RabbitMQ) instead of the
+    /// embedded broker, so several chat servers share rooms and users. Default: embedded.
+    pub relay: Option<stomp_axum::core::relay::RelayConfig>,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
         Config {
             stompjs: default_stompjs_path(),
             heartbeat: Duration::from_secs(10),
+            relay: None,
         }
     }
 }
@@ -61,17 +65,28 @@ pub struct ChatState {
 pub fn stomp(config: &Config) -> Stomp {
     let state = ChatState::default();
     let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
-    let stomp = Stomp::builder()
+    let builder = Stomp::builder()
         .handler(handlers::chat)
         .handler(handlers::join)
         .handler(handlers::private)
         .handler(handlers::online)
         .with_state(state.clone())
-        .app_destination_prefix("/app")
-        .simple_broker(["/topic", "/queue"])
+        .app_destination_prefix("/app");
+    let relay = config
+        .relay
+        .clone()
+        .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
+    let builder = match &relay {
+        Some(relay) => builder.broker(relay.clone()),
+        None => builder.simple_broker(["/topic", "/queue"]),
+    };
+    let stomp = builder
         .user_destination_prefix("/user")
         .heartbeat(HeartBeat::new(millis, millis))
         .build();
+    if let Some(relay) = relay {
+        relay.sync_user_registry(stomp.engine().user_registry());
+    }
     tokio::spawn(track_presence(stomp.clone(), state.online));
     stomp
 }

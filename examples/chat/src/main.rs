@@ -1,37 +1,91 @@
-//! `chat [--addr HOST:PORT]`: starts the chat server (default 127.0.0.1:8080).
+//! `chat [--addr HOST:PORT] [--relay HOST:PORT[,..] [--relay-login L] [--relay-passcode P]]`:
+//! starts the chat server (default 127.0.0.1:8080, embedded broker).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use chat::Config;
+use stomp_axum::core::relay::RelayConfig;
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT]\n\n  --addr HOST:PORT  where to listen (default 127.0.0.1:8080)\n  -h, --help        this help";
+const USAGE: &str = "\
+usage: chat [--addr HOST:PORT] [--relay HOST:PORT[,HOST:PORT...]]
+            [--relay-login LOGIN] [--relay-passcode PASSCODE]
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<SocketAddr>, String> {
-    let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+  --addr HOST:PORT        where to listen (default 127.0.0.1:8080)
+  --relay HOSTS           relay /topic and /queue to an external STOMP broker (RabbitMQ's
+                          STOMP port, e.g. 127.0.0.1:61613) instead of the embedded broker;
+                          several hosts are tried in turn (failover)
+  --relay-login LOGIN     the relay's broker login (default guest)
+  --relay-passcode PASS   the relay's broker passcode (default guest)
+  -h, --help              this help";
+
+/// The command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Args {
+    addr: SocketAddr,
+    /// Broker hosts to relay to; empty: the embedded broker.
+    relay: Vec<String>,
+    relay_login: String,
+    relay_passcode: String,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            relay: Vec::new(),
+            relay_login: "guest".into(),
+            relay_passcode: "guest".into(),
+        }
+    }
+}
+
+/// Parses the arguments (`--flag value` or `--flag=value`); `Ok(None)` asks for the help.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--addr" => args
-                .next()
-                .ok_or("--addr needs a value, e.g. --addr 127.0.0.1:8080")?,
-            other => match other.strip_prefix("--addr=") {
-                Some(v) => v.to_owned(),
-                None => return Err(format!("unknown argument {other:?}")),
-            },
+        if arg == "-h" || arg == "--help" {
+            return Ok(None);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
         };
-        addr = value
-            .parse()
-            .map_err(|e| format!("--addr {value:?} is not HOST:PORT: {e}"))?;
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => {
+                let v = value()?;
+                parsed.addr = v
+                    .parse()
+                    .map_err(|e| format!("--addr {v:?} is not HOST:PORT: {e}"))?;
+            }
+            "--relay" => {
+                let v = value()?;
+                parsed
+                    .relay
+                    .extend(v.split(',').filter(|h| !h.is_empty()).map(str::to_owned));
+                if parsed.relay.is_empty() {
+                    return Err("--relay needs at least one HOST:PORT".into());
+                }
+            }
+            "--relay-login" => parsed.relay_login = value()?,
+            "--relay-passcode" => parsed.relay_passcode = value()?,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
     }
-    Ok(Some(addr))
+    Ok(Some(parsed))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let addr = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addr)) => addr,
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -41,13 +95,25 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = Config::default();
+    let mut config = Config::default();
+    if !args.relay.is_empty() {
+        println!(
+            "chat: relaying /topic and /queue to {}",
+            args.relay.join(", ")
+        );
+        config.relay = Some(
+            RelayConfig::new(args.relay.clone())
+                .virtual_host("/")
+                .system_login(args.relay_login.clone(), args.relay_passcode.clone()),
+        );
+    }
     if !config.stompjs.is_file() {
         eprintln!(
             "chat: warning: {}",
             chat::stompjs_missing_help(&config.stompjs)
         );
     }
+    let addr = args.addr;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -70,23 +136,62 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
     #[test]
-    fn parses_addr_flags() {
-        // args → the address parsed (None for --help), or Err(()) for a usage error.
-        type Case = (&'static [&'static str], Result<Option<&'static str>, ()>);
-        let cases: [Case; 6] = [
-            (&[], Ok(Some("127.0.0.1:8080"))),
-            (&["--addr", "0.0.0.0:3000"], Ok(Some("0.0.0.0:3000"))),
-            (&["--addr=[::1]:9"], Ok(Some("[::1]:9"))),
-            (&["--help"], Ok(None)),
-            (&["--addr"], Err(())),
-            (&["--relay", "x:1"], Err(())),
+    fn parses_flags() {
+        let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+        let cases: Vec<(&[&str], Option<Args>)> = vec![
+            (&[], Some(Args::default())),
+            (
+                &["--addr", "0.0.0.0:3000"],
+                Some(Args {
+                    addr: addr("0.0.0.0:3000"),
+                    ..Args::default()
+                }),
+            ),
+            (
+                &["--addr=[::1]:9"],
+                Some(Args {
+                    addr: addr("[::1]:9"),
+                    ..Args::default()
+                }),
+            ),
+            (&["--help"], None),
+            (
+                &[
+                    "--relay",
+                    "a:1,b:2",
+                    "--relay-login=u",
+                    "--relay-passcode",
+                    "p",
+                ],
+                Some(Args {
+                    relay: vec!["a:1".into(), "b:2".into()],
+                    relay_login: "u".into(),
+                    relay_passcode: "p".into(),
+                    ..Args::default()
+                }),
+            ),
         ];
         for (args, want) in cases {
-            let got = parse_args(args.iter().map(|s| (*s).to_owned()));
-            let got = got.map(|a| a.map(|a| a.to_string())).map_err(|_| ());
-            let want = want.map(|a| a.map(str::to_owned));
-            assert_eq!(got, want, "args {args:?}");
+            assert_eq!(parse(args), Ok(want), "args {args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &["--addr"][..],
+            &["--addr", "nope"],
+            &["--relay"],
+            &["--relay", ","],
+            &["--relay-login"],
+            &["--bogus"],
+        ] {
+            assert!(parse(args).is_err(), "args {args:?}");
         }
     }
 }

@@ -33,7 +33,7 @@ pub enum Kind {
     Join,
 }
 
-/// A message broadcast on `/topic/chat/{room}`.
+/// A message broadcast on `/topic/chat.{room}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// The room.

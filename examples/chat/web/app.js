@@ -2,8 +2,8 @@
 // its npm package, at /vendor/stomp.umd.min.js).
 //
 // Destinations used (all JSON):
-//   SEND      /app/join/{room}     announce yourself in a room      -> /topic/chat/{room}
-//   SEND      /app/chat/{room}     {text}                           -> /topic/chat/{room}
+//   SEND      /app/join/{room}     announce yourself in a room      -> /topic/chat.{room}
+//   SEND      /app/chat/{room}     {text}                           -> /topic/chat.{room}
 //   SEND      /app/private         {to, text}                       -> /user/queue/private (both)
 //   SUBSCRIBE /app/online          one answer: the names online now
 //   SUBSCRIBE /topic/presence      {user, online} when people come and go
@@ -56,7 +56,7 @@
     });
     client.onConnect = () => {
       setStatus('online', 'connected');
-      client.subscribe(`/topic/chat/${room}`, (m) => onRoomMessage(JSON.parse(m.body)));
+      client.subscribe(`/topic/chat.${room}`, (m) => onRoomMessage(JSON.parse(m.body)));
       client.subscribe('/user/queue/private', (m) => onPrivate(JSON.parse(m.body)));
       client.subscribe('/topic/presence', (m) => onPresence(JSON.parse(m.body)));
       client.subscribe('/app/online', (m) => setOnline(JSON.parse(m.body)));

@@ -237,7 +237,7 @@ class StompPyTest(unittest.TestCase):
     def test_app_chat_handler(self):
         room = unique("room")
         alice, watcher = self.client(login=unique("alice")), self.client()
-        sub = watcher.subscribe(f"/topic/chat/{room}")
+        sub = watcher.subscribe(f"/topic/chat.{room}")
         alice.send_json(f"/app/chat/{room}", {"text": "hi from python"})
         (m,) = watcher.inbox.wait_messages(1, sub)
         msg = json.loads(m.body)

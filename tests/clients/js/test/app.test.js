@@ -4,14 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NEEDS_OURS, connect, disconnect, inbox, publish, subscribe, unique, within } from '../lib.js';
 
-test('SEND /app/chat/{room} is broadcast on /topic/chat/{room} with the sender name', { skip: NEEDS_OURS }, async () => {
+test('SEND /app/chat/{room} is broadcast on /topic/chat.{room} with the sender name', { skip: NEEDS_OURS }, async () => {
   const room = unique('room');
   const alice = unique('alice');
   const { client: a } = await connect({ login: alice });
   const { client: b } = await connect();
   try {
     const box = inbox();
-    await subscribe(b, `/topic/chat/${room}`, box.push);
+    await subscribe(b, `/topic/chat.${room}`, box.push);
     await publish(a, {
       destination: `/app/chat/${room}`,
       body: JSON.stringify({ text: 'hello room' }),
