@@ -1,35 +1,63 @@
-//! STOMP over WebSocket for axum.
+//! Spring-style STOMP 1.2 messaging for axum: annotated handler functions, an in-memory
+//! broker (or a relay to an external one), and a WebSocket endpoint that `@stomp/stompjs`
+//! clients talk to unchanged.
 //!
-//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], mount it with
-//! [`Stomp::layer`] or [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
+//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
+//! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
+//! [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
 //! `axum::serve(..).with_graceful_shutdown(..)`.
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
-//! use stomp_axum::Stomp;
+//! use serde::{Deserialize, Serialize};
+//! use stomp_axum::prelude::*;
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let stomp = Stomp::builder()
-//!     .app_destination_prefix("/app")
-//!     .simple_broker(["/topic", "/queue"])
-//!     .allow_origins(["http://localhost:5173"])
-//!     .build();
-//! let app = Router::new()
-//!     .route("/", get(|| async { "chat" }))
-//!     .layer(stomp.layer("/ws"));
+//! #[derive(Clone, Serialize, Deserialize)]
+//! struct ChatMessage { from: String, text: String }
 //!
-//! // Publish from anywhere (an HTTP handler, a background task).
-//! let template = stomp.template();
-//! tokio::spawn(async move { template.send("/topic/news", "hello").await });
+//! #[derive(Clone, Default)]
+//! struct AppState { rooms: Vec<String> }
 //!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-//! axum::serve(listener, service)
-//!     .with_graceful_shutdown(stomp.shutdown_signal(async {
-//!         let _ = tokio::signal::ctrl_c().await;
-//!     }))
-//!     .await
-//! # }
+//! // A SEND to /app/chat/{room} lands here; the return value goes to /topic/chat/{room}.
+//! #[message_mapping("/chat/{room}")]
+//! #[send_to("/topic/chat/{room}")]
+//! async fn chat(DestinationVar(room): DestinationVar<String>, Payload(msg): Payload<ChatMessage>) -> ChatMessage {
+//!     let _ = room;
+//!     msg
+//! }
+//!
+//! // A SUBSCRIBE to /app/rooms is answered once, straight to the subscriber.
+//! #[subscribe_mapping("/rooms")]
+//! async fn rooms(State(app): State<AppState>) -> Vec<String> {
+//!     app.rooms
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let stomp = Stomp::builder()
+//!         .app_destination_prefix("/app")
+//!         .simple_broker(["/topic", "/queue"])
+//!         .handler(chat)
+//!         .handler(rooms)
+//!         .with_state(AppState::default())
+//!         .build();
+//!
+//!     // Publish from anywhere: HTTP handlers, background tasks.
+//!     let template = stomp.template();
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello" }))
+//!         .route("/announce", get(move || async move {
+//!             template.send("/topic/news", "hello everyone").await.is_ok().to_string()
+//!         }))
+//!         .layer(stomp.layer("/ws"));
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(stomp.shutdown_signal(async {
+//!             let _ = tokio::signal::ctrl_c().await;
+//!         }))
+//!         .await
+//! }
 //! ```
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
