@@ -41,6 +41,11 @@ impl RedisConfig {
         }
     }
 
+    /// Checks the URL (what [`RedisBackplane::start`] would refuse).
+    pub fn validate(&self) -> Result<(), redis::RedisError> {
+        redis::Client::open(self.url.as_str()).map(|_| ())
+    }
+
     /// The channel prefix: instances with the same prefix form one cluster (default
     /// `stomp`).
     #[must_use]

@@ -40,6 +40,9 @@ pub struct Config {
     /// Relay `/topic` and `/queue` to an external STOMP broker (RabbitMQ) instead of the
     /// embedded broker, so several chat servers share rooms and users. Default: embedded.
     pub relay: Option<stomp_axum::core::relay::RelayConfig>,
+    /// Link several chat servers through Redis pub/sub (the embedded broker stays, topics
+    /// and user destinations are shared). Ignored when `relay` is set. Default: none.
+    pub backplane: Option<stomp_redis::RedisConfig>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             stompjs: default_stompjs_path(),
             heartbeat: Duration::from_secs(10),
             relay: None,
+            backplane: None,
         }
     }
 }
@@ -76,9 +80,16 @@ pub fn stomp(config: &Config) -> Stomp {
         .relay
         .clone()
         .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
-    let builder = match &relay {
-        Some(relay) => builder.broker(relay.clone()),
-        None => builder.simple_broker(["/topic", "/queue"]),
+    let backplane = match (&relay, &config.backplane) {
+        (None, Some(redis)) => stomp_redis::broker(redis.clone())
+            .inspect_err(|e| eprintln!("chat: backplane not started ({e}): embedded broker only"))
+            .ok(),
+        _ => None,
+    };
+    let builder = match (&relay, backplane) {
+        (Some(relay), _) => builder.broker(relay.clone()),
+        (None, Some(backplane)) => builder.backplane(backplane),
+        (None, None) => builder.simple_broker(["/topic", "/queue"]),
     };
     let stomp = builder
         .user_destination_prefix("/user")

@@ -1,4 +1,5 @@
-//! `chat [--addr HOST:PORT] [--relay HOST:PORT[,..] [--relay-login L] [--relay-passcode P]]`:
+//! `chat [--addr HOST:PORT] [--relay HOST:PORT[,..] [--relay-login L] [--relay-passcode P]]
+//! [--backplane redis://HOST:PORT]`:
 //! starts the chat server (default 127.0.0.1:8080, embedded broker).
 
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use stomp_axum::core::relay::RelayConfig;
 
 const USAGE: &str = "\
 usage: chat [--addr HOST:PORT] [--relay HOST:PORT[,HOST:PORT...]]
-            [--relay-login LOGIN] [--relay-passcode PASSCODE]
+            [--relay-login LOGIN] [--relay-passcode PASSCODE] [--backplane REDIS_URL]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:8080)
   --relay HOSTS           relay /topic and /queue to an external STOMP broker (RabbitMQ's
@@ -17,6 +18,8 @@ usage: chat [--addr HOST:PORT] [--relay HOST:PORT[,HOST:PORT...]]
                           several hosts are tried in turn (failover)
   --relay-login LOGIN     the relay's broker login (default guest)
   --relay-passcode PASS   the relay's broker passcode (default guest)
+  --backplane REDIS_URL   keep the embedded broker and link several chat servers through
+                          Redis pub/sub (e.g. redis://127.0.0.1:6379)
   -h, --help              this help";
 
 /// The command line.
@@ -27,6 +30,8 @@ struct Args {
     relay: Vec<String>,
     relay_login: String,
     relay_passcode: String,
+    /// Redis URL of the backplane; none: a standalone server.
+    backplane: Option<String>,
 }
 
 impl Default for Args {
@@ -36,6 +41,7 @@ impl Default for Args {
             relay: Vec::new(),
             relay_login: "guest".into(),
             relay_passcode: "guest".into(),
+            backplane: None,
         }
     }
 }
@@ -76,6 +82,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             }
             "--relay-login" => parsed.relay_login = value()?,
             "--relay-passcode" => parsed.relay_passcode = value()?,
+            "--backplane" => {
+                let url = value()?;
+                stomp_redis::RedisConfig::new(url.clone())
+                    .validate()
+                    .map_err(|e| format!("--backplane {url:?}: {e}"))?;
+                parsed.backplane = Some(url);
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -106,6 +119,10 @@ async fn main() -> ExitCode {
                 .virtual_host("/")
                 .system_login(args.relay_login.clone(), args.relay_passcode.clone()),
         );
+    }
+    if let Some(url) = &args.backplane {
+        println!("chat: backplane over Redis at {url} (channel prefix \"chat\")");
+        config.backplane = Some(stomp_redis::RedisConfig::new(url.clone()).prefix("chat"));
     }
     if !config.stompjs.is_file() {
         eprintln!(
@@ -161,6 +178,13 @@ mod tests {
             ),
             (&["--help"], None),
             (
+                &["--backplane", "redis://127.0.0.1:6379"],
+                Some(Args {
+                    backplane: Some("redis://127.0.0.1:6379".into()),
+                    ..Args::default()
+                }),
+            ),
+            (
                 &[
                     "--relay",
                     "a:1,b:2",
@@ -190,6 +214,8 @@ mod tests {
             &["--relay", ","],
             &["--relay-login"],
             &["--bogus"],
+            &["--backplane"],
+            &["--backplane", "http://nope"],
         ] {
             assert!(parse(args).is_err(), "args {args:?}");
         }
