@@ -3,7 +3,7 @@
 //! with no external STOMP broker.
 //!
 //! [`RedisBackplane`] is the transport ([`stomp_core::backplane::Backplane`]); wrap it in a
-//! [`BackplaneBroker`](stomp_core::backplane::BackplaneBroker), or let [`broker`] do both:
+//! [`BackplaneBroker`], or let [`broker`] do both:
 //!
 //! ```no_run
 //! use stomp_core::backplane::BackplaneConfig;
