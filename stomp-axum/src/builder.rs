@@ -164,7 +164,9 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     }
 
     /// Scales out over a backplane: uses `broker` and shares its user destinations with
-    /// the engine (so user destinations sent on another instance resolve here).
+    /// the engine (so user destinations sent on another instance resolve here). A custom
+    /// user destination prefix belongs on the `UserDestinations` given to
+    /// `BackplaneBroker::new`, which resolves forwarded messages with it.
     pub fn backplane(mut self, broker: BackplaneBroker) -> Self {
         let users = broker.user_destinations().clone();
         self.engine = self.engine.user_destinations(users).broker(broker);
