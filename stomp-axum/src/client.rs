@@ -45,6 +45,7 @@ use bytes::{Buf, Bytes};
 use futures_util::{Sink, Stream};
 use stomp_core::client::{Client, ClientConfig, ClientError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -170,8 +171,9 @@ fn websocket_config() -> WebSocketConfig {
 ///   bytes (a frame split across messages, or several in one, reads the same). Ping and
 ///   pong messages are not part of it (tungstenite answers pings).
 /// - A close frame from the server, or the connection's end after one, reads as
-///   end-of-file; a connection lost without a close frame, an oversized message or a
-///   protocol violation is an i/o error. Shutting down sends a close frame.
+///   end-of-file. A connection lost without a close frame is a `ConnectionReset` error,
+///   an oversized message or a protocol violation an `InvalidData` error. Shutting down
+///   sends a close frame.
 #[derive(Debug)]
 pub struct WsByteStream<S> {
     websocket: WebSocketStream<S>,
@@ -278,6 +280,9 @@ fn to_io(error: WsError) -> io::Error {
         WsError::ConnectionClosed | WsError::AlreadyClosed => {
             io::Error::new(io::ErrorKind::BrokenPipe, error)
         }
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            io::Error::new(io::ErrorKind::ConnectionReset, error)
+        }
         WsError::Protocol(_) | WsError::Capacity(_) | WsError::Utf8(_) => {
             io::Error::new(io::ErrorKind::InvalidData, error)
         }
@@ -351,7 +356,7 @@ mod tests {
     async fn small_reads_take_a_message_in_pieces() {
         let (mut client, mut server) = pair(None).await;
         server.send(Message::text("MESSAGE\n\n\0")).await.unwrap();
-        let mut pieces = Vec::new();
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
         let mut buf = [0u8; 3];
         while pieces.concat().len() < 10 {
             let n = client.read(&mut buf).await.unwrap();
@@ -378,7 +383,7 @@ mod tests {
         let (mut client, server) = pair(None).await;
         drop(server);
         let error = client.read(&mut [0; 64]).await.unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}");
         assert!(client.write_all(b"SEND\n\n\0").await.is_err() || client.flush().await.is_err());
     }
 
@@ -397,6 +402,14 @@ mod tests {
         let cases = [
             (WsError::ConnectionClosed, io::ErrorKind::BrokenPipe),
             (WsError::AlreadyClosed, io::ErrorKind::BrokenPipe),
+            (
+                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                io::ErrorKind::ConnectionReset,
+            ),
+            (
+                WsError::Protocol(ProtocolError::MaskedFrameFromServer),
+                io::ErrorKind::InvalidData,
+            ),
             (
                 WsError::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
                 io::ErrorKind::ConnectionReset,

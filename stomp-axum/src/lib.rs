@@ -77,7 +77,6 @@
 //! extra headers (`Origin`, `Cookie`, `Authorization`).
 //!
 //! ```no_run
-//! # #[cfg(feature = "client")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use stomp_axum::core::broker::AckMode;
 //! use stomp_axum::core::client::ClientConfig;
