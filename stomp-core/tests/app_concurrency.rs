@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_support::{connect, drain, next_frame, next_out, Out};
-use stomp_core::app::{on_message, AppRouter, AppRouterBuilder, DestinationVar, State};
+use stomp_core::app::{
+    on_message, on_subscribe, AppRouter, AppRouterBuilder, DestinationVar, State,
+};
 use stomp_core::engine::{Engine, EngineBuilder};
 use stomp_core::events::SessionEvent;
 use stomp_core::outbound::{CloseReason, OutboundReceiver};
@@ -102,6 +104,24 @@ async fn late(State(p): P, body: String) -> String {
     body
 }
 
+/// Yields a varying number of times (no timer: for the multi-threaded test).
+async fn spin(State(p): P, body: String) {
+    p.enter();
+    let n: u64 = body.parse().unwrap_or(0);
+    for _ in 0..(n.wrapping_mul(7919) % 17) {
+        tokio::task::yield_now().await;
+    }
+    p.leave(body);
+}
+
+/// A subscribe mapping: its reply goes straight to the subscriber.
+async fn snapshot(State(p): P) -> String {
+    p.enter();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    p.leave("snapshot".into());
+    "snap".to_owned()
+}
+
 async fn a(State(p): P) {
     p.a_started.notify_one();
     p.b_ran.notified().await;
@@ -118,6 +138,8 @@ fn router(probe: &Arc<Probe>) -> AppRouter {
         .route("/hold", on_message(hold))
         .route("/count", on_message(count))
         .route("/late", on_message(late))
+        .route("/spin", on_message(spin))
+        .route("/snapshot", on_subscribe(snapshot))
         .route("/a", on_message(a))
         .route("/b", on_message(b))
         .build_with_state(probe.clone())
@@ -510,4 +532,54 @@ async fn with_concurrency_an_app_error_finishes_an_idle_session() {
     }
     assert_eq!(disconnected, 1);
     drop(session);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_concurrency_a_subscribe_mapping_replies_then_receipts() {
+    let probe = Probe::new(1);
+    let engine = engine(&probe, |b| b.app_concurrency(4));
+    let (mut session, mut rx) = connect(&engine).await;
+    session
+        .handle_frame(subscribe("/app/snapshot", "snap-1", "r-snap"))
+        .await
+        .unwrap();
+    let reply = within("reply", next_frame(&mut rx)).await;
+    assert_eq!(reply.command, Command::Message);
+    assert_eq!(reply.headers.get("subscription"), Some("snap-1"));
+    assert_eq!(body(&reply), "snap");
+    let receipt = next_frame(&mut rx).await;
+    assert_eq!(receipt.headers.get("receipt-id"), Some("r-snap"));
+    session.transport_closed().await;
+}
+
+/// Real threads: many rounds of bounded overlap with every receipt exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_concurrency_on_threads_bounded_and_every_receipt_once() {
+    let probe = Probe::new(1);
+    let engine = engine(&probe, |b| b.app_concurrency(8));
+    let (mut session, mut rx) = connect(&engine).await;
+    let n = 2000;
+    let reader = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < n {
+            let frame = next_frame(&mut rx).await;
+            assert_eq!(frame.command, Command::Receipt, "{frame:?}");
+            ids.push(frame.headers.get("receipt-id").unwrap().to_owned());
+        }
+        ids
+    });
+    for i in 0..n {
+        session
+            .handle_frame(send("/app/spin", &i.to_string(), Some(&i.to_string())))
+            .await
+            .unwrap();
+        assert!(probe.in_flight.load(Ordering::SeqCst) <= 8);
+    }
+    let mut ids = within("receipts", reader).await.unwrap();
+    assert_eq!(probe.done().len(), n);
+    ids.sort_by_key(|s| s.parse::<usize>().unwrap());
+    assert_eq!(ids, in_order(n));
+    assert!(probe.max_in_flight.load(Ordering::SeqCst) <= 8);
+    session.transport_closed().await;
+    assert!(engine.sessions().is_empty());
 }
