@@ -67,9 +67,34 @@
 //! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
 //! (or none), sends each frame as a text message when it is valid UTF-8 and as a binary
 //! message otherwise, and closes with the codes listed in [`close`].
+//!
+//! # Client (feature `client`)
+//!
+//! With the `client` feature, `stomp_axum::client::connect_ws` opens a WebSocket (offering
+//! `v12.stomp, v11.stomp, v10.stomp`) and runs `stomp-core`'s async STOMP client over it,
+//! as Spring's `WebSocketStompClient`: for Rust programs, tests and services talking to
+//! this server, Spring or RabbitMQ Web-STOMP. `connect_ws_request` takes a request with
+//! extra headers (`Origin`, `Cookie`, `Authorization`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use stomp_axum::core::broker::AckMode;
+//! use stomp_axum::core::client::ClientConfig;
+//!
+//! let client = stomp_axum::client::connect_ws("ws://127.0.0.1:8080/ws", ClientConfig::new()).await?;
+//! let mut news = client.subscribe("/topic/news", AckMode::Auto).await?;
+//! client.send_with_receipt("/app/chat/lobby", "hello").await?;
+//! if let Some(message) = news.next().await {
+//!     println!("{:?}", message.body());
+//! }
+//! client.disconnect().await?;
+//! # Ok(()) }
+//! ```
 
 mod backend;
 mod builder;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod close;
 mod config;
 mod endpoint;
