@@ -8,7 +8,7 @@
 //! `axum::serve(..).with_graceful_shutdown(..)`.
 //!
 //! ```no_run
-//! use axum::{routing::get, Router};
+//! use axum::{routing::get, serve::ListenerExt, Router};
 //! use serde::{Deserialize, Serialize};
 //! use stomp_axum::prelude::*;
 //!
@@ -51,7 +51,10 @@
 //!         }))
 //!         .layer(stomp.layer("/ws"));
 //!
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     // TCP_NODELAY, so small frames are not held back by Nagle's algorithm.
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
+//!         .await?
+//!         .tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
 //!     axum::serve(listener, app)
 //!         .with_graceful_shutdown(stomp.shutdown_signal(async {
 //!             let _ = tokio::signal::ctrl_c().await;

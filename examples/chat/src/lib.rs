@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use stomp_axum::core::events::SessionEvent;
 use stomp_axum::core::HeartBeat;
@@ -124,6 +125,11 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
             std::future::pending::<()>().await;
         }
     };
+    // TCP_NODELAY: small STOMP frames go out at once instead of waiting behind Nagle's
+    // algorithm (milliseconds of added latency otherwise).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(stomp.shutdown_signal(ctrl_c))
         .await
