@@ -5,7 +5,7 @@
 mod backplane_support;
 
 use backplane_support::{next_body, send, subscribe, unique_prefix};
-use stomp_e2e::{spawn_server, WsClient};
+use stomp_e2e::{frame, spawn_server, WsClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_chat_servers_share_rooms_over_redis() {
@@ -38,5 +38,48 @@ async fn two_chat_servers_share_rooms_over_redis() {
             }
             Err(_) => assert!(tokio::time::Instant::now() < deadline, "never crossed"),
         }
+    }
+
+    // `/app/online` on server one also names the user connected only to server two.
+    let mut bob = WsClient::connect(&two.ws_url("/ws")).await;
+    bob.send_text(
+        &frame("CONNECT")
+            .header("accept-version", "1.2")
+            .header("login", "bob")
+            .header("heart-beat", "0,0")
+            .text(),
+    )
+    .await;
+    bob.expect_frame("CONNECTED").await;
+    let mut ann = WsClient::connect(&one.ws_url("/ws")).await;
+    ann.send_text(
+        &frame("CONNECT")
+            .header("accept-version", "1.2")
+            .header("login", "ann")
+            .header("heart-beat", "0,0")
+            .text(),
+    )
+    .await;
+    ann.expect_frame("CONNECTED").await;
+    let deadline = tokio::time::Instant::now() + stomp_e2e::TIMEOUT;
+    for attempt in 0.. {
+        ann.send_text(
+            &frame("SUBSCRIBE")
+                .header("id", &format!("online-{attempt}"))
+                .header("destination", "/app/online")
+                .text(),
+        )
+        .await;
+        let (names, _) = next_body(&mut ann).await;
+        let names: Vec<String> = serde_json::from_str(&names).unwrap();
+        if names.contains(&"bob".to_owned()) {
+            assert!(names.contains(&"ann".to_owned()), "{names:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob never appeared on server one: {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

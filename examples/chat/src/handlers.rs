@@ -71,7 +71,7 @@ pub async fn private(
 /// their "connected" event is still on its way).
 #[subscribe_mapping("/online")]
 pub async fn online(State(state): State<ChatState>, principal: Option<Principal>) -> Vec<String> {
-    let mut names = state.online.names();
+    let mut names = state.elsewhere.merge(state.online.names());
     if let Some(me) = principal {
         if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(me.name())) {
             names.insert(at, me.name().to_owned());

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::messages::PresenceEvent;
-use crate::presence::Online;
+use crate::presence::{Elsewhere, Online};
 
 pub use web::{default_stompjs_path, stompjs_missing_help};
 
@@ -60,23 +60,17 @@ impl Default for Config {
 /// The state the handlers share.
 #[derive(Debug, Clone, Default)]
 pub struct ChatState {
-    /// Who is online.
+    /// Who is online on this server.
     pub online: Arc<Online>,
+    /// Who is online on the other servers (with `--relay` or `--backplane`).
+    pub elsewhere: Elsewhere,
 }
 
 /// The STOMP endpoint of the chat, with its handlers, and the task that tracks presence.
 ///
 /// Must be called inside a Tokio runtime (it spawns the presence task).
 pub fn stomp(config: &Config) -> Stomp {
-    let state = ChatState::default();
     let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
-    let builder = Stomp::builder()
-        .handler(handlers::chat)
-        .handler(handlers::join)
-        .handler(handlers::private)
-        .handler(handlers::online)
-        .with_state(state.clone())
-        .app_destination_prefix("/app");
     let relay = config
         .relay
         .clone()
@@ -87,8 +81,30 @@ pub fn stomp(config: &Config) -> Stomp {
             .ok(),
         _ => None,
     };
+    // With the relay, the engine's user registry (which the relay keeps in sync across
+    // instances) is made here, so the handlers' state can hold it.
+    let user_registry = stomp_axum::core::user::UserRegistry::new();
+    let state = ChatState {
+        online: Arc::default(),
+        elsewhere: match (&relay, &backplane) {
+            (Some(_), _) => Elsewhere::Relay(user_registry.clone()),
+            (None, Some(backplane)) => Elsewhere::Backplane(backplane.cluster()),
+            (None, None) => Elsewhere::Nowhere,
+        },
+    };
+    let builder = Stomp::builder()
+        .handler(handlers::chat)
+        .handler(handlers::join)
+        .handler(handlers::private)
+        .handler(handlers::online)
+        .with_state(state.clone())
+        .app_destination_prefix("/app");
     let builder = match (&relay, backplane) {
-        (Some(relay), _) => builder.broker(relay.clone()),
+        (Some(relay), _) => builder.broker(relay.clone()).engine(|engine| {
+            engine.user_destinations(stomp_axum::core::user::UserDestinations::new(
+                user_registry.clone(),
+            ))
+        }),
         (None, Some(backplane)) => builder.backplane(backplane),
         (None, None) => builder.simple_broker(["/topic", "/queue"]),
     };

@@ -1,7 +1,40 @@
 //! Who is online: the open sessions of each user name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use stomp_axum::core::backplane::ClusterView;
+use stomp_axum::core::user::UserRegistry;
+
+/// Where the names of users connected to *other* chat servers come from, when there are
+/// other servers.
+#[derive(Debug, Clone, Default)]
+pub enum Elsewhere {
+    /// A standalone server: nobody elsewhere.
+    #[default]
+    Nowhere,
+    /// The Redis backplane's cluster-wide view.
+    Backplane(ClusterView),
+    /// The user registry, which the RabbitMQ relay keeps in sync across instances.
+    Relay(UserRegistry),
+}
+
+impl Elsewhere {
+    /// The names online anywhere: `local` plus whoever the cluster knows of, sorted, once.
+    pub fn merge(&self, local: Vec<String>) -> Vec<String> {
+        let mut names: BTreeSet<String> = local.into_iter().collect();
+        match self {
+            Elsewhere::Nowhere => {}
+            Elsewhere::Backplane(cluster) => {
+                names.extend(cluster.user_names().iter().map(|n| n.to_string()));
+            }
+            Elsewhere::Relay(registry) => {
+                names.extend(registry.users().iter().map(|u| u.name.to_string()));
+            }
+        }
+        names.into_iter().collect()
+    }
+}
 
 /// Open sessions per user. A user is online while they have at least one session.
 ///
