@@ -11,6 +11,7 @@ use stomp_core::app::{
     AppDispatch, AppRouter, AppRouterBuilder, Controller, IntoExceptionRoute, MappedHandler,
     RouteError,
 };
+use stomp_core::backplane::BackplaneBroker;
 use stomp_core::broker::{Broker, SimpleBroker, SimpleBrokerConfig};
 use stomp_core::codec::Limits;
 use stomp_core::engine::EngineBuilder;
@@ -159,6 +160,16 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     /// Uses this broker (a relay, a backplane, a custom one).
     pub fn broker(mut self, broker: impl Broker) -> Self {
         self.engine = self.engine.broker(broker);
+        self
+    }
+
+    /// Scales out over a backplane: uses `broker` and shares its user destinations with
+    /// the engine (so user destinations sent on another instance resolve here). A custom
+    /// user destination prefix belongs on the `UserDestinations` given to
+    /// `BackplaneBroker::new`, which resolves forwarded messages with it.
+    pub fn backplane(mut self, broker: BackplaneBroker) -> Self {
+        let users = broker.user_destinations().clone();
+        self.engine = self.engine.user_destinations(users).broker(broker);
         self
     }
 

@@ -1,35 +1,66 @@
-//! STOMP over WebSocket for axum.
+//! Spring-style STOMP 1.2 messaging for axum: annotated handler functions, an in-memory
+//! broker (or a relay to an external one), and a WebSocket endpoint that `@stomp/stompjs`
+//! clients talk to unchanged.
 //!
-//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], mount it with
-//! [`Stomp::layer`] or [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
+//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
+//! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
+//! [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
 //! `axum::serve(..).with_graceful_shutdown(..)`.
 //!
 //! ```no_run
-//! use axum::{routing::get, Router};
-//! use stomp_axum::Stomp;
+//! use axum::{routing::get, serve::ListenerExt, Router};
+//! use serde::{Deserialize, Serialize};
+//! use stomp_axum::prelude::*;
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let stomp = Stomp::builder()
-//!     .app_destination_prefix("/app")
-//!     .simple_broker(["/topic", "/queue"])
-//!     .allow_origins(["http://localhost:5173"])
-//!     .build();
-//! let app = Router::new()
-//!     .route("/", get(|| async { "chat" }))
-//!     .layer(stomp.layer("/ws"));
+//! #[derive(Clone, Serialize, Deserialize)]
+//! struct ChatMessage { from: String, text: String }
 //!
-//! // Publish from anywhere (an HTTP handler, a background task).
-//! let template = stomp.template();
-//! tokio::spawn(async move { template.send("/topic/news", "hello").await });
+//! #[derive(Clone, Default)]
+//! struct AppState { rooms: Vec<String> }
 //!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-//! axum::serve(listener, service)
-//!     .with_graceful_shutdown(stomp.shutdown_signal(async {
-//!         let _ = tokio::signal::ctrl_c().await;
-//!     }))
-//!     .await
-//! # }
+//! // A SEND to /app/chat/{room} lands here; the return value goes to /topic/chat/{room}.
+//! #[message_mapping("/chat/{room}")]
+//! #[send_to("/topic/chat/{room}")]
+//! async fn chat(DestinationVar(room): DestinationVar<String>, Payload(msg): Payload<ChatMessage>) -> ChatMessage {
+//!     let _ = room;
+//!     msg
+//! }
+//!
+//! // A SUBSCRIBE to /app/rooms is answered once, straight to the subscriber.
+//! #[subscribe_mapping("/rooms")]
+//! async fn rooms(State(app): State<AppState>) -> Vec<String> {
+//!     app.rooms
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let stomp = Stomp::builder()
+//!         .app_destination_prefix("/app")
+//!         .simple_broker(["/topic", "/queue"])
+//!         .handler(chat)
+//!         .handler(rooms)
+//!         .with_state(AppState::default())
+//!         .build();
+//!
+//!     // Publish from anywhere: HTTP handlers, background tasks.
+//!     let template = stomp.template();
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello" }))
+//!         .route("/announce", get(move || async move {
+//!             template.send("/topic/news", "hello everyone").await.is_ok().to_string()
+//!         }))
+//!         .layer(stomp.layer("/ws"));
+//!
+//!     // TCP_NODELAY, so small frames are not held back by Nagle's algorithm.
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
+//!         .await?
+//!         .tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(stomp.shutdown_signal(async {
+//!             let _ = tokio::signal::ctrl_c().await;
+//!         }))
+//!         .await
+//! }
 //! ```
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
@@ -39,9 +70,34 @@
 //! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
 //! (or none), sends each frame as a text message when it is valid UTF-8 and as a binary
 //! message otherwise, and closes with the codes listed in [`close`].
+//!
+//! # Client (feature `client`)
+//!
+//! With the `client` feature, `stomp_axum::client::connect_ws` opens a WebSocket (offering
+//! `v12.stomp, v11.stomp, v10.stomp`) and runs `stomp-core`'s async STOMP client over it,
+//! as Spring's `WebSocketStompClient`: for Rust programs, tests and services talking to
+//! this server, Spring or RabbitMQ Web-STOMP. `connect_ws_request` takes a request with
+//! extra headers (`Origin`, `Cookie`, `Authorization`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use stomp_axum::core::broker::AckMode;
+//! use stomp_axum::core::client::ClientConfig;
+//!
+//! let client = stomp_axum::client::connect_ws("ws://127.0.0.1:8080/ws", ClientConfig::new()).await?;
+//! let mut news = client.subscribe("/topic/news", AckMode::Auto).await?;
+//! client.send_with_receipt("/app/chat/lobby", "hello").await?;
+//! if let Some(message) = news.next().await {
+//!     println!("{:?}", message.body());
+//! }
+//! client.disconnect().await?;
+//! # Ok(()) }
+//! ```
 
 mod backend;
 mod builder;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod close;
 mod config;
 mod endpoint;

@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod authz;
+pub mod backplane;
 pub mod broker;
 pub mod channel;
+pub mod client;
 pub mod codec;
 pub mod destination;
 pub mod engine;
@@ -12,6 +14,7 @@ pub mod frame;
 pub mod heartbeat;
 pub mod interceptor;
 pub mod outbound;
+pub mod relay;
 pub mod session;
 pub mod template;
 pub mod user;

@@ -192,6 +192,48 @@ async fn queue_depth_is_bounded_and_kept_in_order_for_the_first_consumer() {
 }
 
 #[tokio::test]
+async fn all_queues_together_are_bounded_in_bytes() {
+    // Room for three messages in all; each fresh queue name takes from the same budget.
+    let probe = SimpleBroker::default();
+    publish(&probe, "/queue/q0", "x").await;
+    let one = probe.queued_bytes();
+    assert!(one > 0);
+    let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_queued_bytes(3 * one));
+    let mut accepted = 0;
+    let mut refused = 0;
+    for i in 0..100 {
+        match broker.publish(message(&format!("/queue/q{i}"), "x")).await {
+            Ok(()) => accepted += 1,
+            Err(BrokerError::QueueFull(_)) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 3);
+    assert_eq!(accepted + refused, 100);
+    assert!(broker.queued_bytes() <= 3 * one);
+    assert_eq!(broker.stats().queued, accepted);
+
+    // A queue with a consumer still delivers at once while the budget is used up.
+    let mut a = Client::new("a");
+    broker
+        .subscribe(a.sub("1", "/queue/live", AckMode::Auto))
+        .await
+        .unwrap();
+    publish(&broker, "/queue/live", "direct").await;
+    assert_eq!(a.bodies(), ["direct"]);
+
+    // Draining a queue gives its bytes back.
+    let mut b = Client::new("b");
+    broker
+        .subscribe(b.sub("1", "/queue/q0", AckMode::Auto))
+        .await
+        .unwrap();
+    assert_eq!(b.bodies(), ["x"]);
+    assert!(broker.queued_bytes() < 3 * one);
+    publish(&broker, "/queue/q9", "y").await;
+}
+
+#[tokio::test]
 async fn unacked_limit_holds_messages_back_until_acked() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_unacked(1));
     let mut a = Client::new("a");

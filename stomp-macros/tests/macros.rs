@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+// The same recording broker and request builders as stomp-core's app tests.
+#[path = "../../stomp-core/tests/app_support/mod.rs"]
 mod support;
 
 use serde::{Deserialize, Serialize};

@@ -73,8 +73,9 @@
 //!
 //! No matching route, a rejected argument and a panicking handler are [`AppError`]s: the
 //! session answers with an ERROR frame. Handlers run inside the session's dispatch: one
-//! session's frames are handled in order, sessions run concurrently. (No opt-in concurrent
-//! handling within one session yet.)
+//! session's frames are handled in order, sessions run concurrently. Opt in to concurrent
+//! handling within one session with
+//! [`EngineBuilder::app_concurrency`](crate::engine::EngineBuilder::app_concurrency).
 
 use bytestring::ByteString;
 

@@ -169,6 +169,14 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes a message to its destination's subscribers.
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>>;
 
+    /// A publish to the user destination `message.destination` (`/user/{user}/...`) is
+    /// about to be resolved against this instance's sessions. A broker spanning several
+    /// instances (a backplane) forwards it so the instances hosting `user` resolve it
+    /// against theirs. Must not wait; the default does nothing.
+    fn user_message(&self, user: &str, message: &Message) {
+        let _ = (user, message);
+    }
+
     /// Acknowledges the delivery whose MESSAGE carried `ack: ack_id`.
     fn ack<'a>(
         &'a self,

@@ -222,6 +222,7 @@ impl BrokerChannel {
         let Some(send) = self.users.resolve_send(&message.destination) else {
             return self.broker.publish(message).await;
         };
+        self.broker.user_message(&send.user, &message);
         let mut headers = message.headers;
         headers.set(name::DESTINATION, send.user_destination.clone());
         let mut first_error = None;

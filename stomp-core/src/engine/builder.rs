@@ -35,6 +35,7 @@ pub(crate) struct Config {
     pub(crate) event_capacity: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) app_concurrency: usize,
 }
 
 /// Builds an [`Engine`]; get one with [`Engine::builder`].
@@ -61,6 +62,7 @@ pub struct EngineBuilder {
     event_capacity: usize,
     shutdown_timeout: Duration,
     connect_timeout: Duration,
+    app_concurrency: usize,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -97,6 +99,7 @@ impl Default for EngineBuilder {
             event_capacity: 1024,
             shutdown_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
+            app_concurrency: 1,
         }
     }
 }
@@ -251,6 +254,31 @@ impl EngineBuilder {
         self
     }
 
+    /// How many application dispatches of ONE session may run at once (default 1).
+    ///
+    /// - `1` (the default): a session awaits each SEND/SUBSCRIBE to an application
+    ///   destination before it takes its next frame, so one session's frames are handled
+    ///   strictly in order (what Spring needs `setPreserveReceiveOrder` for). Different
+    ///   sessions always run concurrently.
+    /// - `n > 1`: up to `n` such dispatches of one session run concurrently, driven by one
+    ///   worker task per session, while the session goes on reading frames; with `n` in
+    ///   flight the session waits for one to complete before it takes the next frame
+    ///   (backpressure). Replies of one session may then come out of order.
+    ///
+    /// Either way a frame's RECEIPT is sent only after its dispatch completed, and a
+    /// failed dispatch ends the session with ERROR (with `receipt-id` when asked for).
+    /// Every other frame (broker SUBSCRIBE/SEND, UNSUBSCRIBE, ACK, transactions,
+    /// DISCONNECT), a protocol ERROR of the session's own, and closing the session first
+    /// wait until the session's in-flight dispatches are done, so nothing overtakes them.
+    /// SENDs inside a transaction are dispatched in order at COMMIT. A close from outside
+    /// the session (`close_session`, shutdown, heart-beat timeout) does not wait for
+    /// in-flight dispatches: they run to completion, their receipts dropped. `0` counts
+    /// as 1.
+    pub fn app_concurrency(mut self, n: usize) -> Self {
+        self.app_concurrency = n.max(1);
+        self
+    }
+
     /// Builds the engine (with an embedded [`SimpleBroker`] when no broker was given).
     pub fn build(self) -> Engine {
         let broker = self
@@ -287,6 +315,7 @@ impl EngineBuilder {
             event_capacity: self.event_capacity.max(1),
             shutdown_timeout: self.shutdown_timeout,
             connect_timeout: self.connect_timeout,
+            app_concurrency: self.app_concurrency,
         };
         let mut users = self.users.unwrap_or_default();
         if let Some(prefix) = self.user_prefix {

@@ -94,7 +94,12 @@ impl Session {
         info: &SessionInfo,
     ) -> Result<Outcome, ProtocolError> {
         validate(&frame, info.version)?;
+        let pipelined = self.pipelined(&frame);
+        if !pipelined && !self.drain_app().await {
+            return Ok(Outcome::Ended);
+        }
         match frame.command {
+            Command::Send if pipelined => return self.send(frame, info, true).await,
             Command::Send | Command::Ack | Command::Nack => {
                 if let Some(tx) = frame.headers.transaction() {
                     let tx = tx.to_owned();
@@ -103,7 +108,7 @@ impl Session {
                     self.apply(frame, info).await?;
                 }
             }
-            Command::Subscribe => self.subscribe(frame, info).await?,
+            Command::Subscribe => return self.subscribe(frame, info, pipelined).await,
             Command::Unsubscribe => self.unsubscribe(&frame).await?,
             Command::Begin => self
                 .transactions
@@ -125,11 +130,26 @@ impl Session {
         Ok(Outcome::Continue)
     }
 
-    /// Performs a SEND, ACK or NACK (directly, or on COMMIT).
+    /// Whether the frame goes to the app pipeline: a SEND outside a transaction or a
+    /// SUBSCRIBE, to an application destination, with `app_concurrency > 1`.
+    fn pipelined(&self, frame: &Frame) -> bool {
+        self.pipeline.is_some()
+            && match frame.command {
+                Command::Send => frame.headers.transaction().is_none(),
+                Command::Subscribe => true,
+                _ => false,
+            }
+            && frame
+                .headers
+                .destination()
+                .is_some_and(|d| self.engine.app_path(d).is_some())
+    }
+
+    /// Performs a SEND, ACK or NACK (directly, or on COMMIT), in order.
     async fn apply(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
         let broker = &self.engine.broker;
         match frame.command {
-            Command::Send => self.send(frame, info).await,
+            Command::Send => self.send(frame, info, false).await.map(drop),
             Command::Ack => {
                 let id = required(&frame, ack_header(info.version))?;
                 Ok(broker.ack(&info.id, id).await?)
@@ -142,7 +162,13 @@ impl Session {
         }
     }
 
-    async fn send(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
+    /// A SEND; `pipelined`: an application dispatch goes to the app pipeline.
+    async fn send(
+        &self,
+        frame: Frame,
+        info: &SessionInfo,
+        pipelined: bool,
+    ) -> Result<Outcome, ProtocolError> {
         let destination = ByteString::from(required(&frame, name::DESTINATION)?);
         if let Some(path) = self.engine.app_path(&destination) {
             self.engine
@@ -150,7 +176,7 @@ impl Session {
                 .authorize(Access::Send, info, &destination)?;
             let lookup_path = ByteString::from(path);
             return self
-                .dispatch(AppRequestKind::Send, frame, lookup_path, info)
+                .dispatch(AppRequestKind::Send, frame, lookup_path, info, pipelined)
                 .await;
         }
         let message = Message {
@@ -158,7 +184,8 @@ impl Session {
             destination,
             body: frame.body,
         };
-        Ok(self.engine.channel.send_from(info, message).await?)
+        self.engine.channel.send_from(info, message).await?;
+        Ok(Outcome::Continue)
     }
 
     async fn dispatch(
@@ -167,7 +194,8 @@ impl Session {
         frame: Frame,
         lookup_path: ByteString,
         info: &SessionInfo,
-    ) -> Result<(), ProtocolError> {
+        pipelined: bool,
+    ) -> Result<Outcome, ProtocolError> {
         let Some(app) = &self.engine.app else {
             return Err(ProtocolError::new(
                 "no application handler",
@@ -184,7 +212,16 @@ impl Session {
             session: info.clone(),
             template: self.engine.template.clone(),
         };
-        Ok(app.dispatch(request).await?)
+        if let Some(pipeline) = self.pipeline.as_ref().filter(|_| pipelined) {
+            let accepted = pipeline.submit(request, self.receipt.clone()).await;
+            return Ok(if accepted {
+                Outcome::Pipelined
+            } else {
+                Outcome::Ended
+            });
+        }
+        app.dispatch(request).await?;
+        Ok(Outcome::Continue)
     }
 
     fn subscriber(&self, info: &SessionInfo) -> Subscriber {
@@ -195,7 +232,13 @@ impl Session {
         }
     }
 
-    async fn subscribe(&self, frame: Frame, info: &SessionInfo) -> Result<(), ProtocolError> {
+    /// A SUBSCRIBE; `pipelined`: a subscribe mapping goes to the app pipeline.
+    async fn subscribe(
+        &self,
+        frame: Frame,
+        info: &SessionInfo,
+        pipelined: bool,
+    ) -> Result<Outcome, ProtocolError> {
         let id = ByteString::from(required(&frame, name::ID)?);
         let destination = ByteString::from(required(&frame, name::DESTINATION)?);
         let ack = subscribe_ack(&frame)?;
@@ -213,7 +256,9 @@ impl Session {
                 subscription_id: id,
             };
             let lookup_path = ByteString::from(path);
-            return self.dispatch(kind, frame, lookup_path, info).await;
+            return self
+                .dispatch(kind, frame, lookup_path, info, pipelined)
+                .await;
         }
         let max = self.engine.config.max_subscriptions;
         if self.shared.subscription_count() >= max {
@@ -238,7 +283,7 @@ impl Session {
             id,
             destination,
         });
-        Ok(())
+        Ok(Outcome::Continue)
     }
 
     /// UNSUBSCRIBE of an id the session does not hold is accepted and does nothing: clients

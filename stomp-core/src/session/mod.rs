@@ -5,7 +5,16 @@
 //! order. A frame that asks for a receipt gets its RECEIPT only once it has taken effect.
 //! Any protocol error is answered with one ERROR frame (carrying `receipt-id` when the
 //! offending frame had `receipt`), after which the session accepts nothing more.
+//!
+//! Application dispatches are awaited inline by default, so one session's frames are
+//! handled strictly in order. With
+//! [`EngineBuilder::app_concurrency`](crate::engine::EngineBuilder::app_concurrency) above
+//! 1, SENDs and SUBSCRIBEs to application destinations of one session are dispatched
+//! concurrently (bounded) while the session goes on reading; every other frame, an ERROR
+//! of the session's own and the close wait until those dispatches are done (see
+//! `app_pipeline`).
 
+mod app_pipeline;
 mod commands;
 mod connect;
 mod error;
@@ -26,6 +35,7 @@ use crate::frame::Frame;
 use crate::outbound::CloseReason;
 use crate::version::Version;
 
+use app_pipeline::AppPipeline;
 use error::ProtocolError;
 use shared::SessionShared;
 use transaction::Transactions;
@@ -50,6 +60,10 @@ enum State {
 enum Outcome {
     Continue,
     Disconnect,
+    /// Handed to the app pipeline, which sends the RECEIPT once the dispatch completed.
+    Pipelined,
+    /// The app pipeline failed: ERROR was sent already; the session must end.
+    Ended,
 }
 
 /// One client session, owned by the transport's reader task.
@@ -62,6 +76,10 @@ pub struct Session {
     transactions: Transactions,
     decoder: Decoder,
     buffer: BytesMut,
+    /// Concurrent application dispatch (`app_concurrency > 1` only).
+    pipeline: Option<AppPipeline>,
+    /// The `receipt` of the frame being handled (as received, before interceptors).
+    receipt: Option<ByteString>,
 }
 
 impl std::fmt::Debug for Session {
@@ -84,6 +102,13 @@ impl Session {
             engine.config.max_transaction_frames,
         );
         let decoder = Decoder::new(engine.config.limits);
+        let pipeline = (engine.config.app_concurrency > 1 && engine.app.is_some()).then(|| {
+            AppPipeline::new(
+                engine.config.app_concurrency,
+                engine.clone(),
+                shared.clone(),
+            )
+        });
         Session {
             engine,
             shared,
@@ -93,6 +118,8 @@ impl Session {
             transactions,
             decoder,
             buffer: BytesMut::new(),
+            pipeline,
+            receipt: None,
         }
     }
 
@@ -188,8 +215,20 @@ impl Session {
             }
             return Err(self.close_state());
         }
+        if self.pipeline.as_ref().is_some_and(AppPipeline::failed) {
+            self.end(CloseReason::Error("application handler failed".into()))
+                .await;
+            return Err(self.close_state());
+        }
         let receipt = frame.headers.receipt().map(ByteString::from);
+        self.receipt.clone_from(&receipt);
         match self.process(frame).await {
+            Ok(Outcome::Pipelined) => {}
+            Ok(Outcome::Ended) => {
+                self.end(CloseReason::Error("application handler failed".into()))
+                    .await;
+                return Err(self.close_state());
+            }
             Ok(Outcome::Continue) => {
                 if let Some(receipt) = receipt {
                     self.engine
@@ -205,6 +244,11 @@ impl Session {
                 return Err(self.close_state());
             }
             Err(error) => {
+                if !self.drain_app().await {
+                    // A concurrent dispatch failed meanwhile: its ERROR went out instead.
+                    self.end(CloseReason::Error(error.message)).await;
+                    return Err(self.close_state());
+                }
                 tracing::debug!(session = %self.shared.id, message = %error.message, "protocol error");
                 self.engine
                     .send_frame(&self.shared, &error.to_frame(receipt.as_ref()));
@@ -227,6 +271,7 @@ impl Session {
     /// The transport went away without DISCONNECT: releases everything the session held
     /// (subscriptions, open transactions) and publishes `Disconnected`.
     pub async fn transport_closed(mut self) {
+        self.drain_app().await;
         if !self.shared.is_finished() {
             self.end(CloseReason::TransportClosed).await;
         }
@@ -234,8 +279,18 @@ impl Session {
     }
 
     async fn end(&mut self, reason: CloseReason) {
+        self.drain_app().await;
         self.shared.outbound.close(reason.clone());
         self.engine.finish(&self.shared, reason).await;
+    }
+
+    /// Waits until no concurrent application dispatch is in flight; `false` when one
+    /// failed (the session has been answered with ERROR). Always `true` in order.
+    async fn drain_app(&self) -> bool {
+        match &self.pipeline {
+            Some(pipeline) => pipeline.drain().await,
+            None => true,
+        }
     }
 
     fn close_state(&mut self) -> SessionEnded {

@@ -32,6 +32,7 @@ pub struct SimpleBrokerConfig {
     pub(crate) queue_prefixes: Vec<String>,
     pub(crate) separator: Separator,
     pub(crate) max_queue_depth: usize,
+    pub(crate) max_queued_bytes: usize,
     pub(crate) max_unacked: usize,
     pub(crate) max_redeliveries: Option<u32>,
     pub(crate) spring_compatible: bool,
@@ -44,6 +45,7 @@ impl Default for SimpleBrokerConfig {
             queue_prefixes: vec!["/queue".into()],
             separator: Separator::Slash,
             max_queue_depth: 10_000,
+            max_queued_bytes: 64 * 1024 * 1024,
             max_unacked: 1_000,
             max_redeliveries: None,
             spring_compatible: false,
@@ -95,6 +97,17 @@ impl SimpleBrokerConfig {
     #[must_use]
     pub fn max_queue_depth(mut self, depth: usize) -> Self {
         self.max_queue_depth = depth;
+        self
+    }
+
+    /// Most bytes of encoded messages all queues together keep for consumers that are not
+    /// there yet (default 64 MiB). Each queue is bounded by
+    /// [`max_queue_depth`](Self::max_queue_depth); this bounds the sum, so a client sending
+    /// to many fresh queue names cannot make the broker grow without limit. Past it a SEND
+    /// to a queue that cannot deliver at once fails with `QueueFull`.
+    #[must_use]
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
         self
     }
 

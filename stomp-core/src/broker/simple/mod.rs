@@ -111,6 +111,8 @@ pub struct SimpleBroker {
     patterns: RwLock<PatternTrie<SubList>>,
     pattern_subs: AtomicUsize,
     queues: Box<[QueueShard]>,
+    /// Bytes of queue messages waiting for a consumer, across all queues.
+    backlog_bytes: AtomicUsize,
     sessions: Box<[SessionShard]>,
     subscriptions: AtomicUsize,
     next_key: AtomicU64,
@@ -168,6 +170,7 @@ impl SimpleBroker {
             topics: (0..SHARDS).map(|_| RwLock::default()).collect(),
             pattern_subs: AtomicUsize::new(0),
             queues: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            backlog_bytes: AtomicUsize::new(0),
             sessions: (0..SHARDS).map(|_| Mutex::default()).collect(),
             subscriptions: AtomicUsize::new(0),
             next_key: AtomicU64::new(1),
@@ -194,11 +197,17 @@ impl SimpleBroker {
         &self.sessions[self.shard(session.as_str())]
     }
 
-    fn limits(&self) -> QueueLimits {
+    fn limits(&self) -> QueueLimits<'_> {
         QueueLimits {
             max_unacked: self.config.max_unacked,
             max_redeliveries: self.config.max_redeliveries,
+            backlog_bytes: &self.backlog_bytes,
         }
+    }
+
+    /// Bytes of queue messages waiting for a consumer, across all queues (one atomic load).
+    pub fn queued_bytes(&self) -> usize {
+        self.backlog_bytes.load(Ordering::Relaxed)
     }
 
     /// Number of live subscriptions (one atomic load).
@@ -474,23 +483,34 @@ impl SimpleBroker {
     ) -> Result<(), BrokerError> {
         let mut shard = lock(&self.queues[self.shard(destination)]);
         let depth = shard.get(destination).map_or(0, |q| q.backlog.len());
+        let full = || BrokerError::QueueFull(destination.chars().take(256).collect());
         if depth >= self.config.max_queue_depth {
-            return Err(BrokerError::QueueFull(
-                destination.chars().take(256).collect(),
-            ));
+            return Err(full());
         }
         let queue = match shard.get_mut(destination) {
             Some(queue) => queue,
             None => shard.entry(destination.into()).or_default(),
         };
+        let limits = self.limits();
         reserve_for(buf, &message, 1);
-        queue.backlog.push_back(QueuedMessage {
-            message: Arc::new(message),
-            deliveries: 0,
-        });
-        queue.pump(self.limits(), buf);
+        let message = Arc::new(message);
+        queue.push(
+            QueuedMessage {
+                message: message.clone(),
+                deliveries: 0,
+            },
+            limits,
+        );
+        queue.pump(limits, buf);
+        // A message no consumer could take stays only while all queues together are within
+        // their byte budget.
+        let refused = self.queued_bytes() > self.config.max_queued_bytes
+            && queue.retract_last(&message, limits);
         if queue.is_unused() {
             shard.remove(destination);
+        }
+        if refused {
+            return Err(full());
         }
         Ok(())
     }

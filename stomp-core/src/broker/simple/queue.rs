@@ -2,11 +2,12 @@
 //! no consumer could take yet.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::subscription::{PendingEntry, QueuedMessage, Sub, SubList};
+use super::subscription::{PendingEntry, QueuedMessage, SharedMessage, Sub, SubList};
 use crate::outbound::SendError;
 
 /// One queue destination.
@@ -19,14 +20,53 @@ pub(crate) struct QueueState {
     pub(crate) backlog: VecDeque<QueuedMessage>,
 }
 
-/// Limits the queue applies while pumping.
+/// Limits the queue applies while pumping, and the broker-wide count of backlog bytes it
+/// keeps up to date.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct QueueLimits {
+pub(crate) struct QueueLimits<'a> {
     pub(crate) max_unacked: usize,
     pub(crate) max_redeliveries: Option<u32>,
+    pub(crate) backlog_bytes: &'a AtomicUsize,
+}
+
+impl QueueLimits<'_> {
+    fn backlog_added(&self, queued: &QueuedMessage) {
+        self.backlog_bytes
+            .fetch_add(queued.message.prepared.len(), Ordering::Relaxed);
+    }
+
+    fn backlog_removed(&self, queued: &QueuedMessage) {
+        self.backlog_bytes
+            .fetch_sub(queued.message.prepared.len(), Ordering::Relaxed);
+    }
 }
 
 impl QueueState {
+    /// Queues a new message at the back of the backlog.
+    pub(crate) fn push(&mut self, queued: QueuedMessage, limits: QueueLimits<'_>) {
+        limits.backlog_added(&queued);
+        self.backlog.push_back(queued);
+    }
+
+    /// Takes `message` back out if it is still the last one waiting; `true` if it was.
+    pub(crate) fn retract_last(
+        &mut self,
+        message: &Arc<SharedMessage>,
+        limits: QueueLimits<'_>,
+    ) -> bool {
+        if !self
+            .backlog
+            .back()
+            .is_some_and(|last| Arc::ptr_eq(&last.message, message))
+        {
+            return false;
+        }
+        if let Some(last) = self.backlog.pop_back() {
+            limits.backlog_removed(&last);
+        }
+        true
+    }
+
     /// No consumer and nothing waiting: the entry can go.
     pub(crate) fn is_unused(&self) -> bool {
         self.consumers.is_empty() && self.backlog.is_empty()
@@ -37,7 +77,7 @@ impl QueueState {
     pub(crate) fn hand_back(
         &mut self,
         entries: impl DoubleEndedIterator<Item = PendingEntry>,
-        limits: QueueLimits,
+        limits: QueueLimits<'_>,
     ) {
         for entry in entries.rev() {
             let Some(queued) = entry.queued else { continue };
@@ -52,6 +92,7 @@ impl QueueState {
                 );
                 continue;
             }
+            limits.backlog_added(&queued);
             self.backlog.push_front(queued);
         }
     }
@@ -62,7 +103,7 @@ impl QueueState {
     /// A consumer whose session is gone (`Closed`, `SlowConsumer`) is removed and its
     /// un-acked messages go back to the front of the backlog; one whose queue dropped the
     /// frame (`DropNewest`) is skipped for this message.
-    pub(crate) fn pump(&mut self, limits: QueueLimits, buf: &mut BytesMut) {
+    pub(crate) fn pump(&mut self, limits: QueueLimits<'_>, buf: &mut BytesMut) {
         'messages: while let Some(front) = self.backlog.front() {
             let message = front.message.clone();
             let deliveries = front.deliveries + 1;
@@ -82,7 +123,9 @@ impl QueueState {
                 };
                 match sub.deliver(&message, Some(queued), limits.max_unacked, buf) {
                     Ok(()) => {
-                        self.backlog.pop_front();
+                        if let Some(sent) = self.backlog.pop_front() {
+                            limits.backlog_removed(&sent);
+                        }
                         continue 'messages;
                     }
                     Err(SendError::Dropped) => continue,
@@ -97,7 +140,7 @@ impl QueueState {
     }
 
     /// Removes a consumer and hands its un-acked messages back (without pumping).
-    pub(crate) fn remove_consumer(&mut self, sub: &Arc<Sub>, limits: QueueLimits) {
+    pub(crate) fn remove_consumer(&mut self, sub: &Arc<Sub>, limits: QueueLimits<'_>) {
         self.consumers.remove(sub);
         let pending = sub.take_pending();
         self.hand_back(pending.into_iter(), limits);

@@ -1,0 +1,190 @@
+//! The chat example: an axum server with a web page where people pick a name, join a room,
+//! chat, see who is online and send each other private messages, over STOMP.
+//!
+//! STOMP endpoint `/ws`; application prefix `/app`; broker prefixes `/topic` (broadcast) and
+//! `/queue` (point-to-point); user prefix `/user`. Any CONNECT `login` is taken as the user's
+//! name, so any STOMP client can join.
+
+pub mod handlers;
+pub mod messages;
+pub mod presence;
+mod web;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use axum::Router;
+use stomp_axum::core::events::SessionEvent;
+use stomp_axum::core::HeartBeat;
+use stomp_axum::prelude::*;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::messages::PresenceEvent;
+use crate::presence::{Elsewhere, Online};
+
+pub use web::{default_stompjs_path, stompjs_missing_help};
+
+/// Where presence events are published.
+pub const PRESENCE_TOPIC: &str = "/topic/presence";
+
+/// How the chat server is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `@stomp/stompjs` browser bundle served at `/vendor/stomp.umd.min.js`.
+    pub stompjs: PathBuf,
+    /// The server's heart-beat offer: how often it sends heart-beats and how often it wants
+    /// them (each side then uses the larger of the two offers). Default 10 s.
+    pub heartbeat: Duration,
+    /// Relay `/topic` and `/queue` to an external STOMP broker (RabbitMQ) instead of the
+    /// embedded broker, so several chat servers share rooms and users. Default: embedded.
+    pub relay: Option<stomp_axum::core::relay::RelayConfig>,
+    /// Link several chat servers through Redis pub/sub (the embedded broker stays, topics
+    /// and user destinations are shared). Ignored when `relay` is set. Default: none.
+    pub backplane: Option<stomp_redis::RedisConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stompjs: default_stompjs_path(),
+            heartbeat: Duration::from_secs(10),
+            relay: None,
+            backplane: None,
+        }
+    }
+}
+
+/// The state the handlers share.
+#[derive(Debug, Clone, Default)]
+pub struct ChatState {
+    /// Who is online on this server.
+    pub online: Arc<Online>,
+    /// Who is online on the other servers (with `--relay` or `--backplane`).
+    pub elsewhere: Elsewhere,
+}
+
+/// The STOMP endpoint of the chat, with its handlers, and the task that tracks presence.
+///
+/// Must be called inside a Tokio runtime (it spawns the presence task).
+pub fn stomp(config: &Config) -> Stomp {
+    let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
+    let relay = config
+        .relay
+        .clone()
+        .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
+    let backplane = match (&relay, &config.backplane) {
+        (None, Some(redis)) => stomp_redis::broker(redis.clone())
+            .inspect_err(|e| eprintln!("chat: backplane not started ({e}): embedded broker only"))
+            .ok(),
+        _ => None,
+    };
+    // With the relay, the engine's user registry (which the relay keeps in sync across
+    // instances) is made here, so the handlers' state can hold it.
+    let user_registry = stomp_axum::core::user::UserRegistry::new();
+    let state = ChatState {
+        online: Arc::default(),
+        elsewhere: match (&relay, &backplane) {
+            (Some(_), _) => Elsewhere::Relay(user_registry.clone()),
+            (None, Some(backplane)) => Elsewhere::Backplane(backplane.cluster()),
+            (None, None) => Elsewhere::Nowhere,
+        },
+    };
+    let builder = Stomp::builder()
+        .handler(handlers::chat)
+        .handler(handlers::join)
+        .handler(handlers::private)
+        .handler(handlers::online)
+        .with_state(state.clone())
+        .app_destination_prefix("/app");
+    let builder = match (&relay, backplane) {
+        (Some(relay), _) => builder.broker(relay.clone()).engine(|engine| {
+            engine.user_destinations(stomp_axum::core::user::UserDestinations::new(
+                user_registry.clone(),
+            ))
+        }),
+        (None, Some(backplane)) => builder.backplane(backplane),
+        (None, None) => builder.simple_broker(["/topic", "/queue"]),
+    };
+    let stomp = builder
+        .user_destination_prefix("/user")
+        .heartbeat(HeartBeat::new(millis, millis))
+        .build();
+    if let Some(relay) = relay {
+        relay.sync_user_registry(stomp.engine().user_registry());
+    }
+    tokio::spawn(track_presence(stomp.clone(), state.online));
+    stomp
+}
+
+/// The whole application: the page, and `stomp` mounted at `/ws`.
+pub fn app_with(config: &Config, stomp: &Stomp) -> Router {
+    web::routes(config.stompjs.clone()).layer(stomp.layer("/ws"))
+}
+
+/// The whole application: the page, and the STOMP endpoint at `/ws`.
+///
+/// Must be called inside a Tokio runtime (it spawns the presence task).
+pub fn app(config: Config) -> Router {
+    app_with(&config, &stomp(&config))
+}
+
+/// Serves the chat on `listener` until Ctrl-C, then shuts the STOMP sessions down cleanly.
+pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
+    let stomp = stomp(&config);
+    let app = app_with(&config, &stomp);
+    let ctrl_c = async {
+        // If the signal handler cannot be installed, run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    // TCP_NODELAY: small STOMP frames go out at once instead of waiting behind Nagle's
+    // algorithm (milliseconds of added latency otherwise).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stomp.shutdown_signal(ctrl_c))
+        .await
+}
+
+/// Follows the engine's session events: a user's first session → online, their last one
+/// gone → offline, each change published on [`PRESENCE_TOPIC`].
+async fn track_presence(stomp: Stomp, online: Arc<Online>) {
+    let mut events = stomp.subscribe_events();
+    let template = stomp.template();
+    drop(stomp);
+    loop {
+        let change = match events.recv().await {
+            Ok(SessionEvent::Connected { info }) => info.principal.and_then(|p| {
+                online
+                    .session_opened(info.id.as_str(), p.name())
+                    .then(|| PresenceEvent {
+                        user: p.name().to_owned(),
+                        online: true,
+                    })
+            }),
+            Ok(SessionEvent::Disconnected { session, .. }) => online
+                .session_closed(session.as_str())
+                .map(|user| PresenceEvent {
+                    user,
+                    online: false,
+                }),
+            Ok(_) => None,
+            // Missed events: the list may be stale until those users reconnect.
+            Err(RecvError::Lagged(missed)) => {
+                eprintln!("chat: presence missed {missed} session events");
+                None
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if let Some(event) = change {
+            if let Err(e) = template.send_json(PRESENCE_TOPIC, &event).await {
+                eprintln!("chat: could not publish presence of {}: {e}", event.user);
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The system connection: one shared broker connection for handler replies and template
+//! sends, kept up by a supervisor task that reconnects with backoff across the host list
+//! and reports broker availability.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::RelayConfig;
+use crate::client::{Client, ClientConfig, ClientError};
+
+/// Whether the external broker can be reached (as seen by the system connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrokerAvailability {
+    /// The system connection is up.
+    Available,
+    /// The system connection is down; the relay is reconnecting.
+    Unavailable,
+}
+
+/// What the supervisor publishes.
+pub(crate) struct SystemState {
+    pub(crate) client: watch::Sender<Option<Client>>,
+    pub(crate) availability: watch::Sender<BrokerAvailability>,
+    /// Index of the host the system connection last reached: other connections try it
+    /// first, so a dead host in front of the list costs nothing once failed over.
+    host: AtomicUsize,
+}
+
+impl SystemState {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(SystemState {
+            client: watch::channel(None).0,
+            availability: watch::channel(BrokerAvailability::Unavailable).0,
+            host: AtomicUsize::new(0),
+        })
+    }
+
+    /// The host index new broker connections start from.
+    pub(crate) fn preferred_host(&self) -> usize {
+        self.host.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, client: Option<Client>) {
+        let availability = if client.is_some() {
+            BrokerAvailability::Available
+        } else {
+            BrokerAvailability::Unavailable
+        };
+        self.client.send_replace(client);
+        self.availability.send_if_modified(|current| {
+            let changed = *current != availability;
+            *current = availability;
+            changed
+        });
+    }
+}
+
+/// Connects to the first host that answers, starting at `start` and going round the list
+/// once. Returns the client and the index of its host.
+pub(crate) async fn connect_any(
+    hosts: &[String],
+    start: usize,
+    config: &ClientConfig,
+) -> Result<(Client, usize), ClientError> {
+    let mut last = ClientError::Closed;
+    for offset in 0..hosts.len() {
+        let index = (start + offset) % hosts.len();
+        match Client::connect_tcp(hosts[index].as_str(), config.clone()).await {
+            Ok(client) => return Ok((client, index)),
+            Err(error) => {
+                tracing::debug!(host = %hosts[index], %error, "broker connection failed");
+                last = error;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Keeps the system connection up until the relay is dropped (the task is aborted then).
+pub(crate) async fn supervise(config: Arc<RelayConfig>, state: Arc<SystemState>) {
+    let client_config = config.system_client();
+    let mut delay = config.backoff_initial;
+    let mut host = 0;
+    loop {
+        match connect_any(&config.hosts, host, &client_config).await {
+            Ok((client, index)) => {
+                host = index;
+                state.host.store(index, Ordering::Relaxed);
+                delay = config.backoff_initial;
+                tracing::info!(host = %config.hosts[index], "relay system connection up");
+                state.set(Some(client.clone()));
+                let error = client.closed().await;
+                tracing::warn!(%error, "relay system connection lost");
+                state.set(None);
+                // Try the same host again at once; the next failure moves on and backs off.
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "broker unavailable");
+                host = host.wrapping_add(1);
+                tokio::time::sleep(delay).await;
+                delay = next_delay(delay, config.backoff_max);
+            }
+        }
+    }
+}
+
+/// The delay after `current`: doubled, at most `max`.
+pub(crate) fn next_delay(current: Duration, max: Duration) -> Duration {
+    current.saturating_mul(2).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let max = Duration::from_millis(500);
+        let mut delay = Duration::from_millis(100);
+        let mut seen = vec![];
+        for _ in 0..5 {
+            seen.push(delay.as_millis());
+            delay = next_delay(delay, max);
+        }
+        assert_eq!(seen, [100, 200, 400, 500, 500]);
+    }
+
+    #[tokio::test]
+    async fn availability_changes_are_reported_once() {
+        let state = SystemState::new();
+        let mut rx = state.availability.subscribe();
+        assert_eq!(*rx.borrow_and_update(), BrokerAvailability::Unavailable);
+        state.set(None);
+        assert!(!rx.has_changed().unwrap_or(true));
+    }
+}

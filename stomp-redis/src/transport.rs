@@ -1,0 +1,515 @@
+//! [`RedisBackplane`]: the [`Backplane`] transport over Redis pub/sub.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use stomp_core::backplane::{Backplane, Channel, LinkState, PublishError};
+use stomp_core::broker::BoxFuture;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Settings of a [`RedisBackplane`].
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    url: String,
+    prefix: String,
+    queue_capacity: usize,
+    inbound_capacity: usize,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    connect_timeout: Duration,
+    subscribe_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Redis at `url` (`redis://host:port/db`), channel prefix `stomp`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: "stomp".into(),
+            queue_capacity: 8192,
+            inbound_capacity: 8192,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            subscribe_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Checks the URL (what [`RedisBackplane::start`] would refuse).
+    pub fn validate(&self) -> Result<(), redis::RedisError> {
+        redis::Client::open(self.url.as_str()).map(|_| ())
+    }
+
+    /// The channel prefix: instances with the same prefix form one cluster (default
+    /// `stomp`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Payloads waiting to be published, at most (default 8192); past it they are dropped
+    /// and counted.
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// Received payloads waiting for the broker, at most (default 8192); past it they are
+    /// dropped and counted.
+    #[must_use]
+    pub fn inbound_capacity(mut self, capacity: usize) -> Self {
+        self.inbound_capacity = capacity.max(1);
+        self
+    }
+
+    /// Reconnect backoff: starts at `min`, doubles per failure up to `max` (default
+    /// 100 ms..5 s).
+    #[must_use]
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+}
+
+/// Counters of a [`RedisBackplane`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Payloads published to Redis.
+    pub published: u64,
+    /// Payloads refused because the outgoing queue was full.
+    pub queue_full: u64,
+    /// Payloads refused because the link was down.
+    pub disconnected: u64,
+    /// Received payloads dropped because the broker's inbound queue was full.
+    pub inbound_dropped: u64,
+    /// Successful connections after the first.
+    pub reconnects: u64,
+    /// Failed connection attempts.
+    pub connect_failures: u64,
+    /// The link state now.
+    pub link: LinkState,
+}
+
+#[derive(Debug, Default)]
+struct Desired {
+    /// Redis channel or pattern → is a pattern.
+    channels: HashMap<String, bool>,
+    generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    queue_full: AtomicU64,
+    disconnected: AtomicU64,
+    inbound_dropped: AtomicU64,
+    reconnects: AtomicU64,
+    connect_failures: AtomicU64,
+}
+
+struct Inner {
+    config: RedisConfig,
+    client: redis::Client,
+    outgoing: mpsc::Sender<(String, Bytes)>,
+    desired: Mutex<Desired>,
+    changed: Notify,
+    applied: watch::Sender<u64>,
+    link: watch::Sender<LinkState>,
+    inbound: mpsc::Sender<Bytes>,
+    inbound_rx: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    counters: Counters,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Redis pub/sub transport (see the [crate docs](crate)). Cheap to clone.
+#[derive(Clone)]
+pub struct RedisBackplane {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("prefix", &self.inner.config.prefix)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Escapes Redis glob metacharacters.
+fn glob_literal(s: &str, out: &mut String) {
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// A destination pattern as a Redis glob: literal parts escaped, every run of `*` widened
+/// to `*` (which also crosses separators: the local broker matches exactly).
+fn pattern_glob(prefix: &str, pattern: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + pattern.len() + 4);
+    glob_literal(prefix, &mut out);
+    out.push_str(":t:");
+    let mut parts = pattern.split('*').peekable();
+    while let Some(part) = parts.next() {
+        glob_literal(part, &mut out);
+        if parts.peek().is_some() && !out.ends_with('*') {
+            out.push('*');
+        }
+    }
+    out
+}
+
+impl RedisBackplane {
+    /// Starts the transport: checks the URL, spawns the connection task (which connects,
+    /// and reconnects with backoff) and returns at once. Must run inside a Tokio runtime.
+    pub fn start(config: RedisConfig) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(config.url.as_str())?;
+        let (outgoing, outgoing_rx) = mpsc::channel(config.queue_capacity);
+        let (inbound, inbound_rx) = mpsc::channel(config.inbound_capacity);
+        let inner = Arc::new(Inner {
+            client,
+            outgoing,
+            desired: Mutex::default(),
+            changed: Notify::new(),
+            applied: watch::Sender::new(0),
+            link: watch::Sender::new(LinkState::Disconnected),
+            inbound,
+            inbound_rx: Mutex::new(Some(inbound_rx)),
+            counters: Counters::default(),
+            stop: watch::Sender::new(false),
+            task: Mutex::new(None),
+            config,
+        });
+        let task = tokio::spawn(supervise(inner.clone(), outgoing_rx));
+        *lock(&inner.task) = Some(task);
+        Ok(RedisBackplane { inner })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> RedisStats {
+        let c = &self.inner.counters;
+        RedisStats {
+            published: c.published.load(Ordering::Relaxed),
+            queue_full: c.queue_full.load(Ordering::Relaxed),
+            disconnected: c.disconnected.load(Ordering::Relaxed),
+            inbound_dropped: c.inbound_dropped.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            connect_failures: c.connect_failures.load(Ordering::Relaxed),
+            link: *self.inner.link.borrow(),
+        }
+    }
+
+    /// The Redis channel (or pattern, `true`) for `channel`.
+    pub fn channel_name(&self, channel: &Channel) -> (String, bool) {
+        let prefix = &self.inner.config.prefix;
+        match channel {
+            Channel::Topic(d) => (format!("{prefix}:t:{d}"), false),
+            Channel::TopicPattern(p) => (pattern_glob(prefix, p), true),
+            Channel::User(u) => (format!("{prefix}:u:{u}"), false),
+            Channel::Presence => (format!("{prefix}:presence"), false),
+            other => (format!("{prefix}:other:{other:?}"), false),
+        }
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut HashMap<String, bool>)) -> u64 {
+        let generation = {
+            let mut desired = lock(&self.inner.desired);
+            edit(&mut desired.channels);
+            desired.generation += 1;
+            desired.generation
+        };
+        self.inner.changed.notify_one();
+        generation
+    }
+}
+
+impl Backplane for RedisBackplane {
+    fn publish(&self, channel: &Channel, payload: Bytes) -> Result<(), PublishError> {
+        if *self.inner.link.borrow() != LinkState::Connected {
+            self.inner
+                .counters
+                .disconnected
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(PublishError::Disconnected);
+        }
+        let (name, _) = self.channel_name(channel);
+        match self.inner.outgoing.try_send((name, payload)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.inner
+                    .counters
+                    .queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PublishError::Closed),
+        }
+    }
+
+    fn subscribe(&self, channel: Channel) -> BoxFuture<'_, ()> {
+        let (name, pattern) = self.channel_name(&channel);
+        let generation = self.change(|c| {
+            c.insert(name, pattern);
+        });
+        let mut applied = self.inner.applied.subscribe();
+        let mut link = self.inner.link.subscribe();
+        let limit = self.inner.config.subscribe_timeout;
+        Box::pin(async move {
+            if *link.borrow_and_update() != LinkState::Connected {
+                return;
+            }
+            let wait = async {
+                tokio::select! {
+                    _ = async { let _ = applied.wait_for(|g| *g >= generation).await; } => {}
+                    _ = async { let _ = link.wait_for(|l| *l != LinkState::Connected).await; } => {}
+                }
+            };
+            if tokio::time::timeout(limit, wait).await.is_err() {
+                tracing::warn!("redis subscription not confirmed in time");
+            }
+        })
+    }
+
+    fn unsubscribe(&self, channel: Channel) {
+        let (name, _) = self.channel_name(&channel);
+        self.change(|c| {
+            c.remove(&name);
+        });
+    }
+
+    fn link(&self) -> watch::Receiver<LinkState> {
+        self.inner.link.subscribe()
+    }
+
+    fn take_inbound(&self) -> Option<mpsc::Receiver<Bytes>> {
+        lock(&self.inner.inbound_rx).take()
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.stop.send_replace(true);
+            let task = lock(&self.inner.task).take();
+            if let Some(task) = task {
+                if tokio::time::timeout(Duration::from_secs(2), task)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("redis backplane did not stop in time");
+                }
+            }
+            self.inner.link.send_replace(LinkState::Disconnected);
+        })
+    }
+}
+
+async fn connect(
+    inner: &Inner,
+) -> redis::RedisResult<(PubSubSink, PubSubStream, MultiplexedConnection)> {
+    let connect = async {
+        let pubsub = inner.client.get_async_pubsub().await?;
+        let conn = inner.client.get_multiplexed_async_connection().await?;
+        let (sink, stream) = pubsub.split();
+        Ok((sink, stream, conn))
+    };
+    match tokio::time::timeout(inner.config.connect_timeout, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))),
+    }
+}
+
+/// Brings the Redis subscriptions in line with the desired set.
+async fn sync(
+    inner: &Inner,
+    sink: &mut PubSubSink,
+    applied: &mut HashSet<(String, bool)>,
+) -> redis::RedisResult<()> {
+    let (wanted, generation): (HashSet<(String, bool)>, u64) = {
+        let desired = lock(&inner.desired);
+        (
+            desired
+                .channels
+                .iter()
+                .map(|(n, p)| (n.clone(), *p))
+                .collect(),
+            desired.generation,
+        )
+    };
+    let add: Vec<_> = wanted.difference(applied).cloned().collect();
+    let remove: Vec<_> = applied.difference(&wanted).cloned().collect();
+    for (name, pattern) in add {
+        if pattern {
+            sink.psubscribe(&name).await?;
+        } else {
+            sink.subscribe(&name).await?;
+        }
+        applied.insert((name, pattern));
+    }
+    for (name, pattern) in remove {
+        if pattern {
+            sink.punsubscribe(&name).await?;
+        } else {
+            sink.unsubscribe(&name).await?;
+        }
+        applied.remove(&(name, pattern));
+    }
+    inner.applied.send_replace(generation);
+    Ok(())
+}
+
+const BATCH: usize = 256;
+
+async fn publish_batch(
+    conn: &mut MultiplexedConnection,
+    first: (String, Bytes),
+    outgoing: &mut mpsc::Receiver<(String, Bytes)>,
+) -> redis::RedisResult<usize> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("PUBLISH").arg(&first.0).arg(&first.1[..]).ignore();
+    let mut n = 1;
+    while n < BATCH {
+        let Ok((name, payload)) = outgoing.try_recv() else {
+            break;
+        };
+        pipe.cmd("PUBLISH").arg(&name).arg(&payload[..]).ignore();
+        n += 1;
+    }
+    pipe.query_async::<()>(conn).await?;
+    Ok(n)
+}
+
+/// One connected period; returns why it ended (`None`: asked to stop).
+async fn linked(
+    inner: &Inner,
+    mut sink: PubSubSink,
+    mut stream: PubSubStream,
+    mut conn: MultiplexedConnection,
+    outgoing: &mut mpsc::Receiver<(String, Bytes)>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<String> {
+    let mut applied = HashSet::new();
+    if let Err(e) = sync(inner, &mut sink, &mut applied).await {
+        return Some(e.to_string());
+    }
+    inner.link.send_replace(LinkState::Connected);
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(message) => {
+                    let payload = Bytes::copy_from_slice(message.get_payload_bytes());
+                    if inner.inbound.try_send(payload).is_err() {
+                        inner.counters.inbound_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                None => return Some("subscriber connection closed".into()),
+            },
+            _ = inner.changed.notified() => {
+                if let Err(e) = sync(inner, &mut sink, &mut applied).await {
+                    return Some(e.to_string());
+                }
+            }
+            first = outgoing.recv() => {
+                let first = first?;
+                match publish_batch(&mut conn, first, outgoing).await {
+                    Ok(n) => {
+                        inner.counters.published.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => return Some(e.to_string()),
+                }
+            }
+            _ = stop.changed() => {
+                // Flush what is queued (the `bye`), bounded in time.
+                if let Ok(first) = outgoing.try_recv() {
+                    let flush = publish_batch(&mut conn, first, outgoing);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+                }
+                return None;
+            }
+        }
+    }
+}
+
+async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Bytes)>) {
+    let mut stop = inner.stop.subscribe();
+    let mut backoff = inner.config.min_backoff;
+    let mut connected_before = false;
+    loop {
+        let stopped = *stop.borrow();
+        if stopped {
+            break;
+        }
+        let attempt = tokio::select! {
+            attempt = connect(&inner) => attempt,
+            _ = stop.changed() => break,
+        };
+        match attempt {
+            Ok((sink, stream, conn)) => {
+                backoff = inner.config.min_backoff;
+                if connected_before {
+                    inner.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                connected_before = true;
+                tracing::info!(prefix = %inner.config.prefix, "redis backplane connected");
+                let reason = linked(&inner, sink, stream, conn, &mut outgoing, &mut stop).await;
+                inner.link.send_replace(LinkState::Disconnected);
+                let Some(reason) = reason else { break };
+                tracing::warn!(%reason, "redis backplane disconnected; reconnecting");
+                // Payloads queued for the dead connection are dropped: no replay.
+                while outgoing.try_recv().is_ok() {
+                    inner.counters.disconnected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                inner
+                    .counters
+                    .connect_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, ?backoff, "redis backplane connect failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => break,
+                }
+                backoff = (backoff * 2).min(inner.config.max_backoff);
+            }
+        }
+    }
+    inner.link.send_replace(LinkState::Disconnected);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_become_escaped_globs() {
+        let cases = [
+            ("p", "/topic/chat.*", "p:t:/topic/chat.*"),
+            ("p", "/topic/**", "p:t:/topic/*"),
+            ("p", "/topic/*/x", "p:t:/topic/*/x"),
+            ("a[1]", "/topic/what?/*", "a\\[1\\]:t:/topic/what\\?/*"),
+        ];
+        for (prefix, pattern, glob) in cases {
+            assert_eq!(pattern_glob(prefix, pattern), glob, "{pattern}");
+        }
+    }
+}

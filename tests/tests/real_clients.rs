@@ -1,0 +1,218 @@
+//! Real third-party clients against the chat example, over real sockets:
+//! `@stomp/stompjs` (node, with the `ws` package), `stomp.py` (python, over websocket-client)
+//! and the chat page in Debian's chromium (playwright-core).
+//!
+//! Each test starts the chat server on 127.0.0.1:0, runs one client suite as a child process
+//! with a time bound, and asserts its exit code. Install the clients with
+//! `bash scripts/setup-test-clients.sh`. When a tool is missing the test says so loudly and
+//! skips, unless the `CI` environment variable is set: then it fails.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+/// Starts the chat server on an ephemeral port; it runs until the test's runtime ends.
+/// Its heart-beat offer is 500 ms so the clients' heart-beat checks take a second, not 20.
+async fn start_chat() -> SocketAddr {
+    start_chat_with(chat::Config {
+        heartbeat: Duration::from_millis(500),
+        ..chat::Config::default()
+    })
+    .await
+}
+
+async fn start_chat_with(config: chat::Config) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        if let Err(e) = chat::serve(listener, config).await {
+            eprintln!("chat server stopped: {e}");
+        }
+    });
+    addr
+}
+
+fn clients_dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(sub)
+}
+
+/// True if everything `what` needs is there. If not: fails under CI, else skips loudly.
+fn available(what: &str, checks: &[(&str, bool)]) -> bool {
+    let missing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{what}: missing {}; run `bash scripts/setup-test-clients.sh`",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{msg} (CI is set, so this is a failure)"
+    );
+    eprintln!("\n!!!!!!!! SKIPPED {msg} !!!!!!!!\n");
+    false
+}
+
+fn command_works(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `cmd` to completion within `limit`; panics with its output if it fails or hangs.
+async fn run(what: &str, mut cmd: Command, limit: Duration) -> String {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(result) => result.unwrap_or_else(|e| panic!("{what}: waiting failed: {e}")),
+        Err(_) => panic!("{what}: did not finish within {limit:?} (killed)"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    println!("{what}:\n{stdout}{stderr}");
+    format!("{stdout}{stderr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_clients_pass() {
+    let dir = clients_dir("js");
+    if !available(
+        "@stomp/stompjs client tests",
+        &[
+            ("node", command_works("node", &["--version"])),
+            (
+                "tests/clients/js/node_modules",
+                dir.join("node_modules/@stomp/stompjs").is_dir(),
+            ),
+        ],
+    ) {
+        return;
+    }
+    let addr = start_chat().await;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-timeout=30000",
+            "--test-reporter=spec",
+            "test/",
+        ])
+        .env("STOMP_WS_URL", format!("ws://{addr}/ws"))
+        .env("STOMP_FLAVOR", "stomp-axum");
+    let out = run("node @stomp/stompjs tests", cmd, Duration::from_secs(180)).await;
+    // Every test ran against our server: none skipped, none failed.
+    assert!(out.contains("ℹ fail 0"), "no failures reported:\n{out}");
+    assert!(out.contains("ℹ skipped 0"), "nothing skipped:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_py_clients_pass() {
+    if !available(
+        "stomp.py client tests",
+        &[(
+            "python3 with stomp.py and websocket-client",
+            command_works("python3", &["-c", "import stomp, websocket"]),
+        )],
+    ) {
+        return;
+    }
+    let addr = start_chat().await;
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(clients_dir("py"))
+        .arg("test_stomp_py.py")
+        .env("STOMP_WS_URL", format!("ws://{addr}/ws"))
+        .env("STOMP_FLAVOR", "stomp-axum");
+    let out = run("python stomp.py tests", cmd, Duration::from_secs(150)).await;
+    assert!(out.contains("\nOK"), "unittest reports OK:\n{out}");
+    assert!(!out.contains("skipped"), "nothing skipped:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_works_in_chromium() {
+    let addr = start_chat().await;
+    chat_page_test(addr, "chat").await;
+}
+
+/// The same page and handlers with `--relay`: rooms, presence and private messages go
+/// through RabbitMQ's STOMP port (`scripts/services.sh` enables it) instead of the
+/// embedded broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_works_in_chromium_through_the_rabbitmq_relay() {
+    let relay = stomp_axum::core::relay::RelayConfig::new(["127.0.0.1:61613"])
+        .virtual_host("/")
+        .system_login("guest", "guest");
+    let addr = start_chat_with(chat::Config {
+        relay: Some(relay),
+        ..chat::Config::default()
+    })
+    .await;
+    chat_page_test(addr, "chat-relay").await;
+}
+
+/// Two chromium pages chat through the server at `addr`; screenshots go to
+/// `target/e2e/{name}*.png`.
+async fn chat_page_test(addr: SocketAddr, name: &str) {
+    let dir = clients_dir("browser");
+    let stompjs = chat::default_stompjs_path();
+    if !available(
+        "browser chat test",
+        &[
+            ("node", command_works("node", &["--version"])),
+            (
+                "tests/clients/browser/node_modules",
+                dir.join("node_modules/playwright-core").is_dir(),
+            ),
+            (
+                "/usr/bin/chromium",
+                Path::new("/usr/bin/chromium").is_file(),
+            ),
+            (
+                "examples/chat/web/node_modules (@stomp/stompjs)",
+                stompjs.is_file(),
+            ),
+        ],
+    ) {
+        return;
+    }
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e")
+        .join(name);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .arg("chat.mjs")
+        .env("CHAT_URL", format!("http://{addr}/"))
+        .env("SCREENSHOT_DIR", &shots);
+    let out = run("chromium chat test", cmd, Duration::from_secs(120)).await;
+    assert!(
+        out.contains("browser chat test: OK"),
+        "script reports OK:\n{out}"
+    );
+    assert!(shots.join("chat.png").is_file(), "screenshot saved");
+}

@@ -1,0 +1,159 @@
+//! Two axum applications on two ports, each relaying to the same RabbitMQ (STOMP on
+//! 127.0.0.1:61613, guest/guest; `scripts/services.sh` starts it), with a WebSocket client
+//! on each: topics cross instances, an `/app` handler's reply on one instance reaches a
+//! subscriber on the other, and so does a user destination.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use stomp_axum::prelude::*;
+use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
+use stomp_e2e::{frame, spawn_server, ClientOptions, TestServer, WsClient};
+
+const RABBIT: &str = "127.0.0.1:61613";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+#[message_mapping("/shout/{room}")]
+#[send_to("/topic/shout.{room}")]
+async fn shout(Payload(text): Payload<String>) -> String {
+    text.to_uppercase()
+}
+
+struct Instance {
+    server: TestServer,
+    stomp: Stomp,
+    relay: Relay,
+}
+
+async fn instance(registry_topic: &str) -> Instance {
+    let relay = Relay::start(
+        RelayConfig::new([RABBIT])
+            .virtual_host("/")
+            .system_login("guest", "guest")
+            .user_registry_topic(registry_topic)
+            .mode(ConnectionMode::Multiplexed { connections: 2 }),
+    );
+    relay
+        .wait_available(WAIT)
+        .await
+        .expect("RabbitMQ STOMP on 127.0.0.1:61613 (run scripts/services.sh)");
+    let stomp = Stomp::builder()
+        .app_destination_prefix("/app")
+        .broker(relay.clone())
+        .handshake_principal(|parts: axum::http::request::Parts| async move {
+            Ok(parts
+                .headers
+                .get("x-user")
+                .and_then(|v| v.to_str().ok())
+                .map(Principal::new))
+        })
+        .handler(shout)
+        .build();
+    relay.sync_user_registry(stomp.engine().user_registry());
+    let server = spawn_server(Router::new().merge(stomp.router("/ws"))).await;
+    Instance {
+        server,
+        stomp,
+        relay,
+    }
+}
+
+async fn client(instance: &Instance, user: &str) -> WsClient {
+    let mut client = ClientOptions::new()
+        .protocols(["v12.stomp"])
+        .header("x-user", user)
+        .connect(&instance.server.ws_url("/ws"))
+        .await
+        .unwrap();
+    client.stomp_connect().await;
+    client
+}
+
+async fn subscribe(client: &mut WsClient, id: &str, destination: &str) {
+    client
+        .send_text(
+            &frame("SUBSCRIBE")
+                .header("id", id)
+                .header("destination", destination)
+                .header("receipt", id)
+                .text(),
+        )
+        .await;
+    client.expect_frame("RECEIPT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_one_broker() {
+    let registry_topic = format!("/topic/{}", unique("registry"));
+    let one = instance(&registry_topic).await;
+    let two = instance(&registry_topic).await;
+    let user = unique("ann");
+    let mut ann = client(&one, &user).await;
+    let mut bob = client(&two, "bob").await;
+
+    // A topic crosses instances.
+    let topic = format!("/topic/{}", unique("news"));
+    subscribe(&mut ann, "news", &topic).await;
+    bob.send_text(
+        &frame("SEND")
+            .header("destination", &topic)
+            .header("receipt", "sent")
+            .body("from two")
+            .text(),
+    )
+    .await;
+    bob.expect_frame("RECEIPT").await;
+    let news = ann.expect_frame("MESSAGE").await;
+    assert_eq!(news.header("subscription"), Some("news"));
+    assert_eq!(news.body_text(), "from two");
+
+    // A handler on instance two replies through its system connection to instance one.
+    let room = unique("room");
+    subscribe(&mut ann, "shout", &format!("/topic/shout.{room}")).await;
+    bob.send_text(
+        &frame("SEND")
+            .header("destination", &format!("/app/shout/{room}"))
+            .header("content-type", "application/json")
+            .body("\"hello\"")
+            .text(),
+    )
+    .await;
+    let reply = ann.expect_frame("MESSAGE").await;
+    assert_eq!(reply.header("subscription"), Some("shout"));
+    assert_eq!(reply.body_text(), "HELLO");
+
+    // A user destination sent on instance two reaches Ann's session on instance one.
+    subscribe(&mut ann, "mine", "/user/queue/reply").await;
+    let registry = two.stomp.engine().user_registry();
+    let mut changes = two.relay.user_registry_changes().unwrap();
+    tokio::time::timeout(
+        WAIT,
+        changes.wait_for(|_| {
+            registry
+                .sessions_of(&user)
+                .iter()
+                .any(|s| registry.is_subscribed_to(s, &["/user/queue/reply"]))
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    two.stomp
+        .template()
+        .send_to_user(&user, "/queue/reply", "only ann")
+        .await
+        .unwrap();
+    let private = ann.expect_frame("MESSAGE").await;
+    assert_eq!(private.header("subscription"), Some("mine"));
+    assert_eq!(private.header("destination"), Some("/user/queue/reply"));
+    assert_eq!(private.body_text(), "only ann");
+}
