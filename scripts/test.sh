@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: unit, property, doc, macro UI, wire and real-client tests.
-# Installs what the real-client tests need first (idempotent).
+# Runs every test of the workspace: unit, property, doc, macro UI, wire, broker-integration
+# (RabbitMQ, Redis) and real-client tests. Starts the local services and installs the
+# third-party test clients first (both idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/services.sh
 bash scripts/setup-test-clients.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
