@@ -15,17 +15,21 @@ use stomp_core::{Headers, Version};
 
 mod broker_support;
 
-use broker_support::{message, publish, Client, Received};
+use broker_support::{message, publish, subscribe, Client, Received};
 
 #[tokio::test]
 async fn fan_out_reaches_every_subscriber() {
     let broker = SimpleBroker::default();
     let mut clients: Vec<Client> = (0..500).map(|i| Client::new(&format!("s{i}"))).collect();
     for (i, c) in clients.iter().enumerate() {
-        broker
-            .subscribe(c.sub(&format!("sub-{i}"), "/topic/news", AckMode::Auto))
-            .await
-            .unwrap();
+        subscribe(
+            &broker,
+            c,
+            &format!("sub-{i}"),
+            "/topic/news",
+            AckMode::Auto,
+        )
+        .await;
     }
     for n in 0..3 {
         publish(&broker, "/topic/news", &format!("m{n}")).await;
@@ -50,18 +54,9 @@ async fn slash_patterns() {
     let mut one = Client::new("one");
     let mut any = Client::new("any");
     let mut exact = Client::new("exact");
-    broker
-        .subscribe(one.sub("1", "/topic/a/*", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(any.sub("1", "/topic/**", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(exact.sub("1", "/topic/a/b", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &one, "1", "/topic/a/*", AckMode::Auto).await;
+    subscribe(&broker, &any, "1", "/topic/**", AckMode::Auto).await;
+    subscribe(&broker, &exact, "1", "/topic/a/b", AckMode::Auto).await;
     publish(&broker, "/topic/a/b", "ab").await;
     publish(&broker, "/topic/a/b/c", "abc").await;
     publish(&broker, "/topic/x", "x").await;
@@ -80,14 +75,8 @@ async fn dot_patterns() {
     let broker = SimpleBroker::new(config);
     let mut star = Client::new("star");
     let mut globstar = Client::new("globstar");
-    broker
-        .subscribe(star.sub("1", "topic.a.*", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(globstar.sub("1", "topic.**", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &star, "1", "topic.a.*", AckMode::Auto).await;
+    subscribe(&broker, &globstar, "1", "topic.**", AckMode::Auto).await;
     publish(&broker, "topic.a.b", "ab").await;
     publish(&broker, "topic.a.b.c", "abc").await;
     publish(&broker, "topic.z", "z").await;
@@ -102,14 +91,15 @@ async fn client_ack_is_cumulative_and_client_individual_is_not() {
     let broker = SimpleBroker::default();
     let mut cumulative = Client::new("cum");
     let mut individual = Client::new("ind");
-    broker
-        .subscribe(cumulative.sub("1", "/topic/t", AckMode::Client))
-        .await
-        .unwrap();
-    broker
-        .subscribe(individual.sub("1", "/topic/t", AckMode::ClientIndividual))
-        .await
-        .unwrap();
+    subscribe(&broker, &cumulative, "1", "/topic/t", AckMode::Client).await;
+    subscribe(
+        &broker,
+        &individual,
+        "1",
+        "/topic/t",
+        AckMode::ClientIndividual,
+    )
+    .await;
     for n in 0..3 {
         publish(&broker, "/topic/t", &n.to_string()).await;
     }
@@ -153,10 +143,7 @@ async fn client_ack_is_cumulative_and_client_individual_is_not() {
 async fn duplicate_subscription_ids_are_refused_without_leaking() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/topic/t", AckMode::Auto).await;
     let before = broker.stats();
     let err = broker
         .subscribe(a.sub("1", "/topic/other", AckMode::Auto))
@@ -182,14 +169,8 @@ async fn a_slow_consumer_is_closed_and_never_slows_the_others() {
         policy: SlowConsumerPolicy::Close,
     };
     let mut slow = Client::with_config("slow", tiny);
-    broker
-        .subscribe(fast.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(slow.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &fast, "1", "/topic/t", AckMode::Auto).await;
+    subscribe(&broker, &slow, "1", "/topic/t", AckMode::Auto).await;
     for n in 0..100 {
         publish(&broker, "/topic/t", &n.to_string()).await;
     }
@@ -211,14 +192,8 @@ async fn drop_newest_keeps_a_slow_consumer_while_the_fast_one_gets_everything() 
         policy: SlowConsumerPolicy::DropNewest,
     };
     let mut slow = Client::with_config("slow", tiny);
-    broker
-        .subscribe(fast.sub("1", "/topic/t", AckMode::Client))
-        .await
-        .unwrap();
-    broker
-        .subscribe(slow.sub("1", "/topic/t", AckMode::Client))
-        .await
-        .unwrap();
+    subscribe(&broker, &fast, "1", "/topic/t", AckMode::Client).await;
+    subscribe(&broker, &slow, "1", "/topic/t", AckMode::Client).await;
     for n in 0..50 {
         publish(&broker, "/topic/t", &n.to_string()).await;
     }
@@ -235,18 +210,9 @@ async fn the_registry_is_empty_after_every_session_closes() {
     let clients: Vec<Client> = (0..50).map(|i| Client::new(&format!("s{i}"))).collect();
     for (i, c) in clients.iter().enumerate() {
         let ack = [AckMode::Auto, AckMode::Client, AckMode::ClientIndividual][i % 3];
-        broker
-            .subscribe(c.sub("t", &format!("/topic/room{}", i % 5), ack))
-            .await
-            .unwrap();
-        broker
-            .subscribe(c.sub("p", "/topic/**", ack))
-            .await
-            .unwrap();
-        broker
-            .subscribe(c.sub("q", "/queue/work", ack))
-            .await
-            .unwrap();
+        subscribe(&broker, c, "t", &format!("/topic/room{}", i % 5), ack).await;
+        subscribe(&broker, c, "p", "/topic/**", ack).await;
+        subscribe(&broker, c, "q", "/queue/work", ack).await;
     }
     for n in 0..20 {
         publish(&broker, &format!("/topic/room{}", n % 5), "t").await;
@@ -272,10 +238,7 @@ async fn the_registry_is_empty_after_every_session_closes() {
     );
     assert!(stats.queued > 0);
     let mut last = Client::new("last");
-    broker
-        .subscribe(last.sub("q", "/queue/work", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &last, "q", "/queue/work", AckMode::Auto).await;
     assert_eq!(last.drain().len(), stats.queued);
     broker.session_closed(&last.session).await;
     assert!(broker.is_empty(), "{:?}", broker.stats());
@@ -287,14 +250,8 @@ async fn message_ids_are_unique_across_topics_queues_and_brokers() {
     for _ in 0..2 {
         let broker = SimpleBroker::default();
         let mut a = Client::new("a");
-        broker
-            .subscribe(a.sub("t", "/topic/t", AckMode::Auto))
-            .await
-            .unwrap();
-        broker
-            .subscribe(a.sub("q", "/queue/q", AckMode::Auto))
-            .await
-            .unwrap();
+        subscribe(&broker, &a, "t", "/topic/t", AckMode::Auto).await;
+        subscribe(&broker, &a, "q", "/queue/q", AckMode::Auto).await;
         for _ in 0..500 {
             publish(&broker, "/topic/t", "x").await;
             publish(&broker, "/queue/q", "y").await;
@@ -310,10 +267,7 @@ async fn message_ids_are_unique_across_topics_queues_and_brokers() {
 async fn user_headers_reach_the_subscriber() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/topic/t", AckMode::Auto).await;
     let mut m = message("/topic/t", "{}");
     m.headers.set("content-type", "application/json");
     m.headers.append("x-trace", "abc:1");
@@ -336,14 +290,8 @@ async fn deliveries_differ_only_in_their_per_delivery_headers() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
     let mut b = Client::new("b");
-    broker
-        .subscribe(a.sub("sa", "/topic/t", AckMode::Client))
-        .await
-        .unwrap();
-    broker
-        .subscribe(b.sub("sb", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "sa", "/topic/t", AckMode::Client).await;
+    subscribe(&broker, &b, "sb", "/topic/t", AckMode::Auto).await;
     publish(&broker, "/topic/t", "shared body").await;
     let (ma, mb) = (a.drain().remove(0), b.drain().remove(0));
     assert_eq!(
@@ -403,14 +351,8 @@ async fn spring_compatible_mode_broadcasts_queues() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().spring_compatible(true));
     let mut a = Client::new("a");
     let mut b = Client::new("b");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(b.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::Auto).await;
+    subscribe(&broker, &b, "1", "/queue/q", AckMode::Auto).await;
     publish(&broker, "/queue/q", "both").await;
     assert_eq!(a.bodies(), ["both"]);
     assert_eq!(b.bodies(), ["both"]);
@@ -420,14 +362,8 @@ async fn spring_compatible_mode_broadcasts_queues() {
 async fn lists_a_sessions_subscriptions() {
     let broker = SimpleBroker::default();
     let a = Client::new("a");
-    broker
-        .subscribe(a.sub("x", "/topic/a", AckMode::Auto))
-        .await
-        .unwrap();
-    broker
-        .subscribe(a.sub("y", "/queue/b", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "x", "/topic/a", AckMode::Auto).await;
+    subscribe(&broker, &a, "y", "/queue/b", AckMode::Auto).await;
     let list = broker.subscriptions_of(&a.session);
     let list: Vec<(&str, &str)> = list.iter().map(|(i, d)| (&**i, &**d)).collect();
     assert_eq!(list, [("x", "/topic/a"), ("y", "/queue/b")]);

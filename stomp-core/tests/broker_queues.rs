@@ -6,17 +6,14 @@ use stomp_core::Version;
 
 mod broker_support;
 
-use broker_support::{message, publish, Client};
+use broker_support::{message, publish, subscribe, Client};
 
 #[tokio::test]
 async fn queue_round_robin_delivers_each_message_once() {
     let broker = SimpleBroker::default();
     let mut clients: Vec<Client> = (0..3).map(|i| Client::new(&format!("c{i}"))).collect();
     for c in &clients {
-        broker
-            .subscribe(c.sub("q", "/queue/jobs", AckMode::Auto))
-            .await
-            .unwrap();
+        subscribe(&broker, c, "q", "/queue/jobs", AckMode::Auto).await;
     }
     for n in 0..9 {
         publish(&broker, "/queue/jobs", &n.to_string()).await;
@@ -41,14 +38,8 @@ async fn nack_redelivers_to_the_next_consumer_or_the_same_when_alone() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
     let mut b = Client::new("b");
-    broker
-        .subscribe(a.sub("qa", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    broker
-        .subscribe(b.sub("qb", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "qa", "/queue/q", AckMode::ClientIndividual).await;
+    subscribe(&broker, &b, "qb", "/queue/q", AckMode::ClientIndividual).await;
     publish(&broker, "/queue/q", "job").await;
     let first = a.drain();
     assert_eq!(first.len(), 1);
@@ -80,10 +71,7 @@ async fn nack_redelivers_to_the_next_consumer_or_the_same_when_alone() {
 async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::Client).await;
     for n in 0..3 {
         publish(&broker, "/queue/q", &format!("m{n}")).await;
     }
@@ -92,10 +80,7 @@ async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
     broker.ack(&a.session, got[0].h("ack")).await.unwrap();
 
     let mut b = Client::new("b");
-    broker
-        .subscribe(b.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
+    subscribe(&broker, &b, "1", "/queue/q", AckMode::Client).await;
     assert!(b.drain().is_empty(), "a still holds m1 and m2");
     broker.session_closed(&a.session).await;
     let moved = b.drain();
@@ -105,10 +90,7 @@ async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
     );
 
     let mut c = Client::new("c");
-    broker
-        .subscribe(c.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &c, "1", "/queue/q", AckMode::Auto).await;
     broker.unsubscribe(&b.session, "1").await.unwrap();
     assert_eq!(c.bodies(), ["m1", "m2"]);
     broker.session_closed(&c.session).await;
@@ -119,10 +101,7 @@ async fn disconnect_and_unsubscribe_hand_unacked_messages_on_in_order() {
 async fn client_nack_is_cumulative_on_queues() {
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::Client).await;
     for n in 0..3 {
         publish(&broker, "/queue/q", &format!("m{n}")).await;
     }
@@ -139,14 +118,8 @@ async fn unknown_ack_ids_are_refused() {
     let mut a = Client::new("a");
     let b = Client::new("b");
     let auto = Client::new("auto");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
-    broker
-        .subscribe(auto.sub("1", "/topic/t", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::ClientIndividual).await;
+    subscribe(&broker, &auto, "1", "/topic/t", AckMode::Auto).await;
     publish(&broker, "/queue/q", "x").await;
     let ack = a.drain()[0].h("ack").to_string();
     for (session, id) in [
@@ -182,10 +155,7 @@ async fn queue_depth_is_bounded_and_kept_in_order_for_the_first_consumer() {
     assert_eq!(err, Err(BrokerError::QueueFull("/queue/q".into())));
     assert_eq!(broker.stats().queued, 2);
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::Auto).await;
     assert_eq!(a.bodies(), ["m0", "m1"]);
     publish(&broker, "/queue/q", "m3").await;
     assert_eq!(a.bodies(), ["m3"]);
@@ -215,19 +185,13 @@ async fn all_queues_together_are_bounded_in_bytes() {
 
     // A queue with a consumer still delivers at once while the budget is used up.
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/live", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/live", AckMode::Auto).await;
     publish(&broker, "/queue/live", "direct").await;
     assert_eq!(a.bodies(), ["direct"]);
 
     // Draining a queue gives its bytes back.
     let mut b = Client::new("b");
-    broker
-        .subscribe(b.sub("1", "/queue/q0", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &b, "1", "/queue/q0", AckMode::Auto).await;
     assert_eq!(b.bodies(), ["x"]);
     assert!(broker.queued_bytes() < 3 * one);
     publish(&broker, "/queue/q9", "y").await;
@@ -237,10 +201,7 @@ async fn all_queues_together_are_bounded_in_bytes() {
 async fn unacked_limit_holds_messages_back_until_acked() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_unacked(1));
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::ClientIndividual).await;
     publish(&broker, "/queue/q", "m0").await;
     publish(&broker, "/queue/q", "m1").await;
     let first = a.drain();
@@ -254,10 +215,7 @@ async fn unacked_limit_holds_messages_back_until_acked() {
 async fn max_redeliveries_drops_a_poison_message() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_redeliveries(Some(1)));
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("1", "/queue/q", AckMode::ClientIndividual))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "1", "/queue/q", AckMode::ClientIndividual).await;
     publish(&broker, "/queue/q", "poison").await;
     let first = a.drain();
     broker.nack(&a.session, first[0].h("ack")).await.unwrap();
@@ -273,14 +231,8 @@ async fn a_dead_queue_consumer_is_skipped_and_its_messages_move_on() {
     let broker = SimpleBroker::default();
     let mut live = Client::new("live");
     let mut dead = Client::new("dead");
-    broker
-        .subscribe(dead.sub("1", "/queue/q", AckMode::Client))
-        .await
-        .unwrap();
-    broker
-        .subscribe(live.sub("1", "/queue/q", AckMode::Auto))
-        .await
-        .unwrap();
+    subscribe(&broker, &dead, "1", "/queue/q", AckMode::Client).await;
+    subscribe(&broker, &live, "1", "/queue/q", AckMode::Auto).await;
     publish(&broker, "/queue/q", "m0").await; // to `dead`, un-acked
     dead.rx.close();
     for n in 1..4 {
@@ -298,10 +250,7 @@ async fn deliveries_decode_with_the_codec() {
 
     let broker = SimpleBroker::default();
     let mut a = Client::new("a");
-    broker
-        .subscribe(a.sub("s:1", "/queue/bin", AckMode::ClientIndividual))
-        .await
-        .unwrap();
+    subscribe(&broker, &a, "s:1", "/queue/bin", AckMode::ClientIndividual).await;
     let mut m = message("/queue/bin", "");
     m.body = bytes::Bytes::from_static(b"bin\0ary\n");
     m.headers.append("x-multi", "line\nbreak");

@@ -101,3 +101,17 @@ pub async fn publish(broker: &SimpleBroker, destination: &str, body: &str) {
         .await
         .expect("publish");
 }
+
+/// Subscribes `client` (the subscription must be accepted).
+pub async fn subscribe(
+    broker: &SimpleBroker,
+    client: &Client,
+    id: &str,
+    destination: &str,
+    ack: AckMode,
+) {
+    broker
+        .subscribe(client.sub(id, destination, ack))
+        .await
+        .expect("subscribe");
+}
