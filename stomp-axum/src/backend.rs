@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use stomp_core::outbound::OutboundReceiver;
-use stomp_core::session::{Principal, SessionId};
+use stomp_core::identity::{Principal, SessionId};
 use stomp_core::Version;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

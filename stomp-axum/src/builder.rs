@@ -17,7 +17,7 @@ use stomp_core::codec::Limits;
 use stomp_core::engine::EngineBuilder;
 use stomp_core::interceptor::{Authenticator, InboundInterceptor};
 use stomp_core::outbound::OutboundConfig;
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 use stomp_core::HeartBeat;
 
 use crate::config::TransportConfig;
@@ -293,7 +293,7 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     ///
     /// ```
     /// use stomp_axum::{HandshakeRejection, Stomp, StompBuilder};
-    /// use stomp_axum::core::session::Principal;
+    /// use stomp_axum::core::identity::Principal;
     ///
     /// let builder: StompBuilder = Stomp::builder().handshake_principal(|parts: axum::http::request::Parts| async move {
     ///     match parts.headers.get("authorization").and_then(|v| v.to_str().ok()) {

@@ -2,7 +2,8 @@
 
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::outbound::OutboundReceiver;
-use stomp_core::session::{Session, SessionId};
+use stomp_core::identity::SessionId;
+use stomp_core::engine::Session;
 
 use crate::backend::{Backend, BackendSession, BoxFuture, Connection, Ended};
 

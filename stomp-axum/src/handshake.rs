@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 
 /// A refused handshake: the HTTP status (usually 401 or 403) and a short text body.
 #[derive(Debug, Clone, PartialEq, Eq)]

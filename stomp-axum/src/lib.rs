@@ -136,7 +136,7 @@ pub mod prelude {
         ContentType, CorrelationId, DestinationVar, DestinationVars, FromRef, HandlerError, Header,
         Json, MessageContext, NamedHeader, Payload, Reply, State,
     };
-    pub use stomp_core::session::{Principal, SessionId, SessionInfo};
+    pub use stomp_core::identity::{Principal, SessionId, SessionInfo};
     pub use stomp_core::template::MessagingTemplate;
     pub use stomp_macros::{
         controller, message_exception_handler, message_mapping, send_to, send_to_user,

@@ -8,7 +8,7 @@ use axum::routing::any;
 use axum::Router;
 use stomp_core::engine::{Engine, EngineStats, SessionSnapshot};
 use stomp_core::events::SessionEvent;
-use stomp_core::session::SessionId;
+use stomp_core::identity::SessionId;
 use stomp_core::template::MessagingTemplate;
 use tokio::sync::broadcast;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use stomp_core::outbound::{self, CloseReason, OutboundConfig, OutboundReceiver, OutboundSender};
-use stomp_core::session::SessionId;
+use stomp_core::identity::SessionId;
 use stomp_core::Version;
 
 use crate::backend::{Backend, BackendSession, BoxFuture, Connection, Ended};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 use stomp_e2e::{frame, http_get, spawn_server, spawn_server_with, ClientOptions, WsClient};
 
 use crate::{HandshakeRejection, Stomp};

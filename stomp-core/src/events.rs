@@ -10,7 +10,7 @@
 use bytestring::ByteString;
 
 use crate::outbound::CloseReason;
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 
 /// Something that happened to a session.
 #[derive(Debug, Clone)]

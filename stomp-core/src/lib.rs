@@ -5,21 +5,22 @@ pub mod authz;
 pub mod backplane;
 pub mod broker;
 pub mod channel;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod codec;
 pub mod destination;
 pub mod engine;
 pub mod events;
 pub mod frame;
-pub mod heartbeat;
+pub mod identity;
 pub mod interceptor;
 pub mod outbound;
+#[cfg(feature = "relay")]
 pub mod relay;
-pub mod session;
 pub mod template;
 pub mod user;
 pub mod version;
 
 pub use frame::{Command, Frame, Headers};
-pub use heartbeat::HeartBeat;
+pub use frame::HeartBeat;
 pub use version::Version;

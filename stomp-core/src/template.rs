@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::broker::{BrokerError, Message};
 use crate::channel::BrokerChannel;
 use crate::frame::{name, Headers};
-use crate::session::SessionId;
+use crate::identity::SessionId;
 
 /// Why a template send failed.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use stomp_core::app::{
     Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
 };
 use stomp_core::outbound::{Next, Outbound};
-use stomp_core::session::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::{Frame, Headers};
 

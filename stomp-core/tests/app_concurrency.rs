@@ -18,7 +18,7 @@ use stomp_core::app::{
 use stomp_core::engine::{Engine, EngineBuilder};
 use stomp_core::events::SessionEvent;
 use stomp_core::outbound::{CloseReason, OutboundReceiver};
-use stomp_core::session::Session;
+use stomp_core::engine::Session;
 use stomp_core::{Command, Frame};
 use tokio::sync::{Barrier, Notify, Semaphore};
 

@@ -13,7 +13,7 @@ use stomp_core::app::{
 use stomp_core::broker::{AckMode, SimpleBroker, SimpleBrokerConfig, Subscriber, Subscription};
 use stomp_core::channel::BrokerChannel;
 use stomp_core::outbound::{self, Next, Outbound, OutboundConfig, OutboundReceiver};
-use stomp_core::session::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::{Command, Frame, Headers, Version};
 

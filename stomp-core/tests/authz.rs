@@ -8,7 +8,7 @@ use stomp_core::authz::{policy_fn, Access, AccessRequest, Decision, DestinationR
 use stomp_core::broker::Message;
 use stomp_core::channel::{BrokerChannel, ChannelError};
 use stomp_core::frame::Headers;
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 use stomp_core::template::MessagingTemplate;
 use stomp_core::Command;
 use user_support::{TestBroker, TestSession};

@@ -10,7 +10,7 @@ use stomp_core::destination::Separator;
 use stomp_core::outbound::{
     channel, CloseReason, Next, Outbound, OutboundConfig, SlowConsumerPolicy,
 };
-use stomp_core::session::SessionId;
+use stomp_core::identity::SessionId;
 use stomp_core::{Headers, Version};
 
 mod broker_support;

@@ -13,7 +13,7 @@ use stomp_core::broker::AckMode;
 use stomp_core::channel::BrokerChannel;
 use stomp_core::frame::Headers;
 use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 use stomp_core::template::MessagingTemplate;
 use stomp_core::user::{UserDestinations, UserRegistry};
 use support::{unique, TestSession, RABBIT, WAIT};

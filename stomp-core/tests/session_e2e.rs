@@ -11,9 +11,9 @@ use stomp_core::broker::simple::SimpleBroker;
 use stomp_core::codec::Limits;
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::frame::Headers;
-use stomp_core::heartbeat::HeartBeat;
+use stomp_core::frame::heartbeat::HeartBeat;
 use stomp_core::outbound::{CloseReason, Outbound, OutboundReceiver};
-use stomp_core::session::Session;
+use stomp_core::engine::Session;
 use stomp_core::{Command, Frame};
 
 use session_support::*;

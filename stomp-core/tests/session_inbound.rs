@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use stomp_core::broker::BoxFuture;
 use stomp_core::engine::TransportInfo;
 use stomp_core::interceptor::{Authenticator, ConnectRequest, InboundInterceptor, Rejection};
-use stomp_core::session::{Principal, SessionInfo};
+use stomp_core::identity::{Principal, SessionInfo};
 use stomp_core::{Command, Frame};
 
 use session_support::*;

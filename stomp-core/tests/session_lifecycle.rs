@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::events::SessionEvent;
-use stomp_core::heartbeat::HeartBeat;
+use stomp_core::frame::heartbeat::HeartBeat;
 use stomp_core::outbound::{CloseReason, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
-use stomp_core::session::{Session, SessionId};
+use stomp_core::identity::SessionId;
+use stomp_core::engine::Session;
 use stomp_core::Command;
 use tokio::sync::broadcast;
 use tokio::time::Instant;

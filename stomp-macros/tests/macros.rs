@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use stomp_core::app::{
     AppDispatch, AppRouter, AppRouterBuilder, DestinationVar, FromRef, Json, Payload, State,
 };
-use stomp_core::session::Principal;
+use stomp_core::identity::Principal;
 use stomp_macros::{
     controller, message_exception_handler, message_mapping, send_to, send_to_user,
     subscribe_mapping,

@@ -4,7 +4,7 @@
 
 use axum::routing::get;
 use axum::Router;
-use stomp_axum::core::session::Principal;
+use stomp_axum::core::identity::Principal;
 use stomp_axum::{HandshakeRejection, Stomp};
 use stomp_e2e::{
     connect_frame, frame, spawn_server, spawn_server_with, ClientOptions, WsClient, TIMEOUT,

@@ -43,7 +43,7 @@ pub struct Config {
     pub relay: Option<stomp_axum::core::relay::RelayConfig>,
     /// Link several chat servers through Redis pub/sub (the embedded broker stays, topics
     /// and user destinations are shared). Ignored when `relay` is set. Default: none.
-    pub backplane: Option<stomp_redis::RedisConfig>,
+    pub backplane: Option<stomp_core::backplane::redis::RedisConfig>,
 }
 
 impl Default for Config {
@@ -76,7 +76,7 @@ pub fn stomp(config: &Config) -> Stomp {
         .clone()
         .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
     let backplane = match (&relay, &config.backplane) {
-        (None, Some(redis)) => stomp_redis::broker(redis.clone())
+        (None, Some(redis)) => stomp_core::backplane::redis::broker(redis.clone())
             .inspect_err(|e| eprintln!("chat: backplane not started ({e}): embedded broker only"))
             .ok(),
         _ => None,

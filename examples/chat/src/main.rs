@@ -84,7 +84,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--relay-passcode" => parsed.relay_passcode = value()?,
             "--backplane" => {
                 let url = value()?;
-                stomp_redis::RedisConfig::new(url.clone())
+                stomp_core::backplane::redis::RedisConfig::new(url.clone())
                     .validate()
                     .map_err(|e| format!("--backplane {url:?}: {e}"))?;
                 parsed.backplane = Some(url);
@@ -122,7 +122,7 @@ async fn main() -> ExitCode {
     }
     if let Some(url) = &args.backplane {
         println!("chat: backplane over Redis at {url} (channel prefix \"chat\")");
-        config.backplane = Some(stomp_redis::RedisConfig::new(url.clone()).prefix("chat"));
+        config.backplane = Some(stomp_core::backplane::redis::RedisConfig::new(url.clone()).prefix("chat"));
     }
     if !config.stompjs.is_file() {
         eprintln!(

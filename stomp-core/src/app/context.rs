@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{AppRequest, AppRequestKind};
 use crate::frame::{Frame, Headers};
-use crate::session::SessionInfo;
+use crate::identity::SessionInfo;
 use crate::template::MessagingTemplate;
 
 /// A request that matched a route: the [`AppRequest`] plus the destination variables the

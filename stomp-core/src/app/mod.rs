@@ -81,7 +81,7 @@ use bytestring::ByteString;
 
 use crate::broker::{BoxFuture, Subscriber};
 use crate::frame::Frame;
-use crate::session::SessionInfo;
+use crate::identity::SessionInfo;
 use crate::template::MessagingTemplate;
 
 /// What kind of frame reached an application destination.

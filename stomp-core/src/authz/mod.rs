@@ -27,7 +27,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::frame::Frame;
-use crate::session::{Principal, SessionInfo};
+use crate::identity::{Principal, SessionInfo};
 
 pub use rules::{DestinationRules, RuleBuilder};
 

@@ -221,7 +221,7 @@ impl RuleBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Attributes, Principal, SessionId, SessionInfo};
+    use crate::identity::{Attributes, Principal, SessionId, SessionInfo};
     use crate::version::Version;
 
     fn session(principal: Option<Principal>) -> SessionInfo {

@@ -19,7 +19,7 @@ use crate::broker::{
 use crate::channel::BrokerChannel;
 use crate::destination::is_pattern;
 use crate::frame::Headers;
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 use crate::user::UserDestinations;
 
 /// Timing of the presence protocol.

@@ -1,6 +1,6 @@
 //! Scaling the embedded broker out: a **backplane** links several app instances, each with
 //! its own [`SimpleBroker`](crate::broker::SimpleBroker), through a pub/sub service (Redis in
-//! the `stomp-redis` crate; NATS would be a second implementation of the same trait).
+//! `backplane::redis` behind the `redis` feature; NATS would be a second implementation of the same trait).
 //!
 //! The parts:
 //! - [`Backplane`]: the transport seam. It publishes opaque payloads on [`Channel`]s,
@@ -51,6 +51,8 @@
 mod broker;
 mod presence;
 mod wire;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use broker::{BackplaneBroker, BackplaneConfig, BackplaneStats};
 pub use presence::{ClusterUser, ClusterView, InstanceId};

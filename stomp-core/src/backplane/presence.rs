@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use tokio::time::Instant;
 
 use super::wire::PresenceEvent;
-use crate::session::SessionId;
+use crate::identity::SessionId;
 
 /// An instance's id on the backplane (random per start).
 pub type InstanceId = ByteString;

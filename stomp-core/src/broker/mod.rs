@@ -11,7 +11,7 @@ use bytestring::ByteString;
 
 use crate::frame::Headers;
 use crate::outbound::OutboundSender;
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 use crate::version::Version;
 
 pub mod simple;

@@ -20,7 +20,7 @@
 //! use stomp_core::broker::{SimpleBroker, Subscriber, Subscription};
 //! use stomp_core::channel::BrokerChannel;
 //! use stomp_core::outbound::{self, OutboundConfig};
-//! use stomp_core::session::{Attributes, Principal, SessionId, SessionInfo};
+//! use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
 //! use stomp_core::template::MessagingTemplate;
 //! use stomp_core::user::UserDestinations;
 //! use stomp_core::{Headers, Version};
@@ -67,7 +67,7 @@ use bytestring::ByteString;
 use crate::authz::{self, Access, AccessDenied, AccessRequest, AllowAll, DestinationPolicy};
 use crate::broker::{Broker, BrokerError, Message, Subscription};
 use crate::frame::{name, Frame, Headers};
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 use crate::user::{UserDestinationError, UserDestinations, UserRegistry};
 
 /// Why the channel refused or failed a SEND or SUBSCRIBE.

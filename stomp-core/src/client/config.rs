@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 use crate::codec::Limits;
 use crate::frame::{name, Command, Frame, Headers};
-use crate::heartbeat::HeartBeat;
+use crate::frame::heartbeat::HeartBeat;
 
 /// How a [`Client`](super::Client) connects: credentials, virtual host, heart-beats,
 /// timeouts and queue sizes.

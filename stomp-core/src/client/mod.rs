@@ -55,7 +55,7 @@ use connection::{Shared, Sink, Write};
 use crate::broker::AckMode;
 use crate::codec::encode_to_bytes;
 use crate::frame::{name, Command, Frame, Headers};
-use crate::heartbeat::{negotiate_heartbeat, HeartBeat, Negotiated};
+use crate::frame::heartbeat::{negotiate_heartbeat, HeartBeat, Negotiated};
 use crate::version::Version;
 
 /// A connected STOMP client. Cheap to clone; clones share the connection.

@@ -11,7 +11,7 @@ use crate::broker::simple::SimpleBroker;
 use crate::broker::Broker;
 use crate::channel::BrokerChannel;
 use crate::codec::Limits;
-use crate::heartbeat::HeartBeat;
+use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
 use crate::outbound::OutboundConfig;
 use crate::user::UserDestinations;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::time::MissedTickBehavior;
 
 use crate::outbound::CloseReason;
-use crate::session::shared::{millis, CloseRequest, PendingClose};
+use crate::engine::session::shared::{millis, CloseRequest, PendingClose};
 
 use super::EngineInner;
 

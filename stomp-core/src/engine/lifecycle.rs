@@ -9,7 +9,7 @@ use crate::codec::encode_to_bytes;
 use crate::events::SessionEvent;
 use crate::frame::Frame;
 use crate::outbound::CloseReason;
-use crate::session::shared::{PendingClose, SessionShared};
+use crate::engine::session::shared::{PendingClose, SessionShared};
 use crate::version::Version;
 
 use super::stats::Counters;

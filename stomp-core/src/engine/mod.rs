@@ -34,10 +34,12 @@
 
 mod builder;
 mod heartbeat;
+pub mod session;
 mod lifecycle;
 mod stats;
 
 pub use builder::EngineBuilder;
+pub use session::{Session, SessionEnded};
 pub use stats::EngineStats;
 
 use std::collections::hash_map::RandomState;
@@ -57,8 +59,8 @@ use crate::channel::BrokerChannel;
 use crate::events::SessionEvent;
 use crate::interceptor::{Authenticator, InboundInterceptor};
 use crate::outbound::{self, CloseReason, OutboundReceiver};
-use crate::session::shared::{millis, CloseRequest, PendingClose, SessionShared};
-use crate::session::{Principal, Session, SessionId};
+use session::shared::{millis, CloseRequest, PendingClose, SessionShared};
+use crate::identity::{Principal, SessionId};
 use crate::template::MessagingTemplate;
 use crate::version::Version;
 

@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use crate::heartbeat::HeartBeat;
+use crate::frame::heartbeat::HeartBeat;
 
 /// Names of the standard STOMP headers.
 pub mod name {

@@ -2,8 +2,10 @@
 
 mod command;
 mod headers;
+pub mod heartbeat;
 
 pub use command::Command;
+pub use heartbeat::HeartBeat;
 pub(crate) use headers::parse_decimal;
 pub use headers::{name, Headers, InvalidHeader};
 

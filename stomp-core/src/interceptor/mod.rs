@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use crate::broker::BoxFuture;
 use crate::frame::{Frame, Headers};
-use crate::session::{Principal, SessionId, SessionInfo};
+use crate::identity::{Principal, SessionId, SessionInfo};
 
 /// Why an interceptor or the authenticator refused a frame; it becomes the ERROR frame
 /// (`message` header, `detail` body) and the session closes.

@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 use crate::client::ClientConfig;
 use crate::frame::Headers;
-use crate::heartbeat::HeartBeat;
+use crate::frame::heartbeat::HeartBeat;
 
 /// How client sessions share broker connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

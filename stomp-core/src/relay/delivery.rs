@@ -194,7 +194,7 @@ pub(crate) fn split_ack_id(id: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
     use crate::outbound::{self, OutboundConfig};
-    use crate::session::SessionId;
+    use crate::identity::SessionId;
 
     fn route(ack: AckMode, version: Version) -> (Route, outbound::OutboundReceiver) {
         let (tx, rx) = outbound::channel(OutboundConfig::default());

@@ -13,7 +13,7 @@ use super::{system, users, ConnectionMode, Inner, CONNECTION_LOST, UNAVAILABLE};
 use crate::broker::{BrokerError, Subscriber};
 use crate::client::{Client, ClientError};
 use crate::frame::Headers;
-use crate::session::SessionId;
+use crate::identity::SessionId;
 
 /// What the relay keeps per client session.
 pub(super) struct SessionEntry {

@@ -115,7 +115,7 @@ use system::SystemState;
 use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscription};
 use crate::client::Client;
 use crate::frame::{name, Command, Frame, Headers};
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 use crate::user::UserRegistry;
 use crate::version::Version;
 

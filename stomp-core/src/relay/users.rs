@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::system::SystemState;
 use crate::client::Client;
 use crate::frame::{name, Command, Frame, Headers};
-use crate::session::{Attributes, Principal, SessionId, SessionInfo};
+use crate::identity::{Attributes, Principal, SessionId, SessionInfo};
 use crate::user::UserRegistry;
 use crate::version::Version;
 

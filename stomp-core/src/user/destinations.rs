@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use super::registry::UserRegistry;
 use super::session_destination;
 use crate::frame::Frame;
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 
 /// The default user destination prefix.
 pub const DEFAULT_USER_PREFIX: &str = "/user";
@@ -379,7 +379,7 @@ pub fn decode_user(segment: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Attributes, Principal};
+    use crate::identity::{Attributes, Principal};
     use crate::version::Version;
 
     fn info(id: &str, user: Option<&str>) -> SessionInfo {

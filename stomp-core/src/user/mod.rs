@@ -19,7 +19,7 @@ pub use destinations::{
 };
 pub use registry::{RegisteredSession, RegisteredSubscription, RegisteredUser, UserRegistry};
 
-use crate::session::SessionId;
+use crate::identity::SessionId;
 
 /// The broker destination by which one session receives what its user destination
 /// `destination` (without the user prefix, e.g. `/queue/reply`) carries.

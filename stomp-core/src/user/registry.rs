@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytestring::ByteString;
 
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 
 /// One subscription of a connected session, as the registry reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,7 +268,7 @@ fn user_view(inner: &Inner, name: &Arc<str>, ids: &[SessionId]) -> RegisteredUse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Attributes, Principal};
+    use crate::identity::{Attributes, Principal};
     use crate::version::Version;
 
     fn info(id: &str, user: Option<&str>) -> SessionInfo {

@@ -4,7 +4,7 @@
 
 use stomp_core::broker::{AckMode, Broker, Message, SimpleBroker, Subscriber, Subscription};
 use stomp_core::outbound::{channel, Outbound, OutboundConfig, OutboundReceiver};
-use stomp_core::session::SessionId;
+use stomp_core::identity::SessionId;
 use stomp_core::{Headers, Version};
 
 /// A received MESSAGE frame, parsed with plain string handling.

@@ -15,7 +15,7 @@ use stomp_core::broker::{AckMode, Subscriber, Subscription};
 use stomp_core::codec::{Decoded, Decoder, Limits};
 use stomp_core::frame::{Frame, Headers};
 use stomp_core::outbound::{self, CloseReason, Next, Outbound, OutboundConfig, OutboundReceiver};
-use stomp_core::session::{Attributes, SessionId, SessionInfo};
+use stomp_core::identity::{Attributes, SessionId, SessionInfo};
 use stomp_core::Version;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

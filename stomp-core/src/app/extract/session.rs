@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use super::{FromMessage, MissingPrincipal};
 use crate::app::MessageContext;
 use crate::frame::Frame;
-use crate::session::{Attributes, Principal, SessionId, SessionInfo};
+use crate::identity::{Attributes, Principal, SessionId, SessionInfo};
 use crate::template::MessagingTemplate;
 
 impl<S: Sync> FromMessage<S> for Principal {

@@ -49,7 +49,7 @@ use super::{BoxFuture, Broker, BrokerError, Message, Subscription};
 use crate::codec::PreparedMessage;
 use crate::destination::{is_pattern, validate_destination, validate_pattern, PatternTrie};
 use crate::frame::name;
-use crate::session::SessionId;
+use crate::identity::SessionId;
 
 /// Number of shards of each registry map (a power of two).
 const SHARDS: usize = 32;

@@ -18,11 +18,8 @@ mod app_pipeline;
 mod commands;
 mod connect;
 mod error;
-mod info;
 pub(crate) mod shared;
 mod transaction;
-
-pub use info::{Attributes, Principal, SessionId, SessionInfo};
 
 use std::sync::Arc;
 
@@ -32,6 +29,7 @@ use bytestring::ByteString;
 use crate::codec::{Decoded, Decoder};
 use crate::engine::{EngineInner, TransportInfo};
 use crate::frame::Frame;
+use crate::identity::{Attributes, SessionId, SessionInfo};
 use crate::outbound::CloseReason;
 use crate::version::Version;
 

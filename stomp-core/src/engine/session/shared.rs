@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use bytestring::ByteString;
 
-use crate::heartbeat::Negotiated;
+use crate::frame::heartbeat::Negotiated;
 use crate::outbound::{CloseReason, OutboundSender};
-use crate::session::{SessionId, SessionInfo};
+use crate::identity::{SessionId, SessionInfo};
 
 /// Set once, when CONNECT is accepted.
 #[derive(Debug)]

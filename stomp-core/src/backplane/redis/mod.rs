@@ -2,16 +2,16 @@
 //! behind a load balancer share topics, user destinations and a cluster-wide user list,
 //! with no external STOMP broker.
 //!
-//! [`RedisBackplane`] is the transport ([`stomp_core::backplane::Backplane`]); wrap it in a
+//! [`RedisBackplane`] is the transport ([`crate::backplane::Backplane`]); wrap it in a
 //! [`BackplaneBroker`], or let [`broker`] do both:
 //!
 //! ```no_run
 //! use stomp_core::backplane::BackplaneConfig;
 //! use stomp_core::broker::SimpleBroker;
 //! use stomp_core::user::UserDestinations;
-//! use stomp_redis::{RedisBackplane, RedisConfig};
+//! use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
 //!
-//! # async fn run() -> Result<(), redis::RedisError> {
+//! # async fn run() -> Result<(), ::redis::RedisError> {
 //! let transport = RedisBackplane::start(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat"))?;
 //! let broker = stomp_core::backplane::BackplaneBroker::new(
 //!     SimpleBroker::default(),
@@ -34,13 +34,13 @@ mod transport;
 
 pub use transport::{RedisBackplane, RedisConfig, RedisStats};
 
-use stomp_core::backplane::{BackplaneBroker, BackplaneConfig};
-use stomp_core::broker::SimpleBroker;
-use stomp_core::user::UserDestinations;
+use super::{BackplaneBroker, BackplaneConfig};
+use crate::broker::SimpleBroker;
+use crate::user::UserDestinations;
 
 /// A [`BackplaneBroker`] over Redis with default settings: a default [`SimpleBroker`], a
 /// fresh user registry and [`BackplaneConfig::default`]. Must run inside a Tokio runtime.
-pub fn broker(config: RedisConfig) -> Result<BackplaneBroker, redis::RedisError> {
+pub fn broker(config: RedisConfig) -> Result<BackplaneBroker, ::redis::RedisError> {
     let transport = RedisBackplane::start(config)?;
     Ok(BackplaneBroker::new(
         SimpleBroker::default(),

@@ -1,7 +1,7 @@
 //! Cross-instance fan-out over the Redis backplane versus a single instance: throughput
 //! (messages/s) and added latency. Needs Redis on 127.0.0.1:6379 (or `REDIS_URL`).
 //!
-//! `cargo run --release -p stomp-redis --example fanout_bench [messages] [subscribers-per-instance]`
+//! `cargo run --release -p stomp-core --features redis --example redis_fanout [messages] [subscribers-per-instance]`
 //!
 //! Two `BackplaneBroker`s (A and B) in one process, each with its own Redis connections,
 //! talking through the real Redis; subscribers are outbound queues drained by tasks, so the
@@ -16,10 +16,10 @@ use bytes::Bytes;
 use stomp_core::backplane::{BackplaneBroker, BackplaneConfig, LinkState};
 use stomp_core::broker::{Broker, Message, SimpleBroker, Subscriber, Subscription};
 use stomp_core::outbound::{self, Next, OutboundConfig};
-use stomp_core::session::SessionId;
+use stomp_core::identity::SessionId;
 use stomp_core::user::UserDestinations;
 use stomp_core::{Headers, Version};
-use stomp_redis::{RedisBackplane, RedisConfig};
+use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
 
 const DEST: &str = "/topic/bench";
 

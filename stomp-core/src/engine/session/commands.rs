@@ -8,7 +8,7 @@ use crate::authz::Access;
 use crate::broker::{AckMode, Message, Subscriber, Subscription};
 use crate::events::SessionEvent;
 use crate::frame::{name, Command, Frame, Headers};
-use crate::session::SessionInfo;
+use crate::identity::SessionInfo;
 use crate::version::Version;
 
 use super::error::ProtocolError;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use stomp_core::backplane::{Backplane, Channel, LinkState, PublishError};
-use stomp_core::broker::BoxFuture;
+use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use crate::backplane::{Backplane, Channel, LinkState, PublishError};
+use crate::broker::BoxFuture;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -42,8 +42,8 @@ impl RedisConfig {
     }
 
     /// Checks the URL (what [`RedisBackplane::start`] would refuse).
-    pub fn validate(&self) -> Result<(), redis::RedisError> {
-        redis::Client::open(self.url.as_str()).map(|_| ())
+    pub fn validate(&self) -> Result<(), ::redis::RedisError> {
+        ::redis::Client::open(self.url.as_str()).map(|_| ())
     }
 
     /// The channel prefix: instances with the same prefix form one cluster (default
@@ -119,7 +119,7 @@ struct Counters {
 
 struct Inner {
     config: RedisConfig,
-    client: redis::Client,
+    client: ::redis::Client,
     outgoing: mpsc::Sender<(String, Bytes)>,
     desired: Mutex<Desired>,
     changed: Notify,
@@ -180,8 +180,8 @@ fn pattern_glob(prefix: &str, pattern: &str) -> String {
 impl RedisBackplane {
     /// Starts the transport: checks the URL, spawns the connection task (which connects,
     /// and reconnects with backoff) and returns at once. Must run inside a Tokio runtime.
-    pub fn start(config: RedisConfig) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(config.url.as_str())?;
+    pub fn start(config: RedisConfig) -> Result<Self, ::redis::RedisError> {
+        let client = ::redis::Client::open(config.url.as_str())?;
         let (outgoing, outgoing_rx) = mpsc::channel(config.queue_capacity);
         let (inbound, inbound_rx) = mpsc::channel(config.inbound_capacity);
         let inner = Arc::new(Inner {
@@ -225,7 +225,6 @@ impl RedisBackplane {
             Channel::TopicPattern(p) => (pattern_glob(prefix, p), true),
             Channel::User(u) => (format!("{prefix}:u:{u}"), false),
             Channel::Presence => (format!("{prefix}:presence"), false),
-            other => (format!("{prefix}:other:{other:?}"), false),
         }
     }
 
@@ -322,7 +321,7 @@ impl Backplane for RedisBackplane {
 
 async fn connect(
     inner: &Inner,
-) -> redis::RedisResult<(PubSubSink, PubSubStream, MultiplexedConnection)> {
+) -> ::redis::RedisResult<(PubSubSink, PubSubStream, MultiplexedConnection)> {
     let connect = async {
         let pubsub = inner.client.get_async_pubsub().await?;
         let conn = inner.client.get_multiplexed_async_connection().await?;
@@ -331,7 +330,7 @@ async fn connect(
     };
     match tokio::time::timeout(inner.config.connect_timeout, connect).await {
         Ok(result) => result,
-        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+        Err(_) => Err(::redis::RedisError::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "connect timed out",
         ))),
@@ -343,7 +342,7 @@ async fn sync(
     inner: &Inner,
     sink: &mut PubSubSink,
     applied: &mut HashSet<(String, bool)>,
-) -> redis::RedisResult<()> {
+) -> ::redis::RedisResult<()> {
     let (wanted, generation): (HashSet<(String, bool)>, u64) = {
         let desired = lock(&inner.desired);
         (
@@ -383,8 +382,8 @@ async fn publish_batch(
     conn: &mut MultiplexedConnection,
     first: (String, Bytes),
     outgoing: &mut mpsc::Receiver<(String, Bytes)>,
-) -> redis::RedisResult<usize> {
-    let mut pipe = redis::pipe();
+) -> ::redis::RedisResult<usize> {
+    let mut pipe = ::redis::pipe();
     pipe.cmd("PUBLISH").arg(&first.0).arg(&first.1[..]).ignore();
     let mut n = 1;
     while n < BATCH {

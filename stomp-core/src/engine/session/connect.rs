@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use crate::events::SessionEvent;
 use crate::frame::{name, Command, Frame};
-use crate::heartbeat::{negotiate_heartbeat, HeartBeat};
+use crate::frame::heartbeat::{negotiate_heartbeat, HeartBeat};
 use crate::interceptor::ConnectRequest;
-use crate::session::shared::Connected;
-use crate::session::SessionInfo;
+use crate::engine::session::shared::Connected;
+use crate::identity::SessionInfo;
 use crate::version::{negotiate_version, Version};
 
 use super::error::ProtocolError;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_core::backplane::{Backplane, Channel, LinkState};
-use stomp_redis::{RedisBackplane, RedisConfig};
+use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
 
 const WAIT: Duration = Duration::from_secs(5);
 
