@@ -16,6 +16,7 @@
 
 mod client;
 mod frames;
+pub mod relay;
 mod server;
 
 pub use client::{ClientOptions, Received, WsClient};

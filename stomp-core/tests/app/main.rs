@@ -1,0 +1,9 @@
+//! Application routing: handlers, extractors, replies, exception handlers and controllers.
+
+#![allow(clippy::unwrap_used, missing_docs)] // tests panic on purpose
+
+mod support;
+
+mod routing;
+mod session;
+mod simple_broker;
