@@ -2,7 +2,6 @@
 //! [`Stomp`] endpoint.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -23,6 +22,7 @@ use stomp_core::HeartBeat;
 use crate::config::TransportConfig;
 use crate::handshake::{HandshakeRejection, PrincipalResolver};
 use crate::origin::AllowedOrigins;
+use crate::endpoint::Endpoint;
 use crate::stomp::Stomp;
 
 /// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
@@ -341,13 +341,11 @@ impl StompBuilder<()> {
     /// Builds the endpoint, or says why the handlers' routes are invalid.
     pub fn try_build(self) -> Result<Stomp, BuildError> {
         let (engine, config, resolver) = self.into_engine()?;
-        let engine = engine.build();
-        Ok(Stomp::from_parts(
-            engine.clone(),
-            Arc::new(engine),
+        Ok(Stomp::from_endpoint(Endpoint::new(
+            engine.build(),
             config,
             resolver,
-        ))
+        )))
     }
 
     fn into_engine(
@@ -369,13 +367,15 @@ impl StompBuilder<()> {
         Ok((engine, self.config, self.principal_resolver))
     }
 
-    #[cfg(test)]
-    pub(crate) fn build_with_backend(self, backend: Arc<dyn crate::backend::Backend>) -> Stomp {
-        match self.into_engine() {
-            Ok((engine, config, resolver)) => {
-                Stomp::from_parts(engine.build(), backend, config, resolver)
-            }
-            Err(error) => panic!("{error}"),
-        }
+}
+
+impl Stomp {
+    /// Starts building an endpoint. The application state type `S` is inferred from
+    /// [`StompBuilder::with_state`] (`()` when there is none).
+    pub fn builder<S>() -> StompBuilder<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        StompBuilder::new()
     }
 }

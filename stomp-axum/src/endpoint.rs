@@ -1,7 +1,9 @@
-//! The upgrade request: origin check, connection limit, handshake principal, subprotocol
-//! negotiation, then the connection's task.
+//! One endpoint's shared state ([`Endpoint`]) and its upgrade request: origin check,
+//! connection limit, handshake principal, subprotocol negotiation, then the connection's
+//! task. [`Stomp`](crate::Stomp), its layer and its router all hold the same `Endpoint`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
@@ -10,17 +12,53 @@ use axum::response::{IntoResponse, Response};
 use stomp_core::Version;
 use tracing::Instrument;
 
-use crate::backend::Connection;
+use stomp_core::engine::{Engine, TransportInfo};
+
+use crate::config::TransportConfig;
+use crate::handshake::PrincipalResolver;
 use crate::socket::{self, SocketContext};
-use crate::stats::AdmitError;
-use crate::stomp::Stomp;
+use crate::stats::{AdmitError, Tracker};
 
 /// The subprotocols offered, in order of preference.
 pub(crate) const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
 /// Serves one request to the endpoint path.
-pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
-    let inner = stomp.inner();
+/// Everything one endpoint shares: the engine, the transport settings, the handshake's
+/// principal resolver and the connection tracker.
+pub(crate) struct Endpoint {
+    pub(crate) engine: Engine,
+    pub(crate) config: Arc<TransportConfig>,
+    pub(crate) principal_resolver: Option<PrincipalResolver>,
+    pub(crate) tracker: Tracker,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.config)
+            .field("stats", &self.tracker.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        engine: Engine,
+        config: TransportConfig,
+        principal_resolver: Option<PrincipalResolver>,
+    ) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            engine,
+            config: Arc::new(config),
+            principal_resolver,
+            tracker: Tracker::default(),
+        })
+    }
+}
+
+/// Answers one upgrade request to this endpoint's path.
+pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Response {
+    let inner = &*endpoint;
     let config = &inner.config;
     let (mut parts, _body) = request.into_parts();
 
@@ -83,19 +121,18 @@ pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
         config: inner.config.clone(),
         tracker: inner.tracker.clone(),
     };
-    let backend = inner.backend.clone();
+    let engine = inner.engine.clone();
     upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "WebSocket upgrade failed"))
         .on_upgrade(move |ws| async move {
             let _slot = guard;
             ctx.tracker.connection_opened();
-            let connection = Connection {
+            let span_principal = principal.as_ref().map(|p| p.name().to_owned());
+            let (session, outbound) = engine.open_session(TransportInfo {
                 principal,
                 remote_addr,
                 subprotocol,
-            };
-            let span_principal = connection.principal.as_ref().map(|p| p.name().to_owned());
-            let (session, outbound) = backend.open(connection);
+            });
             let span = tracing::info_span!(
                 "stomp_session",
                 session = %session.id(),

@@ -10,22 +10,21 @@ use axum::extract::Request;
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use crate::endpoint;
-use crate::stomp::Stomp;
+use crate::endpoint::{self, Endpoint};
 
 /// A tower layer serving the STOMP endpoint at one path and passing every other request
-/// to the service it wraps. Made by [`Stomp::layer`].
+/// to the service it wraps. Made by [`Stomp::layer`](crate::Stomp::layer).
 #[derive(Debug, Clone)]
 pub struct StompLayer {
     path: Arc<str>,
-    stomp: Stomp,
+    endpoint: Arc<Endpoint>,
 }
 
 impl StompLayer {
-    pub(crate) fn new(stomp: Stomp, path: &str) -> Self {
+    pub(crate) fn new(endpoint: Arc<Endpoint>, path: &str) -> Self {
         StompLayer {
             path: path.into(),
-            stomp,
+            endpoint,
         }
     }
 }
@@ -37,7 +36,7 @@ impl<S> Layer<S> for StompLayer {
         StompService {
             inner,
             path: self.path.clone(),
-            stomp: self.stomp.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 }
@@ -48,7 +47,7 @@ impl<S> Layer<S> for StompLayer {
 pub struct StompService<S> {
     inner: S,
     path: Arc<str>,
-    stomp: Stomp,
+    endpoint: Arc<Endpoint>,
 }
 
 impl<S> Service<Request> for StompService<S>
@@ -67,8 +66,8 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         if request.uri().path() == &*self.path {
-            let stomp = self.stomp.clone();
-            Box::pin(async move { Ok(endpoint::handle(stomp, request).await) })
+            let endpoint = self.endpoint.clone();
+            Box::pin(async move { Ok(endpoint::handle(endpoint, request).await) })
         } else {
             Box::pin(self.inner.call(request))
         }

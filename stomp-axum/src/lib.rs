@@ -94,14 +94,12 @@
 //! # Ok(()) }
 //! ```
 
-mod backend;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod close;
 mod config;
 mod endpoint;
-mod engine_backend;
 mod handshake;
 mod layer;
 mod origin;
@@ -109,10 +107,6 @@ mod socket;
 mod stats;
 mod stomp;
 
-#[cfg(test)]
-mod test_backend;
-#[cfg(test)]
-mod transport_tests;
 
 pub use builder::{BuildError, StompBuilder};
 pub use config::TransportConfig;

@@ -13,7 +13,8 @@ use stomp_core::{Frame, Version};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::backend::BackendSession;
+use stomp_core::engine::Session;
+
 use crate::close;
 use crate::config::TransportConfig;
 use crate::stats::Tracker;
@@ -42,14 +43,14 @@ pub(crate) struct SocketContext {
 /// its transport is gone.
 pub(crate) async fn run(
     socket: WebSocket,
-    mut session: Box<dyn BackendSession>,
+    mut session: Session,
     outbound: OutboundReceiver,
     ctx: SocketContext,
 ) {
     let (sink, stream) = socket.split();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (writer_done_tx, writer_done_rx) = oneshot::channel::<bool>();
-    let reader = read_loop(stream, session.as_mut(), &ctx, stop_tx, writer_done_rx);
+    let reader = read_loop(stream, &mut session, &ctx, stop_tx, writer_done_rx);
     let writer = async {
         let closed_cleanly = write_loop(sink, outbound, stop_rx, &ctx).await;
         let _ = writer_done_tx.send(closed_cleanly);
@@ -61,7 +62,7 @@ pub(crate) async fn run(
 
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
-    session: &mut dyn BackendSession,
+    session: &mut Session,
     ctx: &SocketContext,
     stop: oneshot::Sender<Stop>,
     mut writer_done: oneshot::Receiver<bool>,
@@ -166,7 +167,7 @@ fn is_capacity_error(error: axum::Error) -> bool {
 }
 
 /// The answer to a message over the limit: an ERROR frame, then close 1009.
-fn too_large(session: &dyn BackendSession, ctx: &SocketContext) -> Stop {
+fn too_large(session: &Session, ctx: &SocketContext) -> Stop {
     ctx.tracker.too_large();
     let limit = ctx.config.max_message_size;
     tracing::warn!(session = %session.id(), limit, "WebSocket message over the size limit");

@@ -12,76 +12,31 @@ use stomp_core::identity::SessionId;
 use stomp_core::template::MessagingTemplate;
 use tokio::sync::broadcast;
 
-use crate::backend::Backend;
-use crate::builder::StompBuilder;
 use crate::config::TransportConfig;
-use crate::endpoint;
-use crate::handshake::PrincipalResolver;
+use crate::endpoint::{self, Endpoint};
 use crate::layer::StompLayer;
-use crate::stats::{Tracker, TransportStats};
+use crate::stats::TransportStats;
 
 /// A STOMP endpoint: the engine (sessions, broker, handlers) and its WebSocket transport.
 /// Cheap to clone; clones share everything.
 ///
 /// Mount it with [`Stomp::layer`] (a tower layer on any app) or [`Stomp::router`] (an
 /// axum `Router` to merge or nest). Several `Stomp`s in one app are independent.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Stomp {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) engine: Engine,
-    pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) config: Arc<TransportConfig>,
-    pub(crate) principal_resolver: Option<PrincipalResolver>,
-    pub(crate) tracker: Tracker,
-}
-
-impl std::fmt::Debug for Stomp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stomp")
-            .field("config", &self.inner.config)
-            .field("stats", &self.transport_stats())
-            .finish_non_exhaustive()
-    }
+    inner: Arc<Endpoint>,
 }
 
 impl Stomp {
-    /// Starts building an endpoint. The application state type `S` is inferred from
-    /// [`StompBuilder::with_state`] (`()` when there is none).
-    pub fn builder<S>() -> StompBuilder<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        StompBuilder::new()
-    }
-
-    pub(crate) fn from_parts(
-        engine: Engine,
-        backend: Arc<dyn Backend>,
-        config: TransportConfig,
-        principal_resolver: Option<PrincipalResolver>,
-    ) -> Stomp {
-        Stomp {
-            inner: Arc::new(Inner {
-                engine,
-                backend,
-                config: Arc::new(config),
-                principal_resolver,
-                tracker: Tracker::default(),
-            }),
-        }
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+    /// A `Stomp` serving `endpoint` (made by the builder).
+    pub(crate) fn from_endpoint(endpoint: Arc<Endpoint>) -> Stomp {
+        Stomp { inner: endpoint }
     }
 
     /// A tower layer that serves the endpoint at `path` and passes every other request on:
     /// `Router::new().route("/", get(index)).layer(stomp.layer("/ws"))`.
     pub fn layer(&self, path: &str) -> StompLayer {
-        StompLayer::new(self.clone(), path)
+        StompLayer::new(self.inner.clone(), path)
     }
 
     /// An axum router with the endpoint at `path`, to `merge` or `nest` into an app.
@@ -89,10 +44,10 @@ impl Stomp {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let stomp = self.clone();
+        let endpoint = self.inner.clone();
         Router::new().route(
             path,
-            any(move |request: Request| endpoint::handle(stomp.clone(), request)),
+            any(move |request: Request| endpoint::handle(endpoint.clone(), request)),
         )
     }
 
@@ -146,7 +101,7 @@ impl Stomp {
     /// Returns whether they all did.
     pub async fn shutdown(&self) -> bool {
         self.inner.tracker.start_shutdown();
-        self.inner.backend.shutdown().await;
+        self.inner.engine.shutdown().await;
         let closed = self
             .inner
             .tracker

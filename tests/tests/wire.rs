@@ -356,3 +356,55 @@ async fn a_send_over_the_time_limit_closes_the_session() {
     assert_eq!(stomp.stats().engine.sessions, 0);
     drop(c);
 }
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let stomp = stomp();
+    let server = spawn_server(app(&stomp)).await;
+    let mut c = WsClient::connect(&server.ws_url("/ws")).await;
+    c.ping_pong(b"are you there").await;
+    c.stomp_connect().await;
+}
+
+/// An axum extractor taking the user from a cookie, refusing without it.
+struct CookieUser(Principal);
+
+impl From<CookieUser> for Option<Principal> {
+    fn from(CookieUser(p): CookieUser) -> Self {
+        Some(p)
+    }
+}
+
+impl axum::extract::FromRequestParts<()> for CookieUser {
+    type Rejection = HandshakeRejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &(),
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get("cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.strip_prefix("user="))
+            .map(|name| CookieUser(Principal::new(name)))
+            .ok_or_else(|| HandshakeRejection::forbidden("log in first"))
+    }
+}
+
+#[tokio::test]
+async fn handshake_principal_from_an_axum_extractor() {
+    let stomp = Stomp::builder()
+        .simple_broker(["/topic"])
+        .handshake_extractor::<CookieUser>()
+        .build();
+    let server = spawn_server(app(&stomp)).await;
+    let url = server.ws_url("/ws");
+    let mut c = ClientOptions::new()
+        .header("cookie", "user=bob")
+        .connect(&url)
+        .await
+        .expect("upgrade");
+    assert_eq!(c.stomp_connect().await.header("user-name"), Some("bob"));
+    assert_eq!(ClientOptions::new().connect(&url).await.err(), Some(403));
+}
