@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 // The same recording broker and request builders as stomp-core's app tests.
-#[path = "../../stomp-core/tests/app_support/mod.rs"]
+#[path = "../../stomp-core/tests/app/support.rs"]
 mod support;
 
 use serde::{Deserialize, Serialize};
