@@ -14,15 +14,15 @@ use stomp_core::backplane::BackplaneBroker;
 use stomp_core::broker::{Broker, SimpleBroker, SimpleBrokerConfig};
 use stomp_core::codec::Limits;
 use stomp_core::engine::EngineBuilder;
+use stomp_core::identity::Principal;
 use stomp_core::interceptor::{Authenticator, InboundInterceptor};
 use stomp_core::outbound::OutboundConfig;
-use stomp_core::identity::Principal;
 use stomp_core::HeartBeat;
 
 use crate::config::TransportConfig;
+use crate::endpoint::Endpoint;
 use crate::handshake::{HandshakeRejection, PrincipalResolver};
 use crate::origin::AllowedOrigins;
-use crate::endpoint::Endpoint;
 use crate::stomp::Stomp;
 
 /// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
@@ -366,7 +366,6 @@ impl StompBuilder<()> {
         }
         Ok((engine, self.config, self.principal_resolver))
     }
-
 }
 
 impl Stomp {

@@ -8,28 +8,14 @@
 //! `axum::serve(..).with_graceful_shutdown(..)`.
 //!
 //! ```no_run
-//! use axum::{routing::get, serve::ListenerExt, Router};
-//! use serde::{Deserialize, Serialize};
+//! use axum::Router;
 //! use stomp_axum::prelude::*;
 //!
-//! #[derive(Clone, Serialize, Deserialize)]
-//! struct ChatMessage { from: String, text: String }
-//!
-//! #[derive(Clone, Default)]
-//! struct AppState { rooms: Vec<String> }
-//!
-//! // A SEND to /app/chat/{room} lands here; the return value goes to /topic/chat/{room}.
-//! #[message_mapping("/chat/{room}")]
-//! #[send_to("/topic/chat/{room}")]
-//! async fn chat(DestinationVar(room): DestinationVar<String>, Payload(msg): Payload<ChatMessage>) -> ChatMessage {
-//!     let _ = room;
-//!     msg
-//! }
-//!
-//! // A SUBSCRIBE to /app/rooms is answered once, straight to the subscriber.
-//! #[subscribe_mapping("/rooms")]
-//! async fn rooms(State(app): State<AppState>) -> Vec<String> {
-//!     app.rooms
+//! // A SEND to /app/greet lands here; the reply goes to every subscriber of /topic/greetings.
+//! #[message_mapping("/greet")]
+//! #[send_to("/topic/greetings")]
+//! async fn greet(name: String) -> String {
+//!     format!("hello, {name}")
 //! }
 //!
 //! #[tokio::main]
@@ -37,24 +23,10 @@
 //!     let stomp = Stomp::builder()
 //!         .app_destination_prefix("/app")
 //!         .simple_broker(["/topic", "/queue"])
-//!         .handler(chat)
-//!         .handler(rooms)
-//!         .with_state(AppState::default())
+//!         .handler(greet)
 //!         .build();
-//!
-//!     // Publish from anywhere: HTTP handlers, background tasks.
-//!     let template = stomp.template();
-//!     let app = Router::new()
-//!         .route("/", get(|| async { "hello" }))
-//!         .route("/announce", get(move || async move {
-//!             template.send("/topic/news", "hello everyone").await.is_ok().to_string()
-//!         }))
-//!         .layer(stomp.layer("/ws"));
-//!
-//!     // TCP_NODELAY, so small frames are not held back by Nagle's algorithm.
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
-//!         .await?
-//!         .tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
+//!     let app = Router::new().layer(stomp.layer("/ws"));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //!     axum::serve(listener, app)
 //!         .with_graceful_shutdown(stomp.shutdown_signal(async {
 //!             let _ = tokio::signal::ctrl_c().await;
@@ -62,6 +34,8 @@
 //!         .await
 //! }
 //! ```
+//!
+//! The README has a longer example (state, `#[subscribe_mapping]`, the messaging template).
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
 //! peer address.
@@ -107,7 +81,6 @@ mod socket;
 mod stats;
 mod stomp;
 
-
 pub use builder::{BuildError, StompBuilder};
 pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;
@@ -118,6 +91,11 @@ pub use stomp::{Stomp, StompStats};
 
 /// The transport-agnostic engine, re-exported so one dependency is enough.
 pub use stomp_core as core;
+
+/// The README's Rust examples, compiled as doctests (the README is their one source).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// What handler authors and app builders need, in one import.
 ///

@@ -13,8 +13,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use stomp_core::broker::{
     AckMode, Message, SimpleBroker, SimpleBrokerConfig, Subscriber, Subscription,
 };
-use stomp_core::outbound::{channel, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
 use stomp_core::identity::SessionId;
+use stomp_core::outbound::{channel, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
 use stomp_core::{Headers, Version};
 
 /// Publishes timed per batch; receivers are drained between batches (untimed).

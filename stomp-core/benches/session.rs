@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::outbound::{OutboundConfig, OutboundReceiver};
-use stomp_core::engine::Session;
 
 /// SENDs per `receive` call, as a busy WebSocket message might carry.
 const PER_RECEIVE: usize = 100;

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
 use stomp_core::backplane::{BackplaneBroker, BackplaneConfig, LinkState};
 use stomp_core::broker::{Broker, Message, SimpleBroker, Subscriber, Subscription};
-use stomp_core::outbound::{self, Next, OutboundConfig};
 use stomp_core::identity::SessionId;
+use stomp_core::outbound::{self, Next, OutboundConfig};
 use stomp_core::user::UserDestinations;
 use stomp_core::{Headers, Version};
-use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
 
 const DEST: &str = "/topic/bench";
 

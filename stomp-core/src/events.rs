@@ -9,8 +9,8 @@
 
 use bytestring::ByteString;
 
-use crate::outbound::CloseReason;
 use crate::identity::{SessionId, SessionInfo};
+use crate::outbound::CloseReason;
 
 /// Something that happened to a session.
 #[derive(Debug, Clone)]

@@ -115,10 +115,7 @@ impl fmt::Debug for Attributes {
 
 impl Attributes {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send + Sync>>> {
-        match self.map.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.map)
     }
 
     /// Stores `value`, returning the previous value of that type.

@@ -209,7 +209,11 @@ fn stomp_core_top_level_modules_have_no_import_cycle() {
         assert!(!edges.contains("engine"), "{module} imports the engine");
     }
     assert!(graph["identity"].iter().all(|m| m == "version"));
-    assert!(graph["frame"].is_empty(), "frame imports {:?}", graph["frame"]);
+    assert!(
+        graph["frame"].is_empty(),
+        "frame imports {:?}",
+        graph["frame"]
+    );
     assert!(graph["engine"].contains("broker"), "the graph was read");
 }
 
@@ -240,6 +244,10 @@ fn the_reader_sees_grouped_and_relative_imports() {
     assert_eq!(targets, ["a", "b", "c", "d"].map(String::from).into());
     let mut targets = BTreeSet::new();
     let path = ["m".to_owned(), "inner".to_owned()];
-    super_targets("use super::x; use super::super::other::Y;", &path, &mut targets);
+    super_targets(
+        "use super::x; use super::super::other::Y;",
+        &path,
+        &mut targets,
+    );
     assert_eq!(targets, ["m", "other"].map(String::from).into());
 }

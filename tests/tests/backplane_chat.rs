@@ -11,7 +11,8 @@ use stomp_e2e::{frame, spawn_server, WsClient};
 async fn two_chat_servers_share_rooms_over_redis() {
     let config = chat::Config {
         backplane: Some(
-            stomp_core::backplane::redis::RedisConfig::new("redis://127.0.0.1:6379").prefix(unique_prefix("chat")),
+            stomp_core::backplane::redis::RedisConfig::new("redis://127.0.0.1:6379")
+                .prefix(unique_prefix("chat")),
         ),
         ..chat::Config::default()
     };

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use stomp_core::backplane::{Backplane, Channel, LinkState};
 use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
+use stomp_core::backplane::{Backplane, Channel, LinkState};
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // tests panic on purpose
 
-
-
-
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 

@@ -122,7 +122,8 @@ async fn main() -> ExitCode {
     }
     if let Some(url) = &args.backplane {
         println!("chat: backplane over Redis at {url} (channel prefix \"chat\")");
-        config.backplane = Some(stomp_core::backplane::redis::RedisConfig::new(url.clone()).prefix("chat"));
+        config.backplane =
+            Some(stomp_core::backplane::redis::RedisConfig::new(url.clone()).prefix("chat"));
     }
     if !config.stompjs.is_file() {
         eprintln!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::extract::FromMessage;
 use super::reply::{IntoReply, Reply};
 use super::{AppError, MessageContext};
-use crate::broker::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// An async fn that handles routed messages: every argument implements
 /// [`FromMessage<S>`](FromMessage), the output [`IntoReply`]. Implemented for fns and

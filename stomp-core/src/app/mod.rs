@@ -79,10 +79,11 @@
 
 use bytestring::ByteString;
 
-use crate::broker::{BoxFuture, Subscriber};
+use crate::broker::Subscriber;
 use crate::frame::Frame;
 use crate::identity::SessionInfo;
 use crate::template::MessagingTemplate;
+use futures_util::future::BoxFuture;
 
 /// What kind of frame reached an application destination.
 #[derive(Debug, Clone)]

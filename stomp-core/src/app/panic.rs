@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::AppError;
-use crate::broker::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Polls a boxed future, turning a panic inside `poll` into an error.
 pub(crate) struct CatchUnwind<T> {

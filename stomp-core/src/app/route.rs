@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::handler::{boxed, BoxedHandler, ExceptionHandler, Handler};
 use super::reply::{HandlerError, Reply};
 use super::{AppError, MessageContext};
-use crate::broker::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Which frames a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use super::route::{
     Controller, ExceptionRoute, IntoExceptionRoute, MappedHandler, ReplyTarget, Route, RouteKind,
 };
 use super::{AppDispatch, AppError, AppRequest, AppRequestKind, MessageContext};
-use crate::broker::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Why a router could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

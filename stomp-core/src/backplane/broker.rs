@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use crate::channel::BrokerChannel;
 use crate::destination::is_pattern;
 use crate::frame::Headers;
 use crate::identity::{SessionId, SessionInfo};
+use crate::sync::lock;
 use crate::user::UserDestinations;
 
 /// Timing of the presence protocol.
@@ -109,10 +110,6 @@ struct Shared {
     counters: Counters,
     link: watch::Receiver<LinkState>,
     stop: watch::Sender<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A [`Broker`] for one instance of a scaled-out app: subscriptions live in the local

@@ -50,9 +50,9 @@
 
 mod broker;
 mod presence;
-mod wire;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod wire;
 
 pub use broker::{BackplaneBroker, BackplaneConfig, BackplaneStats};
 pub use presence::{ClusterUser, ClusterView, InstanceId};
@@ -61,7 +61,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::{mpsc, watch};
 
-use crate::broker::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// A backplane channel: what a payload is published on and what an instance subscribes to.
 /// Transports map it to their own names (the Redis backplane: `{prefix}:t:{destination}`).

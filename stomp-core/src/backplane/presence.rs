@@ -214,7 +214,7 @@ pub struct ClusterView {
 
 impl ClusterView {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Presence> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// Every user connected to any live instance, sorted by name.

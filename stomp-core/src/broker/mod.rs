@@ -2,16 +2,14 @@
 //! [`SimpleBroker`] by default, or a relay to an external broker).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 
 use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::frame::Headers;
-use crate::outbound::OutboundSender;
 use crate::identity::{SessionId, SessionInfo};
+use crate::outbound::OutboundSender;
 use crate::version::Version;
 
 pub mod simple;
@@ -19,7 +17,7 @@ pub mod simple;
 pub use simple::{BrokerStats, DestinationKind, SimpleBroker, SimpleBrokerConfig};
 
 /// A boxed, sendable future (what [`Broker`] methods return, so brokers can be `dyn`).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use futures_util::future::BoxFuture;
 
 /// How a subscription acknowledges messages (the SUBSCRIBE `ack` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytestring::ByteString;
 
 use crate::codec::Limits;
-use crate::frame::{name, Command, Frame, Headers};
 use crate::frame::heartbeat::HeartBeat;
+use crate::frame::{name, Command, Frame, Headers};
 
 /// How a [`Client`](super::Client) connects: credentials, virtual host, heart-beats,
 /// timeouts and queue sizes.

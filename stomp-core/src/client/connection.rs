@@ -50,10 +50,7 @@ impl Shared {
     }
 
     pub(crate) fn routes(&self) -> MutexGuard<'_, Routes> {
-        match self.routes.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.routes)
     }
 
     /// Records why the connection ended (the first reason wins).

@@ -54,8 +54,8 @@ use connection::{Shared, Sink, Write};
 
 use crate::broker::AckMode;
 use crate::codec::encode_to_bytes;
-use crate::frame::{name, Command, Frame, Headers};
 use crate::frame::heartbeat::{negotiate_heartbeat, HeartBeat, Negotiated};
+use crate::frame::{name, Command, Frame, Headers};
 use crate::version::Version;
 
 /// A connected STOMP client. Cheap to clone; clones share the connection.

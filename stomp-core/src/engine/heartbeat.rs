@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use tokio::time::MissedTickBehavior;
 
-use crate::outbound::CloseReason;
 use crate::engine::session::shared::{millis, CloseRequest, PendingClose};
+use crate::outbound::CloseReason;
 
 use super::EngineInner;
 

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::encode_to_bytes;
+use crate::engine::session::shared::{PendingClose, SessionShared};
 use crate::events::SessionEvent;
 use crate::frame::Frame;
 use crate::outbound::CloseReason;
-use crate::engine::session::shared::{PendingClose, SessionShared};
 use crate::version::Version;
 
 use super::stats::Counters;

@@ -34,8 +34,8 @@
 
 mod builder;
 mod heartbeat;
-pub mod session;
 mod lifecycle;
+pub mod session;
 mod stats;
 
 pub use builder::EngineBuilder;
@@ -57,12 +57,12 @@ use crate::app::AppDispatch;
 use crate::broker::Broker;
 use crate::channel::BrokerChannel;
 use crate::events::SessionEvent;
+use crate::identity::{Principal, SessionId};
 use crate::interceptor::{Authenticator, InboundInterceptor};
 use crate::outbound::{self, CloseReason, OutboundReceiver};
-use session::shared::{millis, CloseRequest, PendingClose, SessionShared};
-use crate::identity::{Principal, SessionId};
 use crate::template::MessagingTemplate;
 use crate::version::Version;
+use session::shared::{millis, CloseRequest, PendingClose, SessionShared};
 
 use builder::Config;
 use stats::Counters;
@@ -308,10 +308,7 @@ impl Engine {
 
 impl EngineInner {
     fn registry(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<SessionShared>>> {
-        match self.registry.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.registry)
     }
 
     pub(crate) fn live_sessions(&self) -> Vec<Arc<SessionShared>> {

@@ -5,9 +5,9 @@ mod headers;
 pub mod heartbeat;
 
 pub use command::Command;
-pub use heartbeat::HeartBeat;
 pub(crate) use headers::parse_decimal;
 pub use headers::{name, Headers, InvalidHeader};
+pub use heartbeat::HeartBeat;
 
 use bytes::Bytes;
 use bytestring::ByteString;

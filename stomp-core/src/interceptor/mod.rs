@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use crate::broker::BoxFuture;
 use crate::frame::{Frame, Headers};
 use crate::identity::{Principal, SessionId, SessionInfo};
+use futures_util::future::BoxFuture;
 
 /// Why an interceptor or the authenticator refused a frame; it becomes the ERROR frame
 /// (`message` header, `detail` body) and the session closes.

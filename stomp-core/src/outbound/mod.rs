@@ -208,10 +208,7 @@ impl OutboundSender {
     /// Asks the writer to close the session for `reason` after what is already queued.
     /// The first reason given wins; later calls do nothing.
     pub fn close(&self, reason: CloseReason) {
-        let mut slot = match self.shared.close_reason.lock() {
-            Ok(slot) => slot,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slot = crate::sync::lock(&self.shared.close_reason);
         if slot.is_none() {
             *slot = Some(reason);
             self.shared.closed.store(true, Ordering::Release);
@@ -226,10 +223,7 @@ impl OutboundSender {
 
     /// Why the session was asked to close, once it was (the first reason given).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        match self.shared.close_reason.lock() {
-            Ok(slot) => slot.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::sync::lock(&self.shared.close_reason).clone()
     }
 
     /// How many frames were ever queued (heart-beats excluded): a cheap activity counter
@@ -319,10 +313,7 @@ impl OutboundReceiver {
     }
 
     fn reason(&self) -> CloseReason {
-        let slot = match self.shared.close_reason.lock() {
-            Ok(slot) => slot,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let slot = crate::sync::lock(&self.shared.close_reason);
         slot.clone().unwrap_or(CloseReason::TransportClosed)
     }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytestring::ByteString;
 
 use crate::client::ClientConfig;
-use crate::frame::Headers;
 use crate::frame::heartbeat::HeartBeat;
+use crate::frame::Headers;
 
 /// How client sessions share broker connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,10 +51,7 @@ impl Route {
     }
 
     fn pending(&self) -> MutexGuard<'_, VecDeque<ByteString>> {
-        match self.pending.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.pending)
     }
 
     /// Settles broker ack id `ack` (and, for cumulative `client` subscriptions, every
@@ -193,8 +190,8 @@ pub(crate) fn split_ack_id(id: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::{self, OutboundConfig};
     use crate::identity::SessionId;
+    use crate::outbound::{self, OutboundConfig};
 
     fn route(ack: AckMode, version: Version) -> (Route, outbound::OutboundReceiver) {
         let (tx, rx) = outbound::channel(OutboundConfig::default());

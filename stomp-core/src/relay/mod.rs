@@ -112,12 +112,13 @@ use delivery::{split_ack_id, Route};
 use links::{unavailable, BrokerSubscription, SessionEntry};
 use system::SystemState;
 
-use crate::broker::{AckMode, BoxFuture, Broker, BrokerError, Message, Subscription};
+use crate::broker::{AckMode, Broker, BrokerError, Message, Subscription};
 use crate::client::Client;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::identity::{SessionId, SessionInfo};
 use crate::user::UserRegistry;
 use crate::version::Version;
+use futures_util::future::BoxFuture;
 
 /// Text of the ERROR a session gets when its broker connection is lost.
 pub const CONNECTION_LOST: &str = "broker connection lost";
@@ -332,17 +333,11 @@ impl Inner {
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, SessionEntry>> {
-        match self.sessions.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.sessions)
     }
 
     fn pool(&self) -> MutexGuard<'_, Vec<Option<Client>>> {
-        match self.pool.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.pool)
     }
 
     fn system_client(&self) -> Result<Client, BrokerError> {

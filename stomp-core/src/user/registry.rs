@@ -79,17 +79,11 @@ impl UserRegistry {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        match self.inner.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::read(&self.inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        match self.inner.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::write(&self.inner)
     }
 
     /// Hook: a session's CONNECT was accepted. Calling it again for the same id replaces the

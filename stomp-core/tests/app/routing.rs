@@ -1,8 +1,6 @@
 //! The application router with plain (macro-free) handlers: routing, extractors, reply
 //! rules, exception handlers, panics.
 
-
-
 use std::sync::Arc;
 
 use crate::support::{body, Harness};
@@ -13,8 +11,8 @@ use stomp_core::app::{
     ContentType, Controller, ControllerRoutes, DestinationVar, DestinationVars, FromRef, Header,
     Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
 };
-use stomp_core::outbound::{Next, Outbound};
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::outbound::{Next, Outbound};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::{Frame, Headers};
 

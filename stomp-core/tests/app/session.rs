@@ -1,7 +1,6 @@
 //! The application router behind a real session: the engine hands SENDs and SUBSCRIBEs
 //! under `/app` to it; replies come back as MESSAGEs, misses as ERRORs.
 
-
 use stomp_core::app::{on_message, on_subscribe, AppRouter, DestinationVar, Json};
 use stomp_core::broker::{SimpleBroker, SimpleBrokerConfig};
 use stomp_core::engine::{Engine, TransportInfo};

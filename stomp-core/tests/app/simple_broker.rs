@@ -2,7 +2,6 @@
 //! the subscribers of its destination, and an unhandled error reaches the caller's
 //! `/user/queue/errors`.
 
-
 use std::sync::Arc;
 
 use bytestring::ByteString;
@@ -11,8 +10,8 @@ use stomp_core::app::{
 };
 use stomp_core::broker::{AckMode, SimpleBroker, SimpleBrokerConfig, Subscriber, Subscription};
 use stomp_core::channel::BrokerChannel;
-use stomp_core::outbound::{self, Next, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::outbound::{self, Next, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::{Command, Frame, Headers, Version};
 

@@ -6,8 +6,8 @@ use bytestring::ByteString;
 use stomp_core::app::{AppRequest, AppRequestKind};
 use stomp_core::broker::{BoxFuture, Broker, BrokerError, Message, Subscriber, Subscription};
 use stomp_core::channel::BrokerChannel;
-use stomp_core::outbound::{self, OutboundConfig, OutboundReceiver};
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::outbound::{self, OutboundConfig, OutboundReceiver};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::{Command, Frame, Version};
 

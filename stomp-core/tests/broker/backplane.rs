@@ -10,8 +10,8 @@ use stomp_core::backplane::{
     Backplane, BackplaneBroker, BackplaneConfig, Channel, LinkState, PublishError,
 };
 use stomp_core::broker::{BoxFuture, Broker, Message, SimpleBroker, Subscriber, Subscription};
-use stomp_core::outbound::{self, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::identity::SessionId;
+use stomp_core::outbound::{self, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::user::UserDestinations;
 use stomp_core::{Headers, Version};
 use tokio::sync::{mpsc, watch};

@@ -4,7 +4,6 @@ use stomp_core::broker::{AckMode, Broker, BrokerError, SimpleBroker, SimpleBroke
 use stomp_core::outbound::Outbound;
 use stomp_core::Version;
 
-
 use crate::support::{message, publish, subscribe, Client};
 
 #[tokio::test]

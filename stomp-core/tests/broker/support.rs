@@ -1,9 +1,8 @@
 //! Shared helpers of the broker tests: outbound channels stand in for sessions.
 
-
 use stomp_core::broker::{AckMode, Broker, Message, SimpleBroker, Subscriber, Subscription};
-use stomp_core::outbound::{channel, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::identity::SessionId;
+use stomp_core::outbound::{channel, Outbound, OutboundConfig, OutboundReceiver};
 use stomp_core::{Headers, Version};
 
 /// A received MESSAGE frame, parsed with plain string handling.

@@ -7,12 +7,11 @@ use stomp_core::broker::{
     Subscription,
 };
 use stomp_core::destination::Separator;
+use stomp_core::identity::SessionId;
 use stomp_core::outbound::{
     channel, CloseReason, Next, Outbound, OutboundConfig, SlowConsumerPolicy,
 };
-use stomp_core::identity::SessionId;
 use stomp_core::{Headers, Version};
-
 
 use crate::support::{message, publish, subscribe, Client, Received};
 

@@ -1,9 +1,8 @@
 //! Every `DecodeError`: when it is raised (limits as soon as the bytes break them) and the
 //! ERROR frame that answers it.
 
-
-use bytes::BytesMut;
 use crate::support::{decode_bytewise, decode_whole, decoder};
+use bytes::BytesMut;
 use stomp_core::codec::{DecodeError, Decoded, Limits};
 use stomp_core::{Command, Version};
 

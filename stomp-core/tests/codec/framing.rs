@@ -1,6 +1,5 @@
 //! The Framing rules of STOMP 1.2, one table per rule (see the checklist in the design notes).
 
-
 use crate::support::{complete, decode_bytewise, decode_whole, frame, Outcome, HB};
 use stomp_core::codec::{DecodeError, Decoded, Limits};
 use stomp_core::{Command, Frame, Version};

@@ -1,9 +1,8 @@
 //! Properties: decode(encode(f)) == f for arbitrary frames, versions and chunkings; arbitrary
 //! bytes never panic, and decode the same in chunks as whole.
 
-
-use bytes::BytesMut;
 use crate::support::{decode_chunks, decode_whole, without_content_length, Outcome};
+use bytes::BytesMut;
 use proptest::prelude::*;
 use stomp_core::codec::{encode, Decoded, Limits};
 use stomp_core::{Command, Frame, Version};

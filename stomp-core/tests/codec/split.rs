@@ -1,8 +1,7 @@
 //! Split input: a stream decodes the same whole, split at every offset, and in 1-byte chunks.
 
-
-use bytes::BytesMut;
 use crate::support::{complete, decode_bytewise, decode_chunks, decode_whole, frame, HB};
+use bytes::BytesMut;
 use stomp_core::codec::{Decoded, Decoder, Limits};
 use stomp_core::{Command, Frame, Version};
 

@@ -1,9 +1,8 @@
 //! Shape of the decoder's work: frames share the received bytes, and tiny chunks cost
 //! linear time.
 
-
-use bytes::BytesMut;
 use crate::support::decode_bytewise;
+use bytes::BytesMut;
 use stomp_core::codec::{Decoded, Decoder, Limits};
 use stomp_core::Version;
 

@@ -3,8 +3,6 @@
 //! `EngineBuilder::app_concurrency(n)`: bounded overlap within one session, receipts after
 //! completion, ERROR on failure, nothing overtaking in-flight dispatches.
 
-
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,10 +11,10 @@ use crate::support::{connect, drain, next_frame, next_out, Out};
 use stomp_core::app::{
     on_message, on_subscribe, AppRouter, AppRouterBuilder, DestinationVar, State,
 };
+use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, EngineBuilder};
 use stomp_core::events::SessionEvent;
 use stomp_core::outbound::{CloseReason, OutboundReceiver};
-use stomp_core::engine::Session;
 use stomp_core::{Command, Frame};
 use tokio::sync::{Barrier, Notify, Semaphore};
 

@@ -1,6 +1,5 @@
 //! Socket-free tests of the session state machine: CONNECT, receipts, errors and routing.
 
-
 use stomp_core::engine::TransportInfo;
 use stomp_core::outbound::CloseReason;
 use stomp_core::{Command, Frame, Version};

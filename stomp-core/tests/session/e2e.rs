@@ -1,17 +1,16 @@
 //! End-to-end session tests over the embedded SimpleBroker, driven with raw bytes through
 //! `Session::receive` (no sockets).
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use stomp_core::broker::simple::SimpleBroker;
 use stomp_core::codec::Limits;
-use stomp_core::engine::{Engine, TransportInfo};
-use stomp_core::frame::Headers;
-use stomp_core::frame::heartbeat::HeartBeat;
-use stomp_core::outbound::{CloseReason, Outbound, OutboundReceiver};
 use stomp_core::engine::Session;
+use stomp_core::engine::{Engine, TransportInfo};
+use stomp_core::frame::heartbeat::HeartBeat;
+use stomp_core::frame::Headers;
+use stomp_core::outbound::{CloseReason, Outbound, OutboundReceiver};
 use stomp_core::{Command, Frame};
 
 use crate::support::*;

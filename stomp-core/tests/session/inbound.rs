@@ -1,13 +1,12 @@
 //! Socket-free tests of the INBOUND side of sessions: authentication, interceptors and
 //! transactions.
 
-
 use std::sync::{Arc, Mutex};
 
 use stomp_core::broker::BoxFuture;
 use stomp_core::engine::TransportInfo;
-use stomp_core::interceptor::{Authenticator, ConnectRequest, InboundInterceptor, Rejection};
 use stomp_core::identity::{Principal, SessionInfo};
+use stomp_core::interceptor::{Authenticator, ConnectRequest, InboundInterceptor, Rejection};
 use stomp_core::{Command, Frame};
 
 use crate::support::*;

@@ -1,15 +1,14 @@
 //! Socket-free tests of session lifecycles: heart-beats (paused time), slow consumers,
 //! lifecycle events, `close_session` and `shutdown`.
 
-
 use std::time::Duration;
 
+use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::events::SessionEvent;
 use stomp_core::frame::heartbeat::HeartBeat;
-use stomp_core::outbound::{CloseReason, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
 use stomp_core::identity::SessionId;
-use stomp_core::engine::Session;
+use stomp_core::outbound::{CloseReason, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
 use stomp_core::Command;
 use tokio::sync::broadcast;
 use tokio::time::Instant;

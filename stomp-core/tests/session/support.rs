@@ -8,11 +8,11 @@ use bytes::{Bytes, BytesMut};
 use stomp_core::app::{AppDispatch, AppError, AppRequest, AppRequestKind};
 use stomp_core::broker::{BoxFuture, Broker, BrokerError, Message, Subscription};
 use stomp_core::codec::{encode_to_bytes, Decoded, Decoder, Limits};
+use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, EngineBuilder, TransportInfo};
 use stomp_core::frame::name;
-use stomp_core::outbound::{Next, Outbound, OutboundReceiver};
 use stomp_core::identity::{SessionId, SessionInfo};
-use stomp_core::engine::Session;
+use stomp_core::outbound::{Next, Outbound, OutboundReceiver};
 use stomp_core::{Command, Frame, Headers};
 
 /// A broker double: exact-match destinations, records every call, delivers MESSAGE frames.

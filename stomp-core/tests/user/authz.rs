@@ -1,7 +1,7 @@
 //! Destination authorization through the broker channel: refused SENDs and SUBSCRIBEs
 //! deliver nothing and subscribe nothing; server-side sends skip the policy.
 
-
+use crate::support::{TestBroker, TestSession};
 use stomp_core::authz::{policy_fn, Access, AccessRequest, Decision, DestinationRules};
 use stomp_core::broker::Message;
 use stomp_core::channel::{BrokerChannel, ChannelError};
@@ -9,7 +9,6 @@ use stomp_core::frame::Headers;
 use stomp_core::identity::Principal;
 use stomp_core::template::MessagingTemplate;
 use stomp_core::Command;
-use crate::support::{TestBroker, TestSession};
 
 fn rules() -> DestinationRules {
     DestinationRules::new()

@@ -1,13 +1,12 @@
 //! User destinations through the broker channel: resolution, fan-out to every session of a
 //! user, the guard on other sessions' destinations, and the registry's lifecycle.
 
-
+use crate::support::{TestBroker, TestSession};
 use stomp_core::channel::{BrokerChannel, ChannelError};
 use stomp_core::frame::Headers;
 use stomp_core::template::MessagingTemplate;
 use stomp_core::user::{UserDestinationError, UserDestinations, UserRegistry};
 use stomp_core::Command;
-use crate::support::{TestBroker, TestSession};
 
 struct World {
     broker: TestBroker,

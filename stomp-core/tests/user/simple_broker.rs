@@ -1,13 +1,12 @@
 //! User destinations through the broker channel in front of the real `SimpleBroker`.
 
-
 use std::sync::Arc;
 
+use crate::support::TestSession;
 use stomp_core::broker::{SimpleBroker, SimpleBrokerConfig};
 use stomp_core::channel::BrokerChannel;
 use stomp_core::frame::Headers;
 use stomp_core::template::MessagingTemplate;
-use crate::support::TestSession;
 
 struct World {
     broker: Arc<SimpleBroker>,

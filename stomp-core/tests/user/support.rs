@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use stomp_core::broker::{BoxFuture, Broker, BrokerError, Message, Subscriber, Subscription};
 use stomp_core::codec::PreparedMessage;
-use stomp_core::outbound::{self, OutboundConfig, OutboundReceiver};
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
+use stomp_core::outbound::{self, OutboundConfig, OutboundReceiver};
 use stomp_core::Version;
 
 /// How the double's `publish` behaves.

@@ -1,14 +1,13 @@
 //! The messaging template: ordered delivery, JSON, headers, per-session sends, and errors
 //! instead of hangs (broker too slow, queue full).
 
-
 use std::time::Duration;
 
+use crate::support::{PublishMode, TestBroker, TestSession};
 use stomp_core::broker::BrokerError;
 use stomp_core::channel::BrokerChannel;
 use stomp_core::frame::Headers;
 use stomp_core::template::{MessagingTemplate, TemplateError};
-use crate::support::{PublishMode, TestBroker, TestSession};
 
 async fn setup() -> (TestBroker, BrokerChannel, MessagingTemplate) {
     let broker = TestBroker::new();

@@ -1,14 +1,13 @@
 //! The messaging template in front of the real `SimpleBroker`: order, and a full queue is an
 //! error, not a hang.
 
-
 use std::sync::Arc;
 
+use crate::support::TestSession;
 use stomp_core::broker::{BrokerError, SimpleBroker, SimpleBrokerConfig};
 use stomp_core::channel::BrokerChannel;
 use stomp_core::frame::Headers;
 use stomp_core::template::{MessagingTemplate, TemplateError};
-use crate::support::TestSession;
 
 fn setup(config: SimpleBrokerConfig) -> (BrokerChannel, MessagingTemplate) {
     let channel = BrokerChannel::new(Arc::new(SimpleBroker::new(config)));

@@ -11,8 +11,8 @@ use stomp_axum::core::backplane::{BackplaneBroker, BackplaneConfig, LinkState};
 use stomp_axum::core::broker::SimpleBroker;
 use stomp_axum::core::user::UserDestinations;
 use stomp_axum::Stomp;
-use stomp_e2e::{frame, spawn_server, TestServer, WsClient, TIMEOUT};
 use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
+use stomp_e2e::{frame, spawn_server, TestServer, WsClient, TIMEOUT};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 

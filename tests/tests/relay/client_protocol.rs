@@ -1,8 +1,6 @@
 //! The client against a scripted in-memory server: heart-beats (with paused time), receipts,
 //! ERROR frames, backpressure. No sockets, no sleeps.
 
-
-
 use std::time::Duration;
 
 use stomp_core::broker::AckMode;

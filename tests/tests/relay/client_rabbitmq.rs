@@ -1,8 +1,6 @@
 //! The client against the real RabbitMQ STOMP plugin on 127.0.0.1:61613 (guest/guest).
 //! Start it with `scripts/services.sh`.
 
-
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_core::broker::AckMode;

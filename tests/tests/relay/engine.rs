@@ -2,9 +2,6 @@
 //! RabbitMQ → `Relay` → the session's outbound queue → `Client`. Also two application
 //! instances on two ports sharing one RabbitMQ.
 
-
-
-
 use std::time::Duration;
 
 use stomp_core::app::{AppDispatch, AppError, AppRequest, AppRequestKind};

@@ -1,9 +1,6 @@
 //! The relay against the real RabbitMQ STOMP plugin (127.0.0.1:61613, guest/guest), driven
 //! directly through the `Broker` trait with outbound queues as subscribers.
 
-
-
-
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -2,17 +2,14 @@
 //! `/user/queue/reply` receives what is sent to `/user/ann/queue/reply`, with the user-facing
 //! destination in its MESSAGE.
 
-
-
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use stomp_core::broker::AckMode;
 use stomp_core::channel::BrokerChannel;
 use stomp_core::frame::Headers;
-use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
 use stomp_core::identity::Principal;
+use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::user::{UserDestinations, UserRegistry};
 use stomp_e2e::relay::{unique, TestSession, RABBIT, WAIT};

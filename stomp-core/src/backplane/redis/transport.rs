@@ -2,14 +2,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use crate::backplane::{Backplane, Channel, LinkState, PublishError};
-use crate::broker::BoxFuture;
+use crate::sync::lock;
+use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -130,10 +131,6 @@ struct Inner {
     counters: Counters,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The Redis pub/sub transport (see the [crate docs](crate)). Cheap to clone.

@@ -38,18 +38,21 @@ pub use config::{DestinationKind, SimpleBrokerConfig};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::BytesMut;
 use bytestring::ByteString;
 
 use self::queue::{QueueLimits, QueueState};
 use self::subscription::{parse_ack_id, QueuedMessage, SharedMessage, Sub, SubList};
-use super::{BoxFuture, Broker, BrokerError, Message, Subscription};
+use futures_util::future::BoxFuture;
+
+use super::{Broker, BrokerError, Message, Subscription};
 use crate::codec::PreparedMessage;
 use crate::destination::{is_pattern, validate_destination, validate_pattern, PatternTrie};
 use crate::frame::name;
 use crate::identity::SessionId;
+use crate::sync::{lock, read, write};
 
 /// Number of shards of each registry map (a power of two).
 const SHARDS: usize = 32;
@@ -124,18 +127,6 @@ impl Default for SimpleBroker {
     fn default() -> Self {
         SimpleBroker::new(SimpleBrokerConfig::default())
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn invalid(destination: &str, reason: impl ToString) -> BrokerError {

@@ -87,10 +87,7 @@ impl Sub {
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
-        match self.pending.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.pending)
     }
 
     /// Whether a queue may hand this consumer another message.

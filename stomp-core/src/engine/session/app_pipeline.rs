@@ -110,10 +110,7 @@ impl AppPipeline {
     }
 
     fn start(&self) {
-        let idle = match self.idle.lock() {
-            Ok(mut g) => g.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let idle = crate::sync::lock(&self.idle).take();
         if let Some(idle) = idle {
             let failed = self.failed.clone();
             tokio::spawn(run(idle, failed));

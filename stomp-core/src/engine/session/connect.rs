@@ -3,12 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use crate::events::SessionEvent;
-use crate::frame::{name, Command, Frame};
-use crate::frame::heartbeat::{negotiate_heartbeat, HeartBeat};
-use crate::interceptor::ConnectRequest;
 use crate::engine::session::shared::Connected;
+use crate::events::SessionEvent;
+use crate::frame::heartbeat::{negotiate_heartbeat, HeartBeat};
+use crate::frame::{name, Command, Frame};
 use crate::identity::SessionInfo;
+use crate::interceptor::ConnectRequest;
 use crate::version::{negotiate_version, Version};
 
 use super::error::ProtocolError;

@@ -3,14 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytestring::ByteString;
 
 use crate::frame::heartbeat::Negotiated;
-use crate::outbound::{CloseReason, OutboundSender};
 use crate::identity::{SessionId, SessionInfo};
+use crate::outbound::{CloseReason, OutboundSender};
+use crate::sync::lock;
 
 /// Set once, when CONNECT is accepted.
 #[derive(Debug)]
@@ -62,13 +63,6 @@ pub(crate) struct SessionShared {
     pub(crate) seen_frames: AtomicU64,
     finished: AtomicBool,
     activity: Mutex<Activity>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 impl SessionShared {
