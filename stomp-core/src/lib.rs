@@ -88,5 +88,9 @@ pub mod user;
 pub mod version;
 
 pub use frame::HeartBeat;
+/// Support for the code `stomp-macros` generates; not a public API, may change at any time.
+#[doc(hidden)]
+pub mod __private;
+
 pub use frame::{Command, Frame, Headers};
 pub use version::Version;

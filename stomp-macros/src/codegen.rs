@@ -33,7 +33,7 @@ pub(crate) fn reply(krate: &TokenStream, ret: &ReturnType, value: TokenStream) -
         ReturnType::Default => Span::call_site(),
     };
     let auto = |v: TokenStream| {
-        quote_spanned! {span=> (&&#krate::app::autoreply::Wrap::new(#v)).__stomp_reply() }
+        quote_spanned! {span=> (&&#krate::__private::Wrap::new(#v)).__stomp_reply() }
     };
     let outer = match ret {
         ReturnType::Type(_, ty) => outer_name(ty),
@@ -57,7 +57,7 @@ pub(crate) fn reply(krate: &TokenStream, ret: &ReturnType, value: TokenStream) -
     };
     quote! {{
         #[allow(unused_imports)]
-        use #krate::app::autoreply::{ViaIntoReply as _, ViaSerialize as _};
+        use #krate::__private::{ViaIntoReply as _, ViaSerialize as _};
         #[allow(clippy::needless_borrow)]
         let __reply: #krate::app::Reply = #body;
         __reply

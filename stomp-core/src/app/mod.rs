@@ -147,8 +147,6 @@ pub trait AppDispatch: Send + Sync + 'static {
     fn dispatch(&self, request: AppRequest) -> BoxFuture<'static, Result<(), AppError>>;
 }
 
-#[doc(hidden)]
-pub mod autoreply;
 mod context;
 mod deliver;
 mod extract;

@@ -1,15 +1,15 @@
-//! Support for the attribute macros: a return value that implements [`IntoReply`] is
+//! Support for the attribute macros: a return value that implements [`IntoReply`](crate::app::IntoReply) is
 //! converted by it, any other `T: Serialize` is sent as JSON. Chosen at the call site by
 //! auto-ref method resolution: `(&&Wrap::new(value)).__stomp_reply()`.
 //!
-//! Not for use by hand (call [`IntoReply::into_reply`] or [`Reply::json`]); public so
+//! Not for use by hand (call [`IntoReply::into_reply`](crate::app::IntoReply::into_reply) or [`Reply::json`](crate::app::Reply::json)); public so
 //! generated code can reach it.
 
 use std::cell::Cell;
 
 use serde::Serialize;
 
-use super::{IntoReply, Reply};
+use crate::app::{IntoReply, Reply};
 
 /// Holds a return value until it is converted.
 pub struct Wrap<T>(Cell<Option<T>>);
@@ -70,7 +70,7 @@ mod tests {
         let text = (&&Wrap::new(String::from("{x"))).__stomp_reply();
         assert_eq!(
             text.message().and_then(|(h, _)| h.content_type()),
-            Some(super::super::CONTENT_TYPE_TEXT)
+            Some(crate::app::CONTENT_TYPE_TEXT)
         );
         let json = (&&Wrap::new(Plain { a: 1 })).__stomp_reply();
         assert_eq!(
