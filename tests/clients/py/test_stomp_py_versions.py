@@ -23,6 +23,8 @@ import uuid
 from urllib.parse import urlparse
 
 import stomp
+from stomp.exception import NotConnectedException
+from websocket import WebSocketConnectionClosedException
 from stomp.adapter.ws import WSTransport
 from stomp.connect import BaseConnection
 from stomp.protocol import Protocol10, Protocol11
@@ -201,8 +203,14 @@ class Client:
         self.frame("NACK", **{"message-id": message.headers["message-id"], "subscription": sub})
 
     def close(self):
-        if self.conn.is_connected():
+        if not self.conn.is_connected():
+            return
+        try:
             self.conn.disconnect(receipt=unique("bye-"))
+        except (WebSocketConnectionClosedException, NotConnectedException, OSError):
+            # After an ERROR the server closes the socket; stomp.py may not have noticed yet.
+            if not self.inbox.errors:
+                raise
 
 
 class VersionTests:
