@@ -436,3 +436,69 @@ async fn subscribe_without_id_and_unsubscribe_by_destination_are_1_0_only() {
         .await;
     }
 }
+
+/// The next frame's bytes as the transport would write them.
+async fn next_bytes(rx: &mut OutboundReceiver) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
+            Ok(Next::Item(Outbound::Frame(bytes))) => {
+                return String::from_utf8_lossy(&bytes).into_owned()
+            }
+            Ok(Next::Item(Outbound::HeartBeat)) => {}
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn header_escaping_follows_each_sessions_version() {
+    // The value `a:b\c` (a colon and a backslash) as each version writes it.
+    let wire = |v: Version| {
+        if v == Version::V1_0 {
+            r"a:b\c"
+        } else {
+            r"a\cb\\c"
+        }
+    };
+    let engine = Engine::builder().build();
+    let mut receivers = Vec::new();
+    for version in ALL {
+        let (mut session, mut rx) = engine.open_session(TransportInfo::default());
+        let accept = if *version == Version::V1_0 {
+            String::new()
+        } else {
+            format!("accept-version:{version}\n")
+        };
+        session
+            .receive(format!("CONNECT\n{accept}host:h\n\n\0").as_bytes())
+            .await
+            .unwrap();
+        assert!(next_bytes(&mut rx).await.starts_with("CONNECTED\n"));
+        session
+            .receive(b"SUBSCRIBE\nid:s\ndestination:/topic/esc\nreceipt:r\n\n\0")
+            .await
+            .unwrap();
+        assert!(next_bytes(&mut rx).await.starts_with("RECEIPT\n"));
+        receivers.push((*version, session, rx));
+    }
+    for sender in ALL {
+        let send = format!(
+            "SEND\ndestination:/topic/esc\nx-note:{}\n\nfrom {sender}\0",
+            wire(*sender)
+        );
+        let (_, session, _) = receivers.iter_mut().find(|(v, _, _)| v == sender).unwrap();
+        session.receive(send.as_bytes()).await.unwrap();
+        for (version, _, rx) in &mut receivers {
+            let message = next_bytes(rx).await;
+            let expected = format!("\nx-note:{}\n", wire(*version));
+            assert!(
+                message.contains(&expected),
+                "{sender} -> {version}: {message:?}"
+            );
+            assert!(
+                message.ends_with(&format!("from {sender}\0")),
+                "{message:?}"
+            );
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! example: stomp.py's 1.0 and 1.1 protocol classes (`tests/clients/py/test_stomp_py_versions.py`)
 //! and `@stomp/stompjs` restricted to 1.1 (`tests/clients/js/versions/`), each against the
 //! embedded broker and against the RabbitMQ relay (STOMP on 127.0.0.1:61613, guest/guest;
-//! `scripts/services.sh` starts it), where ACK/NACK ids are translated on both legs.
+//! `scripts/services.sh` starts it), where ACK/NACK ids are translated on both legs; stomp.py
+//! also with the Redis backplane (127.0.0.1:6379).
 //!
 //! Install the clients with `bash scripts/setup-test-clients.sh`. When a tool is missing the
 //! test says so loudly and skips, unless the `CI` environment variable is set: then it fails.
@@ -17,15 +18,33 @@ use stomp_e2e::{connect_frame, frame, WsClient};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
-/// Starts the chat server on an ephemeral port (embedded broker, or relaying to RabbitMQ);
-/// it runs until the test's runtime ends.
-async fn start_chat(relay: bool) -> SocketAddr {
+/// Which broker the chat server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// The embedded `SimpleBroker`.
+    Embedded,
+    /// The embedded broker with the Redis backplane (127.0.0.1:6379).
+    Backplane,
+    /// The relay to RabbitMQ.
+    Relay,
+}
+
+/// Starts the chat server on an ephemeral port; it runs until the test's runtime ends.
+async fn start_chat(backend: Backend) -> SocketAddr {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let relay = backend == Backend::Relay;
     let config = chat::Config {
         heartbeat: Duration::from_millis(500),
         relay: relay.then(|| {
             RelayConfig::new(["127.0.0.1:61613"])
                 .virtual_host("/")
                 .system_login("guest", "guest")
+        }),
+        backplane: (backend == Backend::Backplane).then(|| {
+            stomp_redis::RedisConfig::new("redis://127.0.0.1:6379")
+                .prefix(format!("versions-{}-{nanos}", std::process::id()))
         }),
         ..chat::Config::default()
     };
@@ -133,11 +152,11 @@ fn stomp_py_available() -> bool {
     )
 }
 
-async fn stomp_py_versions(relay: bool) {
+async fn stomp_py_versions(backend: Backend) {
     if !stomp_py_available() {
         return;
     }
-    let addr = start_chat(relay).await;
+    let addr = start_chat(backend).await;
     let mut cmd = Command::new("python3");
     cmd.current_dir(clients_dir("py"))
         .arg("test_stomp_py_versions.py")
@@ -155,7 +174,7 @@ async fn stomp_py_versions(relay: bool) {
     }
 }
 
-async fn stompjs_1_1(relay: bool) {
+async fn stompjs_1_1(backend: Backend) {
     let dir = clients_dir("js");
     if !available(
         "@stomp/stompjs 1.1 tests",
@@ -169,7 +188,7 @@ async fn stompjs_1_1(relay: bool) {
     ) {
         return;
     }
-    let addr = start_chat(relay).await;
+    let addr = start_chat(backend).await;
     let mut cmd = Command::new("node");
     cmd.current_dir(&dir)
         .args([
@@ -194,20 +213,25 @@ async fn stompjs_1_1(relay: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stomp_py_1_0_and_1_1_over_websocket() {
-    stomp_py_versions(false).await;
+    stomp_py_versions(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_py_1_0_and_1_1_with_the_redis_backplane() {
+    stomp_py_versions(Backend::Backplane).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stomp_py_1_0_and_1_1_through_the_rabbitmq_relay() {
-    stomp_py_versions(true).await;
+    stomp_py_versions(Backend::Relay).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stompjs_restricted_to_1_1() {
-    stompjs_1_1(false).await;
+    stompjs_1_1(Backend::Embedded).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stompjs_restricted_to_1_1_through_the_rabbitmq_relay() {
-    stompjs_1_1(true).await;
+    stompjs_1_1(Backend::Relay).await;
 }

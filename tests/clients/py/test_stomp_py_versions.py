@@ -228,6 +228,18 @@ class VersionTests:
         if self.VERSION == "1.0":
             self.assertNotIn("heart-beat", headers, "no heart-beats in 1.0")
 
+    def test_header_escaping_of_the_version(self):
+        # 1.1 escapes `:` and `\\` in header values; 1.0 sends them as they are. Either way
+        # the value arrives unchanged. (stomp.py unescapes received headers in 1.0 too, so a
+        # backslash is checked in 1.1 only; stomp-core/tests/versions.rs checks the bytes.)
+        value = "a:b\\c" if self.VERSION == "1.1" else "a:b"
+        topic = f"/topic/{unique('py.v.esc.')}"
+        c = self.client()
+        sub = c.subscribe(topic, id=unique("esc-"))
+        c.send(topic, "x", **{"x-note": value})
+        m = c.inbox.wait_body("x", sub)
+        self.assertEqual(m.headers.get("x-note"), value)
+
     def test_subscribe_with_id_and_unsubscribe_by_id(self):
         topic = f"/topic/{unique('py.v.id.')}"
         c = self.client()
