@@ -42,7 +42,8 @@
 //!
 //! The transport accepts text and binary WebSocket messages (frames may be split across
 //! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
-//! (or none), sends each frame as a text message when it is valid UTF-8 and as a binary
+//! (or none; the STOMP version itself comes from CONNECT's `accept-version`, see the
+//! README's "STOMP versions"), sends each frame as a text message when it is valid UTF-8 and as a binary
 //! message otherwise, and closes with the codes listed in [`close`].
 //!
 //! # Client (feature `client`)

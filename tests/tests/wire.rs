@@ -120,17 +120,18 @@ async fn binary_body_with_nul_arrives_as_a_binary_message() {
 }
 
 #[tokio::test]
-async fn subprotocol_decides_the_version_when_connect_names_none() {
+async fn connect_without_accept_version_is_stomp_1_0_whatever_the_subprotocol() {
+    // The STOMP specification: a CONNECT without `accept-version` comes from a 1.0 client.
     let stomp = stomp();
     let server = spawn_server(app(&stomp)).await;
     let cases: &[(&[&str], Option<&str>, &str)] = &[
-        (&["v12.stomp"], Some("v12.stomp"), "1.2"),
-        (&["v11.stomp"], Some("v11.stomp"), "1.1"),
+        (&["v12.stomp"], Some("v12.stomp"), "1.0"),
+        (&["v11.stomp"], Some("v11.stomp"), "1.0"),
         (&["v10.stomp"], Some("v10.stomp"), "1.0"),
         (
             &["v10.stomp", "v11.stomp", "v12.stomp"],
             Some("v12.stomp"),
-            "1.2",
+            "1.0",
         ),
         (&[], None, "1.0"),
     ];

@@ -14,7 +14,8 @@ use super::presence::{ClusterView, InstanceId, Presence, Reply};
 use super::wire::{self, Envelope, PresenceEvent, Route};
 use super::{Backplane, Channel, LinkState};
 use crate::broker::{
-    BoxFuture, Broker, BrokerError, DestinationKind, Message, SimpleBroker, Subscription,
+    Acknowledgement, BoxFuture, Broker, BrokerError, DestinationKind, Message, SimpleBroker,
+    Subscription,
 };
 use crate::channel::BrokerChannel;
 use crate::destination::is_pattern;
@@ -558,6 +559,14 @@ impl Broker for BackplaneBroker {
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(async move { self.shared.local.nack_now(session, ack_id) })
+    }
+
+    fn acknowledge<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack: Acknowledgement<'a>,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.shared.local.acknowledge_now(session, ack) })
     }
 
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {

@@ -104,6 +104,41 @@ pub struct Message {
     pub body: Bytes,
 }
 
+/// An ACK or NACK, naming the delivery the way the session's protocol version does.
+///
+/// | version | `id` | `subscription` |
+/// |---|---|---|
+/// | STOMP 1.2 | the MESSAGE's `ack` header | `None` |
+/// | STOMP 1.1 | the MESSAGE's `message-id` | the ACK's `subscription` header |
+/// | STOMP 1.0 | the MESSAGE's `message-id` | `None` |
+///
+/// So that one id works in every version, brokers write the delivery's ack id as the
+/// `message-id` of a MESSAGE to a STOMP 1.0 / 1.1 session on a `client` or
+/// `client-individual` subscription (unique per delivery, as RabbitMQ's message ids are),
+/// and leave out the `ack` header, which only STOMP 1.2 has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledgement<'a> {
+    /// NACK rather than ACK.
+    pub nack: bool,
+    /// The id naming the delivery (see the table).
+    pub id: &'a str,
+    /// A STOMP 1.1 ACK/NACK's `subscription`: the delivery must belong to the session's
+    /// subscription with this id.
+    pub subscription: Option<&'a str>,
+}
+
+impl<'a> Acknowledgement<'a> {
+    /// A STOMP 1.2 ACK (or NACK, when `nack`) of the delivery whose MESSAGE carried
+    /// `ack: id`.
+    pub const fn by_ack_id(id: &'a str, nack: bool) -> Self {
+        Acknowledgement {
+            nack,
+            id,
+            subscription: None,
+        }
+    }
+}
+
 /// Why a broker refused an operation; it becomes the ERROR frame's `message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -175,19 +210,38 @@ pub trait Broker: Send + Sync + 'static {
         let _ = (user, message);
     }
 
-    /// Acknowledges the delivery whose MESSAGE carried `ack: ack_id`.
+    /// Acknowledges the delivery whose MESSAGE carried `ack: ack_id` (STOMP 1.2 terms; see
+    /// [`acknowledge`](Self::acknowledge) for every version).
     fn ack<'a>(
         &'a self,
         session: &'a SessionId,
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 
-    /// Rejects the delivery whose MESSAGE carried `ack: ack_id`.
+    /// Rejects the delivery whose MESSAGE carried `ack: ack_id` (STOMP 1.2 terms; see
+    /// [`acknowledge`](Self::acknowledge) for every version).
     fn nack<'a>(
         &'a self,
         session: &'a SessionId,
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Settles a delivery named as a client of any version names it (see
+    /// [`Acknowledgement`]); sessions call this for every ACK and NACK. The default calls
+    /// [`ack`](Self::ack) or [`nack`](Self::nack) with `ack.id` and does not check
+    /// `ack.subscription`; brokers that know which subscription a delivery belongs to
+    /// override it and refuse a delivery of another subscription (the in-tree brokers do).
+    fn acknowledge<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack: Acknowledgement<'a>,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        if ack.nack {
+            self.nack(session, ack.id)
+        } else {
+            self.ack(session, ack.id)
+        }
+    }
 
     /// The session is gone: drop its subscriptions and hand its un-acked messages on.
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()>;

@@ -74,8 +74,10 @@ pub struct TransportInfo {
     pub principal: Option<Principal>,
     /// The peer's address.
     pub remote_addr: Option<SocketAddr>,
-    /// The STOMP version named by the negotiated WebSocket subprotocol, if any; used when
-    /// CONNECT carries no `accept-version`.
+    /// The STOMP version named by the negotiated WebSocket subprotocol, if any. It only
+    /// sets how frames before CONNECT (an ERROR) are encoded: the session's version is
+    /// negotiated from CONNECT's `accept-version` alone (none means 1.0), as the STOMP
+    /// specification says.
     pub subprotocol: Option<Version>,
 }
 

@@ -15,7 +15,10 @@
 //!   broker's MESSAGE frames are re-encoded for the session (its own subscription id, an ack
 //!   id leading back to the broker) and handed to its outbound queue without waiting.
 //! - **ACK / NACK** go back to the broker on the connection that delivered the message, so
-//!   queues redeliver what a client NACKs or leaves un-acked when it goes away.
+//!   queues redeliver what a client NACKs or leaves un-acked when it goes away. Ids are
+//!   translated on both legs: a STOMP 1.0 / 1.1 client acknowledges by the `message-id` the
+//!   relay wrote (its ack id), a 1.2 client by `ack`; the broker gets `id` (1.2) or
+//!   `message-id` + `subscription` (1.1), whichever its connection speaks.
 //!
 //! # Connection modes
 //!
@@ -112,7 +115,7 @@ use delivery::{split_ack_id, Route};
 use links::{unavailable, BrokerSubscription, SessionEntry};
 use system::SystemState;
 
-use crate::broker::{AckMode, Broker, BrokerError, Message, Subscription};
+use crate::broker::{AckMode, Acknowledgement, Broker, BrokerError, Message, Subscription};
 use crate::client::Client;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::identity::{SessionId, SessionInfo};
@@ -465,22 +468,33 @@ impl Inner {
             .map_err(unavailable)
     }
 
+    /// ACK/NACK of a client ack id (the MESSAGE's `ack` in STOMP 1.2, its `message-id`
+    /// before: see `delivery`), searched among the session's own subscriptions only; a
+    /// STOMP 1.1 `subscription` must name the one the delivery belongs to. It goes to the
+    /// broker in the broker connection's version.
     async fn acknowledge(
         &self,
-        command: Command,
         session: &SessionId,
-        ack_id: &str,
+        ack: Acknowledgement<'_>,
     ) -> Result<(), BrokerError> {
+        let ack_id = ack.id;
+        let command = if ack.nack {
+            Command::Nack
+        } else {
+            Command::Ack
+        };
         let unknown = || BrokerError::UnknownAckId(ack_id.chars().take(128).collect());
         let (broker_sub, broker_ack) = split_ack_id(ack_id).ok_or_else(unknown)?;
         let link = {
             let sessions = self.sessions();
             let entry = sessions.get(session).ok_or_else(unknown)?;
-            let subscription = entry
-                .subscriptions
-                .values()
-                .find(|s| s.id == broker_sub && s.route.settle(broker_ack))
-                .ok_or_else(unknown)?;
+            let settles =
+                |s: &&BrokerSubscription| s.id == broker_sub && s.route.settle(broker_ack);
+            let subscription = match ack.subscription {
+                Some(client_id) => entry.subscriptions.get(client_id).filter(settles),
+                None => entry.subscriptions.values().find(settles),
+            }
+            .ok_or_else(unknown)?;
             subscription.link.clone()
         };
         link.send_frame(ack_frame(&link, command, broker_sub, broker_ack))
@@ -632,7 +646,10 @@ impl Broker for Relay {
         session: &'a SessionId,
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(self.inner.acknowledge(Command::Ack, session, ack_id))
+        Box::pin(
+            self.inner
+                .acknowledge(session, Acknowledgement::by_ack_id(ack_id, false)),
+        )
     }
 
     fn nack<'a>(
@@ -640,7 +657,18 @@ impl Broker for Relay {
         session: &'a SessionId,
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(self.inner.acknowledge(Command::Nack, session, ack_id))
+        Box::pin(
+            self.inner
+                .acknowledge(session, Acknowledgement::by_ack_id(ack_id, true)),
+        )
+    }
+
+    fn acknowledge<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack: Acknowledgement<'a>,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.inner.acknowledge(session, ack))
     }
 
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {

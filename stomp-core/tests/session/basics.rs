@@ -32,11 +32,12 @@ async fn connected_carries_version_heartbeat_session_and_server() {
 }
 
 #[tokio::test]
-async fn version_negotiation_honours_accept_version_then_subprotocol() {
+async fn version_negotiation_follows_accept_version_not_the_subprotocol() {
+    // Every combination: tests/versions.rs.
     let cases: &[(Option<&str>, Option<Version>, &str)] = &[
         (Some("1.1,1.0"), None, "1.1"),
         (None, None, "1.0"),
-        (None, Some(Version::V1_1), "1.1"),
+        (None, Some(Version::V1_1), "1.0"),
         (Some("1.2"), Some(Version::V1_0), "1.2"),
     ];
     for (accept, subprotocol, expected) in cases {

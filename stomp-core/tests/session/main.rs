@@ -9,3 +9,4 @@ mod basics;
 mod e2e;
 mod inbound;
 mod lifecycle;
+mod versions;

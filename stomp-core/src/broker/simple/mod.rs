@@ -13,6 +13,8 @@
 //! - **ACK and NACK are honoured**: `client` acks are cumulative, `client-individual` acks
 //!   exactly one delivery, unknown ack ids are errors ([`BrokerError::UnknownAckId`]). On a
 //!   topic, ACK and NACK only clear the pending delivery (a NACKed broadcast is dropped).
+//!   STOMP 1.0 and 1.1 sessions acknowledge by `message-id`: their deliveries on acking
+//!   subscriptions carry the ack id as `message-id` (see [`Acknowledgement`]).
 //! - **Encode once.** A published message is encoded once ([`PreparedMessage`]); each
 //!   delivery only writes `subscription`, `message-id` and `ack` in front of the shared part.
 //! - **No global lock.** Exact destinations live in 32 shards chosen by the destination's
@@ -47,7 +49,7 @@ use self::queue::{QueueLimits, QueueState};
 use self::subscription::{parse_ack_id, QueuedMessage, SharedMessage, Sub, SubList};
 use futures_util::future::BoxFuture;
 
-use super::{Broker, BrokerError, Message, Subscription};
+use super::{Acknowledgement, Broker, BrokerError, Message, Subscription};
 use crate::codec::PreparedMessage;
 use crate::destination::{is_pattern, validate_destination, validate_pattern, PatternTrie};
 use crate::frame::name;
@@ -506,12 +508,15 @@ impl SimpleBroker {
         Ok(())
     }
 
-    /// Settles the delivery `ack_id` of `session` (ACK when `nack` is false).
-    fn settle(&self, session: &SessionId, ack_id: &str, nack: bool) -> Result<(), BrokerError> {
+    /// Settles a delivery of `session`: only the session's own subscriptions are searched,
+    /// and with `ack.subscription` (STOMP 1.1) only the one with that id.
+    fn settle(&self, session: &SessionId, ack: Acknowledgement<'_>) -> Result<(), BrokerError> {
+        let (ack_id, nack) = (ack.id, ack.nack);
         let (key, seq) = parse_ack_id(ack_id).ok_or_else(|| unknown_ack(ack_id))?;
         let sub = lock(self.session_shard(session))
             .get(session)
             .and_then(|subs| subs.by_key.get(&key).cloned())
+            .filter(|sub| ack.subscription.is_none_or(|id| *sub.id == *id))
             .ok_or_else(|| unknown_ack(ack_id))?;
         let settled = sub.settle(seq).ok_or_else(|| unknown_ack(ack_id))?;
         if sub.kind == DestinationKind::Queue {
@@ -534,13 +539,24 @@ impl SimpleBroker {
 
     /// Acknowledges at once (what [`Broker::ack`] does).
     pub fn ack_now(&self, session: &SessionId, ack_id: &str) -> Result<(), BrokerError> {
-        self.settle(session, ack_id, false)
+        self.settle(session, Acknowledgement::by_ack_id(ack_id, false))
     }
 
     /// Rejects at once (what [`Broker::nack`] does): queue messages go to the next
     /// consumer, topic messages are dropped.
     pub fn nack_now(&self, session: &SessionId, ack_id: &str) -> Result<(), BrokerError> {
-        self.settle(session, ack_id, true)
+        self.settle(session, Acknowledgement::by_ack_id(ack_id, true))
+    }
+
+    /// ACK or NACK in the terms of any protocol version, at once (what
+    /// [`Broker::acknowledge`] does): a STOMP 1.1 `subscription` must name the
+    /// subscription the delivery belongs to.
+    pub fn acknowledge_now(
+        &self,
+        session: &SessionId,
+        ack: Acknowledgement<'_>,
+    ) -> Result<(), BrokerError> {
+        self.settle(session, ack)
     }
 
     /// Drops every subscription of `session` at once (what [`Broker::session_closed`]
@@ -587,6 +603,14 @@ impl Broker for SimpleBroker {
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(async move { self.nack_now(session, ack_id) })
+    }
+
+    fn acknowledge<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack: Acknowledgement<'a>,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.acknowledge_now(session, ack) })
     }
 
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {

@@ -12,6 +12,7 @@ use super::config::DestinationKind;
 use crate::broker::{AckMode, Subscriber};
 use crate::codec::PreparedMessage;
 use crate::outbound::SendError;
+use crate::version::Version;
 
 /// Per-delivery buffers are cut from chunks of this size, so a fan-out allocates rarely.
 pub(crate) const CHUNK: usize = 16 * 1024;
@@ -130,9 +131,15 @@ impl Sub {
         let mut ack_id = AckId::default();
         let ack = seq.map(|seq| ack_id.format(self.key, seq));
         let version = self.subscriber.version;
+        // STOMP 1.0 / 1.1 clients acknowledge by `message-id` and know no `ack` header: the
+        // delivery's ack id is their message id.
+        let (message_id, ack) = match ack {
+            Some(ack) if version < Version::V1_2 => (ack, None),
+            ack => (&*message.message_id, ack),
+        };
         let need = message.prepared.shared(version).len()
             + self.id.len()
-            + message.message_id.len()
+            + message_id.len()
             + ack.map_or(0, str::len)
             + 64;
         if buf.capacity() < need {
@@ -140,7 +147,7 @@ impl Sub {
         }
         message
             .prepared
-            .write_delivery(version, &self.id, &message.message_id, ack, buf);
+            .write_delivery(version, &self.id, message_id, ack, buf);
         let frame = buf.split().freeze();
         let result = self.subscriber.outbound.send(frame);
         if let (Err(_), Some(seq)) = (&result, seq) {

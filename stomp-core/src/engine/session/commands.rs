@@ -5,7 +5,7 @@ use bytestring::ByteString;
 
 use crate::app::{AppRequest, AppRequestKind};
 use crate::authz::Access;
-use crate::broker::{AckMode, Message, Subscriber, Subscription};
+use crate::broker::{AckMode, Acknowledgement, Message, Subscriber, Subscription};
 use crate::events::SessionEvent;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::identity::SessionInfo;
@@ -23,13 +23,38 @@ fn required<'f>(frame: &'f Frame, header: &str) -> Result<&'f str, ProtocolError
         .ok_or_else(|| ProtocolError::missing_header(frame.command, header))
 }
 
-/// The header that names the message an ACK/NACK is about (`id` in 1.2, `message-id`
-/// before).
-fn ack_header(version: Version) -> &'static str {
-    if version == Version::V1_2 {
-        name::ID
-    } else {
-        name::MESSAGE_ID
+/// The delivery an ACK/NACK names, in the session's version: `id` in 1.2, `message-id` and
+/// `subscription` in 1.1, `message-id` in 1.0.
+fn acknowledgement(frame: &Frame, version: Version) -> Result<Acknowledgement<'_>, ProtocolError> {
+    let nack = frame.command == Command::Nack;
+    Ok(match version {
+        Version::V1_2 => Acknowledgement::by_ack_id(required(frame, name::ID)?, nack),
+        Version::V1_1 => Acknowledgement {
+            nack,
+            id: required(frame, name::MESSAGE_ID)?,
+            subscription: Some(required(frame, name::SUBSCRIPTION)?),
+        },
+        Version::V1_0 if nack => {
+            return Err(ProtocolError::new(
+                "NACK is not part of STOMP 1.0",
+                "NACK requires STOMP 1.1 or later; this session negotiated 1.0",
+            ))
+        }
+        Version::V1_0 => Acknowledgement {
+            nack,
+            id: required(frame, name::MESSAGE_ID)?,
+            subscription: None,
+        },
+    })
+}
+
+/// The id of a SUBSCRIBE: its `id` header; in STOMP 1.0, where `id` is optional, the
+/// destination when there is none.
+fn subscription_id(frame: &Frame, version: Version) -> Result<&str, ProtocolError> {
+    match frame.headers.get(name::ID).filter(|id| !id.is_empty()) {
+        Some(id) => Ok(id),
+        None if version == Version::V1_0 => required(frame, name::DESTINATION),
+        None => Err(ProtocolError::missing_header(frame.command, name::ID)),
     }
 }
 
@@ -39,15 +64,15 @@ pub(super) fn validate(frame: &Frame, version: Version) -> Result<(), ProtocolEr
         Command::Send => required(frame, name::DESTINATION).map(drop),
         Command::Subscribe => {
             required(frame, name::DESTINATION)?;
-            required(frame, name::ID)?;
+            subscription_id(frame, version)?;
             subscribe_ack(frame).map(drop)
         }
+        // STOMP 1.0: UNSUBSCRIBE names an `id` or a `destination`.
+        Command::Unsubscribe if version == Version::V1_0 && !frame.headers.contains(name::ID) => {
+            required(frame, name::DESTINATION).map(drop)
+        }
         Command::Unsubscribe => required(frame, name::ID).map(drop),
-        Command::Nack if version == Version::V1_0 => Err(ProtocolError::new(
-            "NACK is not part of STOMP 1.0",
-            "NACK requires STOMP 1.1 or later",
-        )),
-        Command::Ack | Command::Nack => required(frame, ack_header(version)).map(drop),
+        Command::Ack | Command::Nack => acknowledgement(frame, version).map(drop),
         Command::Begin | Command::Commit | Command::Abort => {
             required(frame, name::TRANSACTION).map(drop)
         }
@@ -109,7 +134,7 @@ impl Session {
                 }
             }
             Command::Subscribe => return self.subscribe(frame, info, pipelined).await,
-            Command::Unsubscribe => self.unsubscribe(&frame).await?,
+            Command::Unsubscribe => self.unsubscribe(&frame, info.version).await?,
             Command::Begin => self
                 .transactions
                 .begin(required(&frame, name::TRANSACTION)?)?,
@@ -150,13 +175,9 @@ impl Session {
         let broker = &self.engine.broker;
         match frame.command {
             Command::Send => self.send(frame, info, false).await.map(drop),
-            Command::Ack => {
-                let id = required(&frame, ack_header(info.version))?;
-                Ok(broker.ack(&info.id, id).await?)
-            }
-            Command::Nack => {
-                let id = required(&frame, ack_header(info.version))?;
-                Ok(broker.nack(&info.id, id).await?)
+            Command::Ack | Command::Nack => {
+                let ack = acknowledgement(&frame, info.version)?;
+                Ok(broker.acknowledge(&info.id, ack).await?)
             }
             _ => Ok(()),
         }
@@ -239,7 +260,7 @@ impl Session {
         info: &SessionInfo,
         pipelined: bool,
     ) -> Result<Outcome, ProtocolError> {
-        let id = ByteString::from(required(&frame, name::ID)?);
+        let id = ByteString::from(subscription_id(&frame, info.version)?);
         let destination = ByteString::from(required(&frame, name::DESTINATION)?);
         let ack = subscribe_ack(&frame)?;
         if self.shared.has_subscription(&id) {
@@ -287,9 +308,27 @@ impl Session {
     }
 
     /// UNSUBSCRIBE of an id the session does not hold is accepted and does nothing: clients
-    /// unsubscribe from one-shot application subscriptions too.
-    async fn unsubscribe(&self, frame: &Frame) -> Result<(), ProtocolError> {
-        let id = required(frame, name::ID)?;
+    /// unsubscribe from one-shot application subscriptions too. In STOMP 1.0 an UNSUBSCRIBE
+    /// without `id` names a `destination`: every subscription of the session to it ends.
+    async fn unsubscribe(&self, frame: &Frame, version: Version) -> Result<(), ProtocolError> {
+        if version == Version::V1_0 && !frame.headers.contains(name::ID) {
+            let destination = required(frame, name::DESTINATION)?;
+            let ids: Vec<ByteString> = self
+                .shared
+                .subscriptions()
+                .into_iter()
+                .filter(|(_, d)| d == destination)
+                .map(|(id, _)| id)
+                .collect();
+            for id in ids {
+                self.unsubscribe_id(&id).await?;
+            }
+            return Ok(());
+        }
+        self.unsubscribe_id(required(frame, name::ID)?).await
+    }
+
+    async fn unsubscribe_id(&self, id: &str) -> Result<(), ProtocolError> {
         if !self.shared.has_subscription(id) {
             return Ok(());
         }
@@ -355,7 +394,42 @@ mod tests {
             (f(Command::Unsubscribe, &[]), v12, Some("missing id header")),
             (f(Command::Ack, &[]), v12, Some("missing id header")),
             (f(Command::Nack, &[]), v12, Some("missing id header")),
-            (f(Command::Ack, &[("message-id", "m")]), Version::V1_1, None),
+            (
+                f(Command::Ack, &[("message-id", "m"), ("subscription", "s")]),
+                Version::V1_1,
+                None,
+            ),
+            (
+                f(Command::Ack, &[("message-id", "m")]),
+                Version::V1_1,
+                Some("missing subscription header"),
+            ),
+            (f(Command::Ack, &[("message-id", "m")]), Version::V1_0, None),
+            (
+                f(Command::Subscribe, &[("destination", "/q")]),
+                Version::V1_0,
+                None,
+            ),
+            (
+                f(Command::Subscribe, &[("destination", "/q")]),
+                Version::V1_1,
+                Some("missing id header"),
+            ),
+            (
+                f(Command::Unsubscribe, &[("destination", "/q")]),
+                Version::V1_0,
+                None,
+            ),
+            (
+                f(Command::Unsubscribe, &[]),
+                Version::V1_0,
+                Some("missing destination header"),
+            ),
+            (
+                f(Command::Unsubscribe, &[("destination", "/q")]),
+                Version::V1_1,
+                Some("missing id header"),
+            ),
             (
                 f(Command::Ack, &[("id", "m")]),
                 Version::V1_1,

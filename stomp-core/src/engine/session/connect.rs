@@ -23,10 +23,10 @@ impl Session {
         let frame = self.intercept(frame, &provisional).await?;
         let headers = &frame.headers;
 
-        let offered = headers
-            .accept_version()
-            .or_else(|| self.transport.subprotocol.map(Version::as_str));
-        let version = negotiate_version(offered, &engine.config.versions)
+        // As the specification says: no `accept-version` means a 1.0 client. The WebSocket
+        // subprotocol does not change that (nor the choice among the offered versions): a
+        // client may offer `v12.stomp` and still speak only 1.0.
+        let version = negotiate_version(headers.accept_version(), &engine.config.versions)
             .map_err(|e| ProtocolError::no_common_version(&e))?;
 
         let client_beat = if version == Version::V1_0 {
