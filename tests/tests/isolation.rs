@@ -166,6 +166,46 @@ async fn pattern_subscriptions_never_read_another_users_destinations() {
     nothing_before_marker(&mut alice, 2, "secret").await;
 }
 
+/// Replies to one session only (its caller is anonymous, so `send_to_user` goes to the
+/// calling session's resolved destination).
+#[stomp_axum::prelude::message_mapping("/ping")]
+#[stomp_axum::prelude::send_to_user("/queue/reply")]
+async fn ping() -> String {
+    "secret".to_owned()
+}
+
+#[tokio::test]
+async fn handler_replies_to_one_session_never_reach_pattern_subscribers() {
+    let config = SimpleBrokerConfig::new().spring_compatible(true);
+    let (_stomp, server) = serve(
+        Stomp::builder()
+            .handler(ping)
+            .simple_broker_config(config)
+            .authenticator(InsecureLoginAuthenticator),
+    )
+    .await;
+    let (mut alice, _) = connect(&server, Some("alice")).await;
+    subscribe(&mut alice, "all", "/queue/**").await;
+    let (mut anon, _) = connect(&server, None).await;
+    subscribe(&mut anon, "reply", "/user/queue/reply").await;
+    anon.send_text(
+        &frame("SEND")
+            .header("destination", "/app/ping")
+            .header("receipt", "r")
+            .text(),
+    )
+    .await;
+    // The reply and the RECEIPT, in either order.
+    let mut frames = [anon.next_frame().await, anon.next_frame().await];
+    frames.sort_by(|a, b| a.command.cmp(&b.command));
+    let [m, receipt] = frames;
+    assert_eq!(receipt.command, "RECEIPT");
+    assert_eq!(m.body_text(), "secret");
+    assert_eq!(m.header("destination"), Some("/user/queue/reply"));
+    send(&mut anon, "/queue/marker", "marker").await;
+    nothing_before_marker(&mut alice, 1, "secret").await;
+}
+
 #[tokio::test]
 async fn dot_separated_patterns_never_read_another_users_destinations() {
     let config = SimpleBrokerConfig::new().separator(Separator::Dot);

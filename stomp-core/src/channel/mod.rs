@@ -244,6 +244,18 @@ impl BrokerChannel {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Publishes a server-side `message` to `session`'s resolved user destination
+    /// `message.destination` (e.g. `/queue/reply-user{session}`): only that session
+    /// receives it ([`Broker::publish_to_session`]). The policy is skipped, as for
+    /// [`publish`](Self::publish).
+    pub async fn publish_to_session(
+        &self,
+        session: &SessionId,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        self.broker.publish_to_session(session, message).await
+    }
+
     /// Publishes a client's SEND: the policy decides first (on the destination as sent), a
     /// SEND straight to another session's resolved user destination is refused
     /// ([`UserDestinations::check_send`]), then as [`publish`](Self::publish).
