@@ -148,7 +148,10 @@ async fn pattern_subscriptions_never_read_another_users_destinations() {
     // Guessing the resolved names does not help either.
     let mut guesser = connect(&server, Some("mallory")).await.0;
     let refused = subscribe_refused(&mut guesser, &format!("/topic/notes-user{bob_session}")).await;
-    assert!(refused.header("message").unwrap().contains("another session"));
+    assert!(refused
+        .header("message")
+        .unwrap()
+        .contains("another session"));
     let mut guesser = connect(&server, Some("mallory")).await.0;
     subscribe_refused(&mut guesser, &format!("/queue/inbox-user{bob_session}")).await;
 
@@ -274,9 +277,17 @@ async fn only_the_receiver_can_ack_or_nack_its_deliveries() {
         assert_eq!(f.command, "ERROR", "{command} of bob's delivery: {f:?}");
     }
     // Still bob's to settle.
-    bob.send_text(&frame("ACK").header("id", &ack).header("receipt", "a").text())
-        .await;
-    assert_eq!(bob.expect_frame("RECEIPT").await.header("receipt-id"), Some("a"));
+    bob.send_text(
+        &frame("ACK")
+            .header("id", &ack)
+            .header("receipt", "a")
+            .text(),
+    )
+    .await;
+    assert_eq!(
+        bob.expect_frame("RECEIPT").await.header("receipt-id"),
+        Some("a")
+    );
 }
 
 /// `login:root` is an admin; any other `login` a plain user.
@@ -366,7 +377,11 @@ async fn the_default_authenticator_takes_no_identity_from_login() {
     assert_eq!(connected.header("user-name"), None, "{connected:?}");
     subscribe(&mut c, "0", "/user/queue/private").await;
     subscribe(&mut c, "1", "/topic/marker").await;
-    assert!(stomp.engine().user_registry().sessions_of("admin").is_empty());
+    assert!(stomp
+        .engine()
+        .user_registry()
+        .sessions_of("admin")
+        .is_empty());
 
     let template = stomp.template();
     template
@@ -409,7 +424,12 @@ mod chat_policy {
         let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();
         assert_eq!(message["from"], "mallory", "{message}");
         assert_eq!(message["text"], "hi");
-        send(&mut mallory, "/app/private", r#"{"to":"bob","text":"psst"}"#).await;
+        send(
+            &mut mallory,
+            "/app/private",
+            r#"{"to":"bob","text":"psst"}"#,
+        )
+        .await;
         let m = bob.expect_frame("MESSAGE").await;
         assert_eq!(m.header("destination"), Some("/user/queue/private"));
         let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();

@@ -236,7 +236,11 @@ impl BrokerChannel {
                 headers: headers.clone(),
                 body: message.body.clone(),
             };
-            if let Err(e) = self.broker.publish_to_session(&target.session, routed).await {
+            if let Err(e) = self
+                .broker
+                .publish_to_session(&target.session, routed)
+                .await
+            {
                 tracing::debug!(session = %target.session, error = %e, "user destination publish failed");
                 first_error.get_or_insert(e);
             }

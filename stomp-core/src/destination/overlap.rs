@@ -45,7 +45,11 @@ pub fn patterns_intersect(a: &str, b: &str, separator: Separator) -> Result<bool
 /// them to the slower, stricter path.
 ///
 /// `Err` if either is not a valid pattern.
-pub fn pattern_covers(outer: &str, inner: &str, separator: Separator) -> Result<bool, PatternError> {
+pub fn pattern_covers(
+    outer: &str,
+    inner: &str,
+    separator: Separator,
+) -> Result<bool, PatternError> {
     let outer = parse(outer, separator)?;
     let inner = parse(inner, separator)?;
     Ok(covers(&outer, &inner))
@@ -176,8 +180,16 @@ mod tests {
             ("/topic/chat.*", "/topic/chat.x-users1", Dot, true),
         ];
         for (a, b, separator, expected) in cases {
-            assert_eq!(patterns_intersect(a, b, separator), Ok(expected), "{a} ∩ {b}");
-            assert_eq!(patterns_intersect(b, a, separator), Ok(expected), "{b} ∩ {a}");
+            assert_eq!(
+                patterns_intersect(a, b, separator),
+                Ok(expected),
+                "{a} ∩ {b}"
+            );
+            assert_eq!(
+                patterns_intersect(b, a, separator),
+                Ok(expected),
+                "{b} ∩ {a}"
+            );
         }
         assert_eq!(
             patterns_intersect("/topic/a*", "/topic/**", Slash),

@@ -160,7 +160,11 @@ mod tests {
         }
     }
 
-    async fn name(auth: &dyn Authenticator, transport: Option<&str>, login: Option<&str>) -> Option<String> {
+    async fn name(
+        auth: &dyn Authenticator,
+        transport: Option<&str>,
+        login: Option<&str>,
+    ) -> Option<String> {
         auth.authenticate(request(transport, login))
             .await
             .unwrap()

@@ -282,10 +282,11 @@ impl UserDestinations {
         if self.strip(destination).is_some() {
             return Ok(());
         }
-        self.guard_resolved(destination, &session.id)
-            .map_err(|_| UserDestinationError::SendToOtherSession {
+        self.guard_resolved(destination, &session.id).map_err(|_| {
+            UserDestinationError::SendToOtherSession {
                 destination: destination.to_owned(),
-            })
+            }
+        })
     }
 
     fn guard_resolved(
