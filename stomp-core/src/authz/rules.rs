@@ -117,7 +117,8 @@ impl Rule {
 /// `/topic/*/secret` is refused, because both could receive admin traffic. The answer is
 /// conservative: a pattern made entirely of allowed destinations can still be refused if
 /// no single rule covers it and the fallback refuses. A [`matching`](RuleBuilder::matching)
-/// predicate sees the pattern itself in [`AccessRequest::destination`]. A destination with
+/// predicate sees the pattern itself in [`AccessRequest::destination`], so it must judge
+/// wildcards conservatively (e.g. refuse any destination containing `*`). A destination with
 /// a `*` that is not a valid pattern under the rules' separator is treated as able to
 /// match anything.
 ///
