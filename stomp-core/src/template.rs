@@ -181,7 +181,9 @@ impl MessagingTemplate {
 
     /// Sends `body` to one session only, on its user destination `destination` (what that
     /// session subscribed to as `/user{destination}`). The MESSAGE shows the user-facing
-    /// destination (`/user{destination}`) in its `destination` header.
+    /// destination (`/user{destination}`) in its `destination` header. Only that session
+    /// receives it ([`Broker::publish_to_session`](crate::broker::Broker::publish_to_session)):
+    /// pattern subscriptions of other sessions never do.
     pub async fn send_to_session(
         &self,
         session: &SessionId,
@@ -198,11 +200,15 @@ impl MessagingTemplate {
         let routing =
             crate::user::session_destination(&user_facing[self.user_prefix.len()..], session);
         headers.set(name::DESTINATION, user_facing);
-        self.send_message(Message {
+        let message = Message {
             destination: routing.into(),
             headers,
             body: body.into(),
-        })
-        .await
+        };
+        let publish = self.channel.publish_to_session(session, message);
+        match tokio::time::timeout(self.send_timeout, publish).await {
+            Ok(result) => result.map_err(TemplateError::from),
+            Err(_) => Err(TemplateError::Timeout(self.send_timeout)),
+        }
     }
 }

@@ -2,8 +2,13 @@
 //! chat, see who is online and send each other private messages, over STOMP.
 //!
 //! STOMP endpoint `/ws`; application prefix `/app`; broker prefixes `/topic` (broadcast) and
-//! `/queue` (point-to-point); user prefix `/user`. Any CONNECT `login` is taken as the user's
-//! name, so any STOMP client can join.
+//! `/queue` (point-to-point); user prefix `/user`.
+//!
+//! What the chat trusts: any CONNECT `login` is taken as the user's name, unchecked
+//! ([`InsecureLoginAuthenticator`], a demo opt-in), so any STOMP client can join as anyone.
+//! What its handlers author is guarded by [`policy`]: clients cannot SEND to room topics,
+//! presence or private-message queues, so a message there always carries the `from` its
+//! handler took from the sender's principal. Other broker destinations stay open.
 
 pub mod handlers;
 pub mod messages;
@@ -16,7 +21,9 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use axum::Router;
+use stomp_axum::core::authz::DestinationRules;
 use stomp_axum::core::events::SessionEvent;
+use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
 use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
 use tokio::net::TcpListener;
@@ -29,6 +36,36 @@ pub use web::{default_stompjs_path, stompjs_missing_help};
 
 /// Where presence events are published.
 pub const PRESENCE_TOPIC: &str = "/topic/presence";
+
+/// Room topics are `/topic/chat.{room}`.
+pub const ROOM_TOPIC_PREFIX: &str = "/topic/chat.";
+
+/// Whether `destination` is a room topic (`/topic/chat.{room}`).
+pub fn is_room_topic(destination: &str) -> bool {
+    destination.starts_with(ROOM_TOPIC_PREFIX)
+}
+
+/// The chat's destination policy: what the handlers author, clients cannot SEND to.
+///
+/// - room topics (`/topic/chat.{room}`): written by `join` and `chat`;
+/// - [`PRESENCE_TOPIC`]: written by the presence task;
+/// - private messages (`/user/{name}/queue/private`): written by `private`. (A SEND straight
+///   to another session's resolved queue, `/queue/private-user{session}`, is refused by the
+///   engine itself.)
+///
+/// So every message there carries the `from` its handler took from the sender's principal.
+/// SUBSCRIBE is not restricted, and other `/topic` and `/queue` destinations stay open to
+/// any STOMP client.
+pub fn policy() -> DestinationRules {
+    DestinationRules::new()
+        .send(PRESENCE_TOPIC)
+        .deny_all()
+        // Room names are one segment (`/app/chat/{room}`), so a room topic is `/topic/*`.
+        .send("/topic/*")
+        .matching(|request| !is_room_topic(request.destination))
+        .send("/user/*/queue/private")
+        .deny_all()
+}
 
 /// How the chat server is set up.
 #[derive(Debug, Clone)]
@@ -109,6 +146,9 @@ pub fn stomp(config: &Config) -> Stomp {
         (None, None) => builder.simple_broker(["/topic", "/queue"]),
     };
     let stomp = builder
+        // A demo: anyone may log in as anyone (see the README).
+        .authenticator(InsecureLoginAuthenticator)
+        .engine(|engine| engine.destination_policy(policy()))
         .user_destination_prefix("/user")
         .heartbeat(HeartBeat::new(millis, millis))
         .build();

@@ -6,9 +6,10 @@
 //! nothing is subscribed or delivered.
 //!
 //! The default policy, [`AllowAll`], allows everything. [`DestinationRules`] is a rule list
-//! with `*` / `**` patterns; [`policy_fn`] turns a closure into a policy. Whatever the policy,
-//! a session may never subscribe to another session's user destination (see
-//! [`crate::user`]).
+//! with the broker's own `*` / `**` patterns ([`crate::destination`]), which judges a pattern
+//! SUBSCRIBE by every destination it could match; [`policy_fn`] turns a closure into a
+//! policy. Whatever the policy, a session may never subscribe to another session's user
+//! destination, nor SEND straight to one (see [`crate::user`]).
 //!
 //! ```
 //! use stomp_core::authz::DestinationRules;
@@ -20,7 +21,6 @@
 //! # let _ = rules;
 //! ```
 
-mod glob;
 mod rules;
 
 use std::fmt;

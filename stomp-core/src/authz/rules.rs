@@ -4,7 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{glob, Access, AccessRequest, Decision, DestinationPolicy};
+use super::{Access, AccessRequest, Decision, DestinationPolicy};
+use crate::destination::{
+    is_pattern, matches, pattern_covers, patterns_intersect, validate_pattern, Separator,
+};
 
 type Predicate = Arc<dyn Fn(&AccessRequest<'_>) -> bool + Send + Sync>;
 
@@ -61,14 +64,63 @@ struct Rule {
     requirement: Requirement,
 }
 
+/// How a rule's pattern relates to what a request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overlap {
+    /// The rule matches nothing the request could reach.
+    None,
+    /// The rule matches some of it.
+    Some,
+    /// The rule matches all of it (always the case for a matching plain destination).
+    All,
+}
+
+impl Rule {
+    fn overlap(&self, destination: &str, separator: Separator) -> Overlap {
+        if !is_pattern(destination) {
+            return if matches(&self.pattern, destination, separator) {
+                Overlap::All
+            } else {
+                Overlap::None
+            };
+        }
+        match patterns_intersect(&self.pattern, destination, separator) {
+            Ok(false) => Overlap::None,
+            Ok(true) => match pattern_covers(&self.pattern, destination, separator) {
+                Ok(true) => Overlap::All,
+                _ => Overlap::Some,
+            },
+            // Not a pattern we can read: it could match anything.
+            Err(_) => Overlap::Some,
+        }
+    }
+}
+
 /// A rule-based [`DestinationPolicy`]: rules are tried in the order they were added and the
 /// first whose access kind and pattern match decides. When none matches, the fallback
 /// decides (allow, unless [`otherwise_deny`](Self::otherwise_deny) was called).
 ///
-/// Patterns split on `/`: `*` matches any characters within one segment, `**` any number
-/// of segments (`/topic/admin/**` matches `/topic/admin` and everything below it).
-/// Patterns are matched against the destination as the client sent it, so user
-/// destinations appear unresolved (`/user/queue/reply`).
+/// Rule patterns are the broker's own destination patterns ([`crate::destination`]): `*`
+/// is one whole segment, `**` any number of segments (`/topic/admin/**` matches
+/// `/topic/admin` and everything below it), split on `/` unless the rules are made
+/// [`with_separator`](Self::with_separator)`(Separator::Dot)`; use the separator your
+/// broker uses. Patterns are matched against the destination as the client sent it, so
+/// user destinations appear unresolved (`/user/queue/reply`).
+///
+/// **A pattern SUBSCRIBE is judged as the set of destinations it could match.** Rules are
+/// walked in order; a rule whose pattern cannot match any destination the subscription
+/// could is skipped; the first rule that matches *all* of them
+/// ([`pattern_covers`]) decides; a rule that matches *some* of them and refuses refuses the
+/// subscription; one that allows lets the walk go on (the rest of the set is still
+/// undecided), and the fallback decides at the end. So with a rule
+/// `.subscribe("/topic/admin/**").role("admin")`, a non-admin SUBSCRIBE to `/topic/**` or
+/// `/topic/*/secret` is refused, because both could receive admin traffic. The answer is
+/// conservative: a pattern made entirely of allowed destinations can still be refused if
+/// no single rule covers it and the fallback refuses. A [`matching`](RuleBuilder::matching)
+/// predicate sees the pattern itself in [`AccessRequest::destination`], so it must judge
+/// wildcards conservatively (e.g. refuse any destination containing `*`). A destination with
+/// a `*` that is not a valid pattern under the rules' separator is treated as able to
+/// match anything.
 ///
 /// ```
 /// use stomp_core::authz::DestinationRules;
@@ -84,6 +136,7 @@ struct Rule {
 pub struct DestinationRules {
     rules: Vec<Rule>,
     otherwise: Requirement,
+    separator: Separator,
 }
 
 impl Default for DestinationRules {
@@ -93,15 +146,40 @@ impl Default for DestinationRules {
 }
 
 impl DestinationRules {
-    /// No rules; everything is allowed until rules are added.
+    /// No rules; everything is allowed until rules are added. Patterns split on `/`.
     pub fn new() -> Self {
+        DestinationRules::with_separator(Separator::Slash)
+    }
+
+    /// No rules, with patterns (rules' and subscriptions') split on `separator`: the one
+    /// the broker uses (`SimpleBrokerConfig::separator`).
+    ///
+    /// ```
+    /// use stomp_core::authz::DestinationRules;
+    /// use stomp_core::destination::Separator;
+    ///
+    /// let rules = DestinationRules::with_separator(Separator::Dot)
+    ///     .subscribe("topic.admin.**").role("admin");
+    /// # let _ = rules;
+    /// ```
+    pub fn with_separator(separator: Separator) -> Self {
         DestinationRules {
             rules: Vec::new(),
             otherwise: Requirement::PermitAll,
+            separator,
         }
     }
 
+    /// The separator patterns split on.
+    pub fn separator(&self) -> Separator {
+        self.separator
+    }
+
+    #[track_caller]
     fn rule(self, access: Option<Access>, pattern: &str) -> RuleBuilder {
+        if let Err(e) = validate_pattern(pattern, self.separator) {
+            panic!("invalid DestinationRules pattern {pattern:?}: {e}");
+        }
         RuleBuilder {
             rules: self,
             access,
@@ -110,16 +188,33 @@ impl DestinationRules {
     }
 
     /// A rule for SUBSCRIBEs to destinations matching `pattern`.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` is not a valid destination pattern
+    /// ([`validate_pattern`](crate::destination::validate_pattern): wildcards are whole
+    /// segments, at most two `**`). Rules are written by the application, never by a peer.
+    #[track_caller]
     pub fn subscribe(self, pattern: &str) -> RuleBuilder {
         self.rule(Some(Access::Subscribe), pattern)
     }
 
     /// A rule for SENDs to destinations matching `pattern`.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` is not a valid destination pattern (as [`subscribe`](Self::subscribe)).
+    #[track_caller]
     pub fn send(self, pattern: &str) -> RuleBuilder {
         self.rule(Some(Access::Send), pattern)
     }
 
     /// A rule for SUBSCRIBEs and SENDs to destinations matching `pattern`.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` is not a valid destination pattern (as [`subscribe`](Self::subscribe)).
+    #[track_caller]
     pub fn any(self, pattern: &str) -> RuleBuilder {
         self.rule(None, pattern)
     }
@@ -148,14 +243,22 @@ impl DestinationRules {
 
 impl DestinationPolicy for DestinationRules {
     fn decide(&self, request: &AccessRequest<'_>) -> Decision {
-        self.rules
-            .iter()
-            .find(|rule| {
-                rule.access.is_none_or(|a| a == request.access)
-                    && glob::matches(&rule.pattern, request.destination)
-            })
-            .map_or(&self.otherwise, |rule| &rule.requirement)
-            .decide(request)
+        for rule in &self.rules {
+            if rule.access.is_some_and(|a| a != request.access) {
+                continue;
+            }
+            match rule.overlap(request.destination, self.separator) {
+                Overlap::None => {}
+                Overlap::All => return rule.requirement.decide(request),
+                Overlap::Some => {
+                    let decision = rule.requirement.decide(request);
+                    if !decision.is_allowed() {
+                        return decision;
+                    }
+                }
+            }
+        }
+        self.otherwise.decide(request)
     }
 }
 
@@ -278,6 +381,70 @@ mod tests {
                 s.principal
             );
         }
+    }
+
+    fn decide(rules: &DestinationRules, s: &SessionInfo, access: Access, d: &str) -> bool {
+        rules
+            .decide(&AccessRequest {
+                access,
+                session: s,
+                destination: d,
+            })
+            .is_allowed()
+    }
+
+    #[test]
+    fn patterns_are_judged_as_sets() {
+        let rules = DestinationRules::new()
+            .subscribe("/topic/admin/**")
+            .role("admin")
+            .subscribe("/topic/public/**")
+            .permit_all()
+            .otherwise_authenticated();
+        let admin = session(Some(Principal::new("root").with_roles(["admin"])));
+        let ann = session(Some(Principal::new("ann")));
+        let anon = session(None);
+        let table = [
+            (&ann, "/topic/**", false),
+            (&ann, "/topic/*/secret", false),
+            (&ann, "/topic/*", false),
+            (&ann, "/**", false),
+            (&ann, "/*/admin/x", false),
+            (&ann, "/topic/news/*", true),
+            (&ann, "/topic/admin*", false),
+            (&admin, "/topic/**", true),
+            (&admin, "/topic/admin/*", true),
+            (&anon, "/topic/public/*", true),
+            (&anon, "/topic/public/**", true),
+            (&anon, "/topic/news/*", false),
+        ];
+        for (s, destination, want) in table {
+            assert_eq!(
+                decide(&rules, s, Access::Subscribe, destination),
+                want,
+                "SUBSCRIBE {destination} by {:?}",
+                s.principal
+            );
+        }
+    }
+
+    #[test]
+    fn dot_separated_patterns_are_judged_as_sets() {
+        let rules = DestinationRules::with_separator(Separator::Dot)
+            .subscribe("topic.admin.**")
+            .role("admin");
+        let ann = session(Some(Principal::new("ann")));
+        assert!(!decide(&rules, &ann, Access::Subscribe, "topic.*.secret"));
+        assert!(!decide(&rules, &ann, Access::Subscribe, "topic.**"));
+        assert!(!decide(&rules, &ann, Access::Subscribe, "topic.admin.x"));
+        assert!(decide(&rules, &ann, Access::Subscribe, "topic.news.*"));
+        assert!(decide(&rules, &ann, Access::Subscribe, "topic.news.x"));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid DestinationRules pattern")]
+    fn partial_wildcards_in_rules_are_refused() {
+        let _ = DestinationRules::new().send("/topic/price.*").deny_all();
     }
 
     #[test]

@@ -540,6 +540,16 @@ impl Broker for BackplaneBroker {
         })
     }
 
+    fn publish_to_session<'a>(
+        &'a self,
+        session: &'a SessionId,
+        message: Message,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        // A resolved user destination is local to the session's instance: never forwarded
+        // (the unresolved message already went to the user's channel).
+        Box::pin(async move { self.shared.local.publish_to_session_now(session, message) })
+    }
+
     fn user_message(&self, user: &str, message: &Message) {
         let channel = Channel::User(ByteString::from(user));
         self.shared.forward(&channel, Route::User, message);

@@ -210,6 +210,25 @@ pub trait Broker: Send + Sync + 'static {
         let _ = (user, message);
     }
 
+    /// Publishes `message` to `session`'s resolved user destination `message.destination`
+    /// (e.g. `/queue/reply-user{session}`): only `session`'s own subscriptions to exactly that
+    /// destination may receive it; pattern subscriptions and other sessions never do, even
+    /// if their subscription would match the name.
+    /// [`BrokerChannel::publish`](crate::channel::BrokerChannel::publish) resolves user
+    /// destinations and calls this once per target session.
+    ///
+    /// The default calls [`publish`](Self::publish): right only for a broker that keeps
+    /// each session's user destinations private by itself. Brokers that support pattern
+    /// subscriptions override it ([`SimpleBroker`] and the backplane do).
+    fn publish_to_session<'a>(
+        &'a self,
+        session: &'a SessionId,
+        message: Message,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        let _ = session;
+        self.publish(message)
+    }
+
     /// Acknowledges the delivery whose MESSAGE carried `ack: ack_id` (STOMP 1.2 terms; see
     /// [`acknowledge`](Self::acknowledge) for every version).
     fn ack<'a>(

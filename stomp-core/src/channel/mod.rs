@@ -6,8 +6,12 @@
 //!    server-side publishes ([`BrokerChannel::publish`]) skip it;
 //! 2. user destination resolution: a publish to `/user/ann/queue/x` becomes one publish per
 //!    session of `ann` subscribed to `/user/queue/x`, routed to
-//!    `/queue/x-user{session}` and carrying `destination: /user/queue/x`;
-//! 3. [`Broker::publish`].
+//!    `/queue/x-user{session}` and carrying `destination: /user/queue/x`, handed to
+//!    [`Broker::publish_to_session`] so that only that session receives it (never a
+//!    pattern subscription, never another session);
+//! 3. otherwise [`Broker::publish`].
+//!
+//! A client SEND straight to another session's resolved destination is refused.
 //!
 //! Sessions also subscribe through the channel ([`BrokerChannel::subscribe`]), which checks
 //! the policy, resolves and guards user destinations, and keeps the [`UserRegistry`]
@@ -232,7 +236,11 @@ impl BrokerChannel {
                 headers: headers.clone(),
                 body: message.body.clone(),
             };
-            if let Err(e) = self.broker.publish(routed).await {
+            if let Err(e) = self
+                .broker
+                .publish_to_session(&target.session, routed)
+                .await
+            {
                 tracing::debug!(session = %target.session, error = %e, "user destination publish failed");
                 first_error.get_or_insert(e);
             }
@@ -240,14 +248,28 @@ impl BrokerChannel {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Publishes a client's SEND: the policy decides first (on the destination as sent),
-    /// then as [`publish`](Self::publish).
+    /// Publishes a server-side `message` to `session`'s resolved user destination
+    /// `message.destination` (e.g. `/queue/reply-user{session}`): only that session
+    /// receives it ([`Broker::publish_to_session`]). The policy is skipped, as for
+    /// [`publish`](Self::publish).
+    pub async fn publish_to_session(
+        &self,
+        session: &SessionId,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        self.broker.publish_to_session(session, message).await
+    }
+
+    /// Publishes a client's SEND: the policy decides first (on the destination as sent), a
+    /// SEND straight to another session's resolved user destination is refused
+    /// ([`UserDestinations::check_send`]), then as [`publish`](Self::publish).
     pub async fn send_from(
         &self,
         session: &SessionInfo,
         message: Message,
     ) -> Result<(), ChannelError> {
         self.authorize(Access::Send, session, &message.destination)?;
+        self.users.check_send(&message.destination, session)?;
         Ok(self.publish(message).await?)
     }
 

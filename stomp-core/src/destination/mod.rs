@@ -10,6 +10,9 @@
 //! | `*` | exactly one segment (possibly empty) |
 //! | `**` | any number of segments, including none (`/topic/**` matches `/topic`) |
 //!
+//! Patterns are also sets of destinations: [`patterns_intersect`] and [`pattern_covers`]
+//! compare two of them (authorization judges a pattern SUBSCRIBE by what it could match).
+//!
 //! Wildcards are whole segments: `a*b` is refused, so is a pattern with more than
 //! [`MAX_GLOBSTARS`] `**` segments (bounding the matching cost of peer-given patterns).
 //!
@@ -22,8 +25,10 @@
 //! assert!(!matches("/topic/a/*", "/topic/a/b/c", Separator::Slash));
 //! ```
 
+mod overlap;
 mod trie;
 
+pub use overlap::{pattern_covers, patterns_intersect};
 pub use trie::PatternTrie;
 
 use std::fmt;

@@ -210,7 +210,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Decides who connects (default: [`DefaultAuthenticator`]).
+    /// Decides who connects (default: [`DefaultAuthenticator`]: the transport's principal,
+    /// never the CONNECT `login`; for demos only, see
+    /// [`InsecureLoginAuthenticator`](crate::interceptor::InsecureLoginAuthenticator)).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.authenticator = Arc::new(authenticator);
         self

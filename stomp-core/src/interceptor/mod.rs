@@ -77,14 +77,38 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Option<Principal>, Rejection>>;
 }
 
-/// The default authenticator: keeps the transport's principal; without one, uses the
-/// CONNECT `login` (when present and not empty) as the principal's name, so generic STOMP
-/// clients get a user name; otherwise the session is anonymous. It never refuses, and
-/// ignores `passcode`: install your own [`Authenticator`] to check credentials.
+/// The default authenticator: the session's principal is the one the transport
+/// established (e.g. from the WebSocket handshake), if any; otherwise the session is
+/// anonymous. It never refuses, and never takes an identity from the CONNECT `login` /
+/// `passcode` headers (as Spring): install an [`Authenticator`] that checks credentials, or,
+/// for demos only, [`InsecureLoginAuthenticator`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultAuthenticator;
 
 impl Authenticator for DefaultAuthenticator {
+    fn authenticate(
+        &self,
+        request: ConnectRequest,
+    ) -> BoxFuture<'static, Result<Option<Principal>, Rejection>> {
+        let principal = request.transport_principal;
+        Box::pin(async move { Ok(principal) })
+    }
+}
+
+/// **For demos and tests only: anyone can log in as anyone.** Keeps the transport's
+/// principal; without one, takes the CONNECT `login` (when present and not empty) as the
+/// principal's name *without checking anything* (`passcode` is ignored), so a client that
+/// sends `login:admin` is `admin` and receives `/user/admin/...`. Otherwise the session is
+/// anonymous.
+///
+/// Install it explicitly (`EngineBuilder::authenticator(InsecureLoginAuthenticator)`) when
+/// generic STOMP clients need a user name and nothing is at stake, as in the chat example.
+/// Real applications authenticate in the WebSocket handshake or check credentials in their
+/// own [`Authenticator`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InsecureLoginAuthenticator;
+
+impl Authenticator for InsecureLoginAuthenticator {
     fn authenticate(
         &self,
         request: ConnectRequest,
@@ -136,8 +160,33 @@ mod tests {
         }
     }
 
+    async fn name(
+        auth: &dyn Authenticator,
+        transport: Option<&str>,
+        login: Option<&str>,
+    ) -> Option<String> {
+        auth.authenticate(request(transport, login))
+            .await
+            .unwrap()
+            .map(|p| p.name().to_owned())
+    }
+
     #[tokio::test]
-    async fn default_authenticator_prefers_transport_then_login_then_anonymous() {
+    async fn default_authenticator_never_takes_identity_from_login() {
+        let cases = [
+            (Some("web"), Some("bob"), Some("web")),
+            (None, Some("admin"), None),
+            (None, Some(""), None),
+            (None, None, None),
+        ];
+        for (transport, login, expected) in cases {
+            let got = name(&DefaultAuthenticator, transport, login).await;
+            assert_eq!(got.as_deref(), expected, "{transport:?} {login:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn insecure_login_authenticator_prefers_transport_then_login_then_anonymous() {
         let cases = [
             (Some("web"), Some("bob"), Some("web")),
             (None, Some("bob"), Some("bob")),
@@ -145,15 +194,8 @@ mod tests {
             (None, None, None),
         ];
         for (transport, login, expected) in cases {
-            let got = DefaultAuthenticator
-                .authenticate(request(transport, login))
-                .await
-                .unwrap();
-            assert_eq!(
-                got.as_ref().map(Principal::name),
-                expected,
-                "{transport:?} {login:?}"
-            );
+            let got = name(&InsecureLoginAuthenticator, transport, login).await;
+            assert_eq!(got.as_deref(), expected, "{transport:?} {login:?}");
         }
     }
 }

@@ -57,6 +57,17 @@ pub enum UserDestinationError {
         /// The destination as the client sent it.
         destination: String,
     },
+    /// A client SEND straight to another session's resolved destination
+    /// (`/queue/x-user{other}`): what reaches a session's user destination comes through
+    /// `/user/{name}/...`, so its `destination` header cannot be bypassed.
+    #[error(
+        "cannot send to {destination:?}: it is another session's user destination \
+         (send to /user/{{name}}/... instead)"
+    )]
+    SendToOtherSession {
+        /// The destination as the client sent it.
+        destination: String,
+    },
     /// The user destination has nothing after the prefix.
     #[error("invalid user destination {destination:?}: nothing after the user prefix")]
     Empty {
@@ -71,6 +82,7 @@ impl UserDestinationError {
         match self {
             UserDestinationError::OtherSession { destination }
             | UserDestinationError::OtherUser { destination }
+            | UserDestinationError::SendToOtherSession { destination }
             | UserDestinationError::Empty { destination } => destination,
         }
     }
@@ -78,7 +90,11 @@ impl UserDestinationError {
     /// The ERROR frame a session sends for this refusal (its `message` names the
     /// destination).
     pub fn to_error_frame(&self) -> Frame {
-        Frame::error(self.to_string(), "The subscription was not created.")
+        let detail = match self {
+            UserDestinationError::SendToOtherSession { .. } => "The message was not sent.",
+            _ => "The subscription was not created.",
+        };
+        Frame::error(self.to_string(), detail)
     }
 }
 
@@ -111,7 +127,11 @@ pub struct UserSend {
 /// - A send to `/user/{name}/queue/reply` goes to that destination of every session of
 ///   `{name}` subscribed to `/user/queue/reply` ([`resolve_send`](Self::resolve_send)).
 ///   A `/` in a user name is written `%2F`.
-/// - A SUBSCRIBE to another session's resolved destination is refused (always).
+/// - A SUBSCRIBE to another session's resolved destination is refused (always), and so is a
+///   client SEND straight to one ([`check_send`](Self::check_send)).
+/// - What is published to a resolved destination reaches only its session
+///   ([`Broker::publish_to_session`](crate::broker::Broker::publish_to_session)): pattern
+///   subscriptions never see it.
 #[derive(Debug, Clone)]
 pub struct UserDestinations {
     prefix: ByteString,
@@ -248,6 +268,25 @@ impl UserDestinations {
             }
         };
         Ok(Some(session_destination(rest, &session.id).into()))
+    }
+
+    /// Checks a client SEND to `destination` by `session`: a SEND straight to another
+    /// session's resolved destination (`/queue/x-user{other}`) is refused, judged as
+    /// SUBSCRIBEs are (see [`ResolvedDestinationGuard`]); user destinations
+    /// (`/user/{name}/...`, allowed to anyone, as in Spring) and other destinations pass.
+    pub fn check_send(
+        &self,
+        destination: &str,
+        session: &SessionInfo,
+    ) -> Result<(), UserDestinationError> {
+        if self.strip(destination).is_some() {
+            return Ok(());
+        }
+        self.guard_resolved(destination, &session.id).map_err(|_| {
+            UserDestinationError::SendToOtherSession {
+                destination: destination.to_owned(),
+            }
+        })
     }
 
     fn guard_resolved(

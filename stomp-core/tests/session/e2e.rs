@@ -300,7 +300,9 @@ SEND\ndestination:/topic/t\ntransaction:tx\n\ntwo\0",
 
 #[tokio::test]
 async fn send_to_user_reaches_every_session_of_that_user_and_the_registry_empties() {
-    let engine = Engine::builder().build();
+    let engine = Engine::builder()
+        .authenticator(stomp_core::interceptor::InsecureLoginAuthenticator)
+        .build();
     let login = |name: &str| {
         format!("CONNECT\naccept-version:1.2\nheart-beat:0,0\nlogin:{name}\n\n\0").into_bytes()
     };

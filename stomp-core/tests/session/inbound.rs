@@ -64,7 +64,7 @@ async fn authentication_sets_or_refuses_the_principal() {
 }
 
 #[tokio::test]
-async fn default_authentication_keeps_transport_principal_else_login() {
+async fn default_authentication_keeps_transport_principal_and_ignores_login() {
     let broker = RecordingBroker::default();
     let engine = builder(&broker).build();
     let transport = TransportInfo {
@@ -96,7 +96,8 @@ async fn default_authentication_keeps_transport_principal_else_login() {
                 .map(|p| p.name().to_owned())
         })
         .collect();
-    assert_eq!(names, [Some("web-user".into()), Some("bob".into()), None]);
+    // `login:bob` without a check makes nobody bob.
+    assert_eq!(names, [Some("web-user".into()), None, None]);
 }
 
 /// Tags every frame with its name, in order; rejects destinations containing "forbidden".

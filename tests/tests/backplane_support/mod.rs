@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use stomp_axum::core::backplane::{BackplaneBroker, BackplaneConfig, LinkState};
 use stomp_axum::core::broker::SimpleBroker;
+use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
 use stomp_axum::core::user::UserDestinations;
 use stomp_axum::Stomp;
 use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
@@ -65,6 +66,7 @@ impl Instance {
         let stomp = Stomp::builder()
             .app_destination_prefix("/app")
             .backplane(broker.clone())
+            .authenticator(InsecureLoginAuthenticator)
             .build();
         let server = spawn_server(Router::new().layer(stomp.layer("/ws"))).await;
         let instance = Instance {
@@ -85,7 +87,8 @@ impl Instance {
             .unwrap();
     }
 
-    /// A connected client (`login` becomes the principal when given).
+    /// A connected client (`login` becomes the principal when given: the instances use
+    /// `InsecureLoginAuthenticator`).
     pub async fn client(&self, login: Option<&str>) -> WsClient {
         let mut c = WsClient::connect(&self.server.ws_url("/ws")).await;
         let mut connect = frame("CONNECT")

@@ -53,6 +53,7 @@ async fn instance(config: RelayConfig) -> Instance {
         .broker(relay.clone())
         .app_destination_prefix("/app")
         .app(Shout)
+        .authenticator(stomp_core::interceptor::InsecureLoginAuthenticator)
         .build();
     relay.sync_user_registry(engine.user_registry());
     let addr = serve_tcp(engine.clone()).await;

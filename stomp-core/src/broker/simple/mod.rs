@@ -416,6 +416,52 @@ impl SimpleBroker {
 
     /// Publishes at once (what [`Broker::publish`] does).
     pub fn publish_now(&self, message: Message) -> Result<(), BrokerError> {
+        let (kind, shared) = self.prepare(&message)?;
+        let destination = &*message.destination;
+        let mut buf = BytesMut::new();
+        match kind {
+            DestinationKind::Topic => {
+                self.broadcast(destination, &shared, &mut buf);
+                Ok(())
+            }
+            DestinationKind::Queue => self.enqueue(destination, shared, &mut buf),
+        }
+    }
+
+    /// Publishes to `session`'s resolved user destination at once (what
+    /// [`Broker::publish_to_session`] does): on a broadcast destination only `session`'s
+    /// exact subscriptions to `message.destination` receive it, and the pattern index is
+    /// not consulted at all; on a queue destination the message is queued as usual (only
+    /// the owner can consume a resolved queue: patterns are refused on queues, and the
+    /// user-destination guard refuses other sessions' SUBSCRIBEs to it).
+    pub fn publish_to_session_now(
+        &self,
+        session: &SessionId,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        let (kind, shared) = self.prepare(&message)?;
+        let destination = &*message.destination;
+        let mut buf = BytesMut::new();
+        match kind {
+            DestinationKind::Topic => {
+                let shard = read(&self.topics[self.shard(destination)]);
+                if let Some(list) = shard.get(destination) {
+                    reserve_for(&mut buf, &shared, 1);
+                    let max_unacked = self.config.max_unacked;
+                    for sub in list.iter() {
+                        if sub.subscriber.session == *session {
+                            let _ = sub.deliver(&shared, None, max_unacked, &mut buf);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            DestinationKind::Queue => self.enqueue(destination, shared, &mut buf),
+        }
+    }
+
+    /// Checks a published message and encodes its shared part once.
+    fn prepare(&self, message: &Message) -> Result<(DestinationKind, SharedMessage), BrokerError> {
         let destination = &*message.destination;
         validate_destination(destination).map_err(|e| invalid(destination, e))?;
         let kind = self
@@ -435,14 +481,7 @@ impl SimpleBroker {
             prepared,
             message_id: self.next_message_id(),
         };
-        let mut buf = BytesMut::new();
-        match kind {
-            DestinationKind::Topic => {
-                self.broadcast(destination, &shared, &mut buf);
-                Ok(())
-            }
-            DestinationKind::Queue => self.enqueue(destination, shared, &mut buf),
-        }
+        Ok((kind, shared))
     }
 
     fn broadcast(&self, destination: &str, message: &SharedMessage, buf: &mut BytesMut) {
@@ -587,6 +626,14 @@ impl Broker for SimpleBroker {
 
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>> {
         Box::pin(async move { self.publish_now(message) })
+    }
+
+    fn publish_to_session<'a>(
+        &'a self,
+        session: &'a SessionId,
+        message: Message,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move { self.publish_to_session_now(session, message) })
     }
 
     fn ack<'a>(
