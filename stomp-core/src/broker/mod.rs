@@ -191,6 +191,31 @@ pub trait Broker: Send + Sync + 'static {
         ack_id: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 
+    /// [`ack`](Self::ack), with the client's ACK frame `headers` (a relay forwards those
+    /// its policy allows to the external broker). The default ignores them.
+    fn ack_with_headers<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+        headers: &'a Headers,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        let _ = headers;
+        self.ack(session, ack_id)
+    }
+
+    /// [`nack`](Self::nack), with the client's NACK frame `headers` (e.g. RabbitMQ's
+    /// `requeue:false`, which a relay forwards if its policy allows). The default ignores
+    /// them.
+    fn nack_with_headers<'a>(
+        &'a self,
+        session: &'a SessionId,
+        ack_id: &'a str,
+        headers: &'a Headers,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        let _ = headers;
+        self.nack(session, ack_id)
+    }
+
     /// The session is gone: drop its subscriptions and hand its un-acked messages on.
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()>;
 }

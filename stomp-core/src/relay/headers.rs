@@ -1,0 +1,283 @@
+//! Which headers of a client's frames the relay forwards to the external broker.
+//!
+//! The broker reads some client headers as instructions about its own objects: RabbitMQ
+//! attaches a subscription to the queue named by `x-queue-name`, declares queues with the
+//! `durable` / `auto-delete` / `exclusive` flags and the `x-*` queue arguments it finds on
+//! SUBSCRIBE and SEND, and names a durable topic subscription's queue after the
+//! subscription. Forwarded as they are, such headers let one browser attach to, declare
+//! (first, with arguments that break the owner's later declaration) or bind another
+//! session's queue, for instance the `/queue/private-user{session}` behind a user
+//! destination. [`HeaderPolicy`] decides, per command, what is forwarded.
+//!
+//! | frame | forwarded by default |
+//! |---|---|
+//! | SUBSCRIBE | [`DEFAULT_SUBSCRIBE`](HeaderPolicy::DEFAULT_SUBSCRIBE) only: `prefetch-count`, `selector`, `x-stream-offset`, `x-stream-filter` |
+//! | SEND | every header but [`QUEUE_DECLARATION`](HeaderPolicy::QUEUE_DECLARATION) (`x-queue-name`, `durable`, `auto-delete`, `exclusive` and RabbitMQ's `x-*` queue arguments): application headers, `persistent`, `reply-to`, `expiration`, `priority`, ... travel with the message |
+//! | ACK, NACK | [`DEFAULT_ACK`](HeaderPolicy::DEFAULT_ACK) only: `requeue` (RabbitMQ's NACK `requeue:false`) |
+//! | UNSUBSCRIBE, BEGIN, COMMIT, ABORT, DISCONNECT | nothing: the relay sends its own UNSUBSCRIBE, and transactions are applied by the session before anything reaches the broker |
+//!
+//! Headers the relay sets itself (`destination`, `id`, `ack`, `receipt`, `subscription`,
+//! `message-id`, `transaction`, `content-length`, the user-destination header) are never
+//! taken from the client, whatever the policy says. Even when an application allows
+//! `x-queue-name`, a value naming another session's resolved user destination
+//! (`...-user{other session}`) refuses the SUBSCRIBE.
+
+use bytestring::ByteString;
+
+use crate::frame::{name, Headers};
+
+/// What a [`HeaderPolicy`] forwards of one command's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderRule {
+    /// Only headers with these names (an allow-list).
+    Only(Vec<ByteString>),
+    /// Every header except those with these names (application headers pass).
+    AllExcept(Vec<ByteString>),
+}
+
+impl HeaderRule {
+    /// An allow-list.
+    pub fn only<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<ByteString>,
+    {
+        HeaderRule::Only(names.into_iter().map(Into::into).collect())
+    }
+
+    /// Everything except `names`.
+    pub fn all_except<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<ByteString>,
+    {
+        HeaderRule::AllExcept(names.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether a header named `header` passes (before the relay's own headers are
+    /// removed).
+    pub fn allows(&self, header: &str) -> bool {
+        match self {
+            HeaderRule::Only(names) => names.iter().any(|n| **n == *header),
+            HeaderRule::AllExcept(names) => !names.iter().any(|n| **n == *header),
+        }
+    }
+}
+
+/// Which client headers the relay forwards on SUBSCRIBE, SEND, ACK and NACK (see the
+/// [module docs](self) for the defaults and why). Set it with
+/// [`RelayConfig::header_policy`](super::RelayConfig::header_policy).
+///
+/// ```
+/// use stomp_core::relay::{HeaderPolicy, HeaderRule};
+///
+/// // Let clients make durable topic subscriptions: durable queues named by the relay's
+/// // subscription id, on the session's own broker connection.
+/// let policy = HeaderPolicy::default().subscribe(HeaderRule::only([
+///     "prefetch-count",
+///     "durable",
+///     "auto-delete",
+/// ]));
+/// assert!(policy.subscribe_rule().allows("durable"));
+/// assert!(!policy.subscribe_rule().allows("x-queue-name"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct HeaderPolicy {
+    subscribe: HeaderRule,
+    send: HeaderRule,
+    ack: HeaderRule,
+    nack: HeaderRule,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        HeaderPolicy {
+            subscribe: HeaderRule::only(Self::DEFAULT_SUBSCRIBE),
+            send: HeaderRule::all_except(Self::QUEUE_DECLARATION),
+            ack: HeaderRule::only(Self::DEFAULT_ACK),
+            nack: HeaderRule::only(Self::DEFAULT_ACK),
+        }
+    }
+}
+
+impl HeaderPolicy {
+    /// SUBSCRIBE headers forwarded by default: consumer settings that concern the
+    /// subscriber's own consumer only.
+    pub const DEFAULT_SUBSCRIBE: [&'static str; 4] = [
+        "prefetch-count",
+        "selector",
+        "x-stream-offset",
+        "x-stream-filter",
+    ];
+
+    /// ACK / NACK headers forwarded by default.
+    pub const DEFAULT_ACK: [&'static str; 1] = ["requeue"];
+
+    /// Headers by which RabbitMQ names or declares a queue (on SUBSCRIBE and SEND): never
+    /// forwarded on SEND by default, and not on the default SUBSCRIBE allow-list.
+    pub const QUEUE_DECLARATION: [&'static str; 17] = [
+        "x-queue-name",
+        "durable",
+        "auto-delete",
+        "exclusive",
+        "x-queue-type",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+        "x-expires",
+        "x-max-length",
+        "x-max-length-bytes",
+        "x-max-age",
+        "x-max-priority",
+        "x-message-ttl",
+        "x-overflow",
+        "x-single-active-consumer",
+        "x-stream-max-segment-size-bytes",
+        "x-stream-filter-size-bytes",
+    ];
+
+    /// Forwards every client header on SUBSCRIBE, SEND, ACK and NACK (the relay's own
+    /// headers aside): what Spring's relay does. Only for a broker whose own permissions
+    /// confine each client (per-client connections with per-user broker accounts).
+    pub fn forward_all() -> Self {
+        let all = HeaderRule::AllExcept(Vec::new());
+        HeaderPolicy {
+            subscribe: all.clone(),
+            send: all.clone(),
+            ack: all.clone(),
+            nack: all,
+        }
+    }
+
+    /// The rule for SUBSCRIBE.
+    pub fn subscribe(mut self, rule: HeaderRule) -> Self {
+        self.subscribe = rule;
+        self
+    }
+
+    /// The rule for SEND.
+    pub fn send(mut self, rule: HeaderRule) -> Self {
+        self.send = rule;
+        self
+    }
+
+    /// The rule for ACK.
+    pub fn ack(mut self, rule: HeaderRule) -> Self {
+        self.ack = rule;
+        self
+    }
+
+    /// The rule for NACK.
+    pub fn nack(mut self, rule: HeaderRule) -> Self {
+        self.nack = rule;
+        self
+    }
+
+    /// The rule for SUBSCRIBE.
+    pub fn subscribe_rule(&self) -> &HeaderRule {
+        &self.subscribe
+    }
+
+    /// The rule for SEND.
+    pub fn send_rule(&self) -> &HeaderRule {
+        &self.send
+    }
+
+    /// The rule for ACK.
+    pub fn ack_rule(&self) -> &HeaderRule {
+        &self.ack
+    }
+
+    /// The rule for NACK.
+    pub fn nack_rule(&self) -> &HeaderRule {
+        &self.nack
+    }
+}
+
+/// Appends to `out` the headers of `from` that `rule` lets through, except those named in
+/// `reserved` (set by the relay itself).
+pub(crate) fn forward(rule: &HeaderRule, from: &Headers, reserved: &[&str], out: &mut Headers) {
+    for (n, v) in from.entries() {
+        if !reserved.contains(&&**n) && rule.allows(n) {
+            out.append(n.clone(), v.clone());
+        }
+    }
+}
+
+/// Whether `queue` (an `x-queue-name` value) names a resolved user destination of a
+/// session other than `own` (`{name}-user{id}`, `id` not `own`).
+pub(crate) fn names_other_session(queue: &str, own: &str) -> bool {
+    let Some(at) = queue.rfind("-user") else {
+        return false;
+    };
+    let id = &queue[at + "-user".len()..];
+    !id.is_empty() && id != own
+}
+
+/// Headers of a SUBSCRIBE that the relay sets itself.
+pub(crate) const SUBSCRIBE_RESERVED: [&str; 5] = [
+    name::ID,
+    name::DESTINATION,
+    name::ACK,
+    name::RECEIPT,
+    name::CONTENT_LENGTH,
+];
+
+/// Headers of an ACK / NACK that the relay sets itself.
+pub(crate) const ACK_RESERVED: [&str; 6] = [
+    name::ID,
+    name::MESSAGE_ID,
+    name::SUBSCRIPTION,
+    name::RECEIPT,
+    name::TRANSACTION,
+    name::CONTENT_LENGTH,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_keeps_queue_naming_and_declaration_out() {
+        let policy = HeaderPolicy::default();
+        for header in HeaderPolicy::QUEUE_DECLARATION {
+            assert!(!policy.subscribe_rule().allows(header), "{header}");
+            assert!(!policy.send_rule().allows(header), "{header}");
+        }
+        assert!(policy.subscribe_rule().allows("prefetch-count"));
+        assert!(policy.send_rule().allows("x-app-header"));
+        assert!(policy.send_rule().allows("persistent"));
+        assert!(policy.nack_rule().allows("requeue"));
+        assert!(!policy.nack_rule().allows("x-queue-name"));
+    }
+
+    #[test]
+    fn reserved_headers_never_pass() {
+        let from: Headers = [("id", "7"), ("requeue", "false"), ("receipt", "r")]
+            .into_iter()
+            .collect();
+        let mut out = Headers::new();
+        forward(
+            &HeaderPolicy::forward_all().nack,
+            &from,
+            &ACK_RESERVED,
+            &mut out,
+        );
+        let names: Vec<&str> = out.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["requeue"]);
+    }
+
+    #[test]
+    fn other_sessions_queue_names() {
+        let cases = [
+            ("private-users-1", "s-1", false),
+            ("private-users-2", "s-1", true),
+            ("private-user", "s-1", false),
+            ("orders", "s-1", false),
+        ];
+        for (queue, own, other) in cases {
+            assert_eq!(names_other_session(queue, own), other, "{queue}");
+        }
+    }
+}
