@@ -27,10 +27,15 @@ pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
     let origin = parts.headers.get(header::ORIGIN);
     if !config
         .allowed_origins
-        .allows(origin, parts.headers.get(header::HOST))
+        .allows(
+            origin,
+            parts.headers.get(header::HOST),
+            &config.allowed_hosts,
+        )
     {
         inner.tracker.refused();
-        tracing::warn!(?origin, "WebSocket handshake refused: origin not allowed");
+        let host = parts.headers.get(header::HOST);
+        tracing::warn!(?origin, ?host, "WebSocket handshake refused: origin not allowed");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
 
