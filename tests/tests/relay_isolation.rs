@@ -8,6 +8,8 @@
 //!   the header still cannot name another session's queue);
 //! - a SEND carrying queue arguments (`x-max-length`) does not declare another session's
 //!   queue before its owner subscribes;
+//! - a session that names another session's left-over user queue (allowed by the
+//!   `ConnectedSessions` guard once its owner is gone) is closed instead of reading it;
 //! - a client's own NACK header `requeue:false` reaches RabbitMQ.
 //!
 //! Other test runs share the broker, so wildcard subscribers see unrelated traffic: the
@@ -20,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use stomp_axum::prelude::*;
 use stomp_core::relay::{ConnectionMode, HeaderPolicy, HeaderRule, Relay, RelayConfig};
+use stomp_core::user::{ResolvedDestinationGuard, UserDestinations, UserRegistry};
 use stomp_e2e::{frame, spawn_server, ClientOptions, TestServer, WireFrame, WsClient};
 
 const RABBIT: &str = "127.0.0.1:61613";
@@ -39,10 +42,18 @@ fn unique(prefix: &str) -> String {
 struct Instance {
     server: TestServer,
     relay: Relay,
-    _stomp: Stomp,
+    stomp: Stomp,
 }
 
 async fn instance(mode: ConnectionMode, policy: Option<HeaderPolicy>) -> Instance {
+    instance_with(mode, policy, ResolvedDestinationGuard::AnySession).await
+}
+
+async fn instance_with(
+    mode: ConnectionMode,
+    policy: Option<HeaderPolicy>,
+    guard: ResolvedDestinationGuard,
+) -> Instance {
     let mut config = RelayConfig::new([RABBIT])
         .virtual_host("/")
         .system_login("guest", "guest")
@@ -59,6 +70,11 @@ async fn instance(mode: ConnectionMode, policy: Option<HeaderPolicy>) -> Instanc
     let stomp = Stomp::builder()
         .app_destination_prefix("/app")
         .broker(relay.clone())
+        .engine(|e| {
+            e.user_destinations(
+                UserDestinations::new(UserRegistry::new()).with_resolved_destination_guard(guard),
+            )
+        })
         .handshake_principal(|parts: axum::http::request::Parts| async move {
             Ok(parts
                 .headers
@@ -71,7 +87,7 @@ async fn instance(mode: ConnectionMode, policy: Option<HeaderPolicy>) -> Instanc
     Instance {
         server,
         relay,
-        _stomp: stomp,
+        stomp,
     }
 }
 
@@ -359,5 +375,66 @@ async fn nack_requeue_false_reaches_the_broker() {
             .text(),
     )
     .await;
+    instance.relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_left_over_user_queue_cannot_be_read_by_name() {
+    // This guard lets a resolved name through once its session is gone; RabbitMQ keeps the
+    // durable queue, with what its owner left un-acked.
+    let instance = instance_with(
+        ConnectionMode::default(),
+        None,
+        ResolvedDestinationGuard::ConnectedSessions,
+    )
+    .await;
+    let bob_name = unique("bob");
+    let (mut bob, bob_session) = client(&instance, &bob_name).await;
+    let (mut alice, _) = client(&instance, &unique("alice")).await;
+    let (mut carol, _) = client(&instance, &unique("carol")).await;
+    let private = unique("private");
+    subscribe(
+        &mut bob,
+        "private",
+        &format!("/user/queue/{private}"),
+        &[("ack", "client-individual")],
+    )
+    .await;
+    let secret = unique("secret");
+    send(
+        &mut carol,
+        &format!("/user/{bob_name}/queue/{private}"),
+        &secret,
+        &[],
+    )
+    .await;
+    assert_eq!(bob.expect_frame("MESSAGE").await.body_text(), secret);
+    // Bob leaves without acknowledging: the secret goes back to his queue.
+    drop(bob);
+    let registry = instance.stomp.engine().user_registry();
+    // No event tells when the server has finished closing Bob's session: poll (bounded).
+    let bob_id = bob_session.as_str().into();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while registry.is_connected(&bob_id) || instance.relay.session_count() > 2 {
+        assert!(tokio::time::Instant::now() < deadline, "Bob's session never closed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    alice
+        .send_text(
+            &frame("SUBSCRIBE")
+                .header("id", "leftover")
+                .header("destination", &format!("/queue/{private}-user{bob_session}"))
+                .text(),
+        )
+        .await;
+    let refused = alice.next_frame().await;
+    assert_eq!(refused.command, "ERROR", "Alice read Bob's queue: {refused:?}");
+    assert!(
+        refused
+            .header("message")
+            .is_some_and(|m| m.contains("another session's user destination messages")),
+        "{refused:?}"
+    );
     instance.relay.shutdown().await;
 }
