@@ -25,17 +25,18 @@ pub(crate) async fn handle(stomp: Stomp, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
 
     let origin = parts.headers.get(header::ORIGIN);
-    if !config
-        .allowed_origins
-        .allows(
-            origin,
-            parts.headers.get(header::HOST),
-            &config.allowed_hosts,
-        )
-    {
+    if !config.allowed_origins.allows(
+        origin,
+        parts.headers.get(header::HOST),
+        &config.allowed_hosts,
+    ) {
         inner.tracker.refused();
         let host = parts.headers.get(header::HOST);
-        tracing::warn!(?origin, ?host, "WebSocket handshake refused: origin not allowed");
+        tracing::warn!(
+            ?origin,
+            ?host,
+            "WebSocket handshake refused: origin not allowed"
+        );
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
 

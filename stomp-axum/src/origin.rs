@@ -88,14 +88,16 @@ impl AllowedHosts {
             return true;
         }
         match self {
-            AllowedHosts::List(names) => names.iter().any(|allowed| {
-                match allowed.strip_prefix("*.") {
-                    Some(parent) => name
-                        .strip_suffix(parent)
-                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-                    None => *allowed == name,
-                }
-            }),
+            AllowedHosts::List(names) => {
+                names
+                    .iter()
+                    .any(|allowed| match allowed.strip_prefix("*.") {
+                        Some(parent) => name
+                            .strip_suffix(parent)
+                            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                        None => *allowed == name,
+                    })
+            }
             _ => false,
         }
     }

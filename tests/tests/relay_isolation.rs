@@ -203,7 +203,13 @@ async fn wildcards_miss_other_sessions_user_messages(mode: ConnectionMode) {
     // Published after the secret on the same broker connection: every pattern gets it
     // after the secret, had the secret reached it.
     let marker = unique("marker");
-    send(&mut carol, &format!("/topic/{}", unique("public")), &marker, &[]).await;
+    send(
+        &mut carol,
+        &format!("/topic/{}", unique("public")),
+        &marker,
+        &[],
+    )
+    .await;
     let seen = read_until_marker(&mut alice, &["hash", "star", "exchange", "acked"], &marker).await;
     let leaked: Vec<&WireFrame> = seen.iter().filter(|m| m.body_text() == secret).collect();
     assert!(
@@ -249,7 +255,9 @@ async fn x_queue_name_does_not_attach_to_another_sessions_queue() {
     )
     .await;
 
-    let secrets: Vec<String> = (0..6).map(|i| format!("{}-{i}", unique("secret"))).collect();
+    let secrets: Vec<String> = (0..6)
+        .map(|i| format!("{}-{i}", unique("secret")))
+        .collect();
     for secret in &secrets {
         send(
             &mut carol,
@@ -368,7 +376,11 @@ async fn nack_requeue_false_reaches_the_broker() {
     // Requeued, the poison message would come back before this one.
     send(&mut carol, &topic, "next", &[]).await;
     let next = ann.expect_frame("MESSAGE").await;
-    assert_eq!(next.body_text(), "next", "the NACKed message was redelivered");
+    assert_eq!(
+        next.body_text(),
+        "next",
+        "the NACKed message was redelivered"
+    );
     ann.send_text(
         &frame("ACK")
             .header("id", next.header("ack").unwrap())
@@ -416,7 +428,10 @@ async fn a_left_over_user_queue_cannot_be_read_by_name() {
     let bob_id = bob_session.as_str().into();
     let deadline = tokio::time::Instant::now() + WAIT;
     while registry.is_connected(&bob_id) || instance.relay.session_count() > 2 {
-        assert!(tokio::time::Instant::now() < deadline, "Bob's session never closed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Bob's session never closed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -424,12 +439,18 @@ async fn a_left_over_user_queue_cannot_be_read_by_name() {
         .send_text(
             &frame("SUBSCRIBE")
                 .header("id", "leftover")
-                .header("destination", &format!("/queue/{private}-user{bob_session}"))
+                .header(
+                    "destination",
+                    &format!("/queue/{private}-user{bob_session}"),
+                )
                 .text(),
         )
         .await;
     let refused = alice.next_frame().await;
-    assert_eq!(refused.command, "ERROR", "Alice read Bob's queue: {refused:?}");
+    assert_eq!(
+        refused.command, "ERROR",
+        "Alice read Bob's queue: {refused:?}"
+    );
     assert!(
         refused
             .header("message")

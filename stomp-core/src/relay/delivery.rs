@@ -414,8 +414,8 @@ mod tests {
             }
         }
         // The session's own: delivered under its user-facing name.
-        let (route, mut rx) = route(AckMode::Auto, Version::V1_2);
-        route.deliver(&private("/topic/notes-users1"));
+        let (own, mut rx) = route(AckMode::Auto, Version::V1_2);
+        own.deliver(&private("/topic/notes-users1"));
         match rx.next().await {
             outbound::Next::Item(outbound::Outbound::Frame(bytes)) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -425,8 +425,8 @@ mod tests {
         }
         // Out of another session's named queue: the subscription consumes that queue, so
         // the session ends.
-        let (route, mut rx) = route(AckMode::Auto, Version::V1_2);
-        route.deliver(&private("/queue/private-users2"));
+        let (consumer, mut rx) = route(AckMode::Auto, Version::V1_2);
+        consumer.deliver(&private("/queue/private-users2"));
         match rx.next().await {
             outbound::Next::Item(outbound::Outbound::Frame(bytes)) => {
                 assert!(bytes.starts_with(b"ERROR\n"));

@@ -152,11 +152,15 @@ impl Session {
             Command::Send => self.send(frame, info, false).await.map(drop),
             Command::Ack => {
                 let id = required(&frame, ack_header(info.version))?;
-                Ok(broker.ack_with_headers(&info.id, id, &frame.headers).await?)
+                Ok(broker
+                    .ack_with_headers(&info.id, id, &frame.headers)
+                    .await?)
             }
             Command::Nack => {
                 let id = required(&frame, ack_header(info.version))?;
-                Ok(broker.nack_with_headers(&info.id, id, &frame.headers).await?)
+                Ok(broker
+                    .nack_with_headers(&info.id, id, &frame.headers)
+                    .await?)
             }
             _ => Ok(()),
         }
