@@ -1,18 +1,5 @@
-//! Which browser origins may open the STOMP WebSocket.
-//!
-//! # Same origin and DNS rebinding
-//!
-//! A request is same-origin when its `Origin` names the same scheme-less authority as its
-//! `Host` header. Both come from the browser, and a DNS-rebinding page controls both: a page
-//! on `http://evil.example:8080` whose name the attacker re-points at this server's address
-//! makes the browser send `Host: evil.example:8080` and `Origin: http://evil.example:8080`,
-//! which match. So the same-origin rule also requires the `Host` name to be one of this
-//! server's own ([`AllowedHosts`]): by default `localhost`, names under `.localhost` and IP
-//! addresses (a page whose origin is an IP address was served from that address, so it
-//! cannot be a rebinding page), plus the names the application lists with
-//! [`StompBuilder::allow_hosts`](crate::StompBuilder::allow_hosts). A server reached by a
-//! DNS name (`chat.example.com`) must list that name, or its own pages are refused (HTTP
-//! 403) like a rebinding page would be.
+//! Which browser origins may open the STOMP WebSocket, and under which `Host` names
+//! (DNS-rebinding defence).
 
 use std::net::IpAddr;
 
@@ -23,8 +10,7 @@ use axum::http::HeaderValue;
 ///
 /// Requests without `Origin` (non-browser clients) are always allowed, and so are
 /// same-origin requests (the `Origin` authority equals the `Host` header, as in Spring)
-/// whose `Host` is one of the [`AllowedHosts`] (see the [module docs](self) on DNS
-/// rebinding).
+/// whose `Host` is one of the [`AllowedHosts`] (see there on DNS rebinding).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllowedOrigins {
@@ -39,7 +25,21 @@ pub enum AllowedOrigins {
 }
 
 /// The `Host` names this server answers to as itself, for the same-origin rule of
-/// [`AllowedOrigins`] (see the [module docs](self) on DNS rebinding).
+/// [`AllowedOrigins`].
+///
+/// # Same origin and DNS rebinding
+///
+/// A request is same-origin when its `Origin` names the same scheme-less authority as its
+/// `Host` header. Both come from the browser, and a DNS-rebinding page controls both: a page
+/// on `http://evil.example:8080` whose name the attacker re-points at this server's address
+/// makes the browser send `Host: evil.example:8080` and `Origin: http://evil.example:8080`,
+/// which match. So the same-origin rule also requires the `Host` name to be one of this
+/// server's own ([`AllowedHosts`]): by default `localhost`, names under `.localhost` and IP
+/// addresses (a page whose origin is an IP address was served from that address, so it
+/// cannot be a rebinding page), plus the names the application lists with
+/// [`StompBuilder::allow_hosts`](crate::StompBuilder::allow_hosts). A server reached by a
+/// DNS name (`chat.example.com`) must list that name, or its own pages are refused (HTTP
+/// 403) like a rebinding page would be.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllowedHosts {

@@ -1,26 +1,5 @@
-//! Which headers of a client's frames the relay forwards to the external broker.
-//!
-//! The broker reads some client headers as instructions about its own objects: RabbitMQ
-//! attaches a subscription to the queue named by `x-queue-name`, declares queues with the
-//! `durable` / `auto-delete` / `exclusive` flags and the `x-*` queue arguments it finds on
-//! SUBSCRIBE and SEND, and names a durable topic subscription's queue after the
-//! subscription. Forwarded as they are, such headers let one browser attach to, declare
-//! (first, with arguments that break the owner's later declaration) or bind another
-//! session's queue, for instance the `/queue/private-user{session}` behind a user
-//! destination. [`HeaderPolicy`] decides, per command, what is forwarded.
-//!
-//! | frame | forwarded by default |
-//! |---|---|
-//! | SUBSCRIBE | [`DEFAULT_SUBSCRIBE`](HeaderPolicy::DEFAULT_SUBSCRIBE) only: `prefetch-count`, `selector`, `x-stream-offset`, `x-stream-filter` |
-//! | SEND | every header but [`QUEUE_DECLARATION`](HeaderPolicy::QUEUE_DECLARATION) (`x-queue-name`, `durable`, `auto-delete`, `exclusive` and RabbitMQ's `x-*` queue arguments): application headers, `persistent`, `reply-to`, `expiration`, `priority`, ... travel with the message |
-//! | ACK, NACK | [`DEFAULT_ACK`](HeaderPolicy::DEFAULT_ACK) only: `requeue` (RabbitMQ's NACK `requeue:false`) |
-//! | UNSUBSCRIBE, BEGIN, COMMIT, ABORT, DISCONNECT | nothing: the relay sends its own UNSUBSCRIBE, and transactions are applied by the session before anything reaches the broker |
-//!
-//! Headers the relay sets itself (`destination`, `id`, `ack`, `receipt`, `subscription`,
-//! `message-id`, `transaction`, `content-length`, the user-destination header) are never
-//! taken from the client, whatever the policy says. Even when an application allows
-//! `x-queue-name`, a value naming another session's resolved user destination
-//! (`...-user{other session}`) refuses the SUBSCRIBE.
+//! Which headers of a client's frames the relay forwards to the external broker: see
+//! [`HeaderPolicy`].
 
 use bytestring::ByteString;
 
@@ -65,21 +44,41 @@ impl HeaderRule {
     }
 }
 
-/// Which client headers the relay forwards on SUBSCRIBE, SEND, ACK and NACK (see the
-/// [module docs](self) for the defaults and why). Set it with
+/// Which client headers the relay forwards on SUBSCRIBE, SEND, ACK and NACK. Set it with
 /// [`RelayConfig::header_policy`](super::RelayConfig::header_policy).
+///
+/// The broker reads some client headers as instructions about its own objects: RabbitMQ
+/// attaches a subscription to the queue named by `x-queue-name`, declares queues with the
+/// `durable` / `auto-delete` / `exclusive` flags and the `x-*` queue arguments it finds on
+/// SUBSCRIBE and SEND, and names a durable topic subscription's queue after the
+/// subscription. Forwarded as they are, such headers let one browser attach to, declare
+/// (first, with arguments that break the owner's later declaration) or bind another
+/// session's queue, for instance the `/queue/private-user{session}` behind a user
+/// destination. [`HeaderPolicy`] decides, per command, what is forwarded.
+///
+/// | frame | forwarded by default |
+/// |---|---|
+/// | SUBSCRIBE | [`DEFAULT_SUBSCRIBE`](HeaderPolicy::DEFAULT_SUBSCRIBE) only: `prefetch-count`, `selector`, `x-stream-offset`, `x-stream-filter` |
+/// | SEND | every header but [`QUEUE_DECLARATION`](HeaderPolicy::QUEUE_DECLARATION) (`x-queue-name`, `durable`, `auto-delete`, `exclusive` and RabbitMQ's `x-*` queue arguments): application headers, `persistent`, `reply-to`, `expiration`, `priority`, ... travel with the message |
+/// | ACK, NACK | [`DEFAULT_ACK`](HeaderPolicy::DEFAULT_ACK) only: `requeue` (RabbitMQ's NACK `requeue:false`) |
+/// | UNSUBSCRIBE, BEGIN, COMMIT, ABORT, DISCONNECT | nothing: the relay sends its own UNSUBSCRIBE, and transactions are applied by the session before anything reaches the broker |
+///
+/// Headers the relay sets itself (`destination`, `id`, `ack`, `receipt`, `subscription`,
+/// `message-id`, `transaction`, `content-length`, the user-destination header) are never
+/// taken from the client, whatever the policy says. Even when an application allows
+/// `x-queue-name`, a value naming another session's resolved user destination
+/// (`...-user{other session}`) refuses the SUBSCRIBE.
 ///
 /// ```
 /// use stomp_core::relay::{HeaderPolicy, HeaderRule};
 ///
-/// // Let clients make durable topic subscriptions: durable queues named by the relay's
-/// // subscription id, on the session's own broker connection.
+/// // ActiveMQ: let clients set their consumer's priority too.
 /// let policy = HeaderPolicy::default().subscribe(HeaderRule::only([
 ///     "prefetch-count",
-///     "durable",
-///     "auto-delete",
+///     "selector",
+///     "activemq.priority",
 /// ]));
-/// assert!(policy.subscribe_rule().allows("durable"));
+/// assert!(policy.subscribe_rule().allows("activemq.priority"));
 /// assert!(!policy.subscribe_rule().allows("x-queue-name"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +115,11 @@ impl HeaderPolicy {
     pub const DEFAULT_ACK: [&'static str; 1] = ["requeue"];
 
     /// Headers by which RabbitMQ names or declares a queue (on SUBSCRIBE and SEND): never
-    /// forwarded on SEND by default, and not on the default SUBSCRIBE allow-list.
+    /// forwarded on SEND by default, and not on the default SUBSCRIBE allow-list. Think
+    /// twice before allowing one: `durable` on a topic SUBSCRIBE makes RabbitMQ name the
+    /// queue after the destination and the relay's subscription id, which is unique per
+    /// broker connection only, so two sessions' durable subscriptions to one topic would
+    /// share a queue.
     pub const QUEUE_DECLARATION: [&'static str; 17] = [
         "x-queue-name",
         "durable",
