@@ -6,8 +6,9 @@
 //! - a SUBSCRIBE carrying `x-queue-name: private-user{other session}` does not attach to the
 //!   other session's queue (the default header policy drops it; an application that allows
 //!   the header still cannot name another session's queue);
-//! - a SEND carrying queue arguments (`x-max-length`) does not declare another session's
-//!   queue before its owner subscribes;
+//! - a SEND carrying queue arguments (`x-max-length`), `persistent:false`, `exclusive` or
+//!   `durable`/`auto-delete` does not declare another session's queue before its owner
+//!   subscribes, and a `reply-to: /temp-queue/...` makes no queue on the shared connection;
 //! - a session that names another session's left-over user queue (allowed by the
 //!   `ConnectedSessions` guard once its owner is gone) is closed instead of reading it;
 //! - a client's own NACK header `requeue:false` reaches RabbitMQ.
@@ -324,35 +325,71 @@ async fn an_allowed_x_queue_name_still_cannot_name_another_sessions_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_headers_cannot_declare_another_sessions_queue() {
     let instance = instance(ConnectionMode::default(), None).await;
-    let bob_name = unique("bob");
-    let (mut bob, bob_session) = client(&instance, &bob_name).await;
     let (mut alice, _) = client(&instance, &unique("alice")).await;
-    let private = unique("private");
-    // Before Bob subscribes, Alice sends to his future queue with queue arguments: forwarded,
-    // RabbitMQ would declare it with them, and Bob's own SUBSCRIBE (declared without) would
-    // then fail with PRECONDITION_FAILED.
-    send(
-        &mut alice,
-        &format!("/queue/{private}-user{bob_session}"),
-        "planted",
+    // Each set, forwarded, makes RabbitMQ declare the queue a SEND names if it does not
+    // exist yet: with arguments Bob's own declaration lacks (PRECONDITION_FAILED), or
+    // exclusive to the relay's system connection (RESOURCE_LOCKED for Bob).
+    let plants: [&[(&str, &str)]; 4] = [
         &[("x-max-length", "0"), ("x-message-ttl", "1")],
-    )
-    .await;
-    let mut early = subscribe(&mut bob, "private", &format!("/user/queue/{private}"), &[]).await;
-    let planted = match early.pop() {
-        Some(planted) => planted,
-        None => bob.expect_frame("MESSAGE").await,
-    };
-    assert_eq!(planted.body_text(), "planted");
-    let secret = unique("secret");
+        &[("persistent", "false")],
+        &[("exclusive", "true")],
+        &[("durable", "false"), ("auto-delete", "true")],
+    ];
+    for plant in plants {
+        let bob_name = unique("bob");
+        let (mut bob, bob_session) = client(&instance, &bob_name).await;
+        let private = unique("private");
+        // Before Bob subscribes, Alice sends to his future queue.
+        send(
+            &mut alice,
+            &format!("/queue/{private}-user{bob_session}"),
+            "planted",
+            plant,
+        )
+        .await;
+        let mut early =
+            subscribe(&mut bob, "private", &format!("/user/queue/{private}"), &[]).await;
+        let planted = match early.pop() {
+            Some(planted) => planted,
+            None => bob.expect_frame("MESSAGE").await,
+        };
+        assert_eq!(planted.body_text(), "planted", "{plant:?}");
+        let secret = unique("secret");
+        send(
+            &mut alice,
+            &format!("/user/{bob_name}/queue/{private}"),
+            &secret,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            bob.expect_frame("MESSAGE").await.body_text(),
+            secret,
+            "{plant:?}"
+        );
+    }
+    instance.relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temp_queue_reply_to_makes_no_queue_on_the_shared_connection() {
+    let instance = instance(ConnectionMode::default(), None).await;
+    let (mut alice, _) = client(&instance, &unique("alice")).await;
+    let (mut carol, _) = client(&instance, &unique("carol")).await;
+    let topic = format!("/topic/{}", unique("requests"));
+    subscribe(&mut carol, "requests", &topic, &[]).await;
     send(
         &mut alice,
-        &format!("/user/{bob_name}/queue/{private}"),
-        &secret,
-        &[],
+        &topic,
+        "ask",
+        &[("reply-to", "/temp-queue/answers"), ("x-app", "kept")],
     )
     .await;
-    assert_eq!(bob.expect_frame("MESSAGE").await.body_text(), secret);
+    let request = carol.expect_frame("MESSAGE").await;
+    assert_eq!(request.header("x-app"), Some("kept"));
+    // RabbitMQ would have created a temporary queue on the relay's system connection and
+    // rewritten the header to its `/reply-queue/amq.gen-...` name.
+    assert_eq!(request.header("reply-to"), None, "{request:?}");
     instance.relay.shutdown().await;
 }
 

@@ -63,6 +63,14 @@ impl HeaderRule {
 /// | ACK, NACK | [`DEFAULT_ACK`](HeaderPolicy::DEFAULT_ACK) only: `requeue` (RabbitMQ's NACK `requeue:false`) |
 /// | UNSUBSCRIBE, BEGIN, COMMIT, ABORT, DISCONNECT | nothing: the relay sends its own UNSUBSCRIBE, and transactions are applied by the session before anything reaches the broker |
 ///
+/// Whatever the SEND rule, two values are never forwarded on SEND, because RabbitMQ acts on
+/// them against the sending connection, which for the relay is the system connection every
+/// session shares: `persistent` other than `true` (it declares a queue that does not exist
+/// yet exclusive to that connection, locking out its owner, e.g. the session behind a
+/// `/queue/...-user{session}` queue), and a `reply-to` under `/temp-queue/` (a temporary
+/// queue on that connection, whose replies no client could receive). Leaving out
+/// `persistent:false` changes nothing for the message: non-persistent is the default.
+///
 /// Headers the relay sets itself (`destination`, `id`, `ack`, `receipt`, `subscription`,
 /// `message-id`, `transaction`, `content-length`, the user-destination header) are never
 /// taken from the client, whatever the policy says. Even when an application allows
@@ -141,7 +149,7 @@ impl HeaderPolicy {
     ];
 
     /// Forwards every client header on SUBSCRIBE, SEND, ACK and NACK (the relay's own
-    /// headers aside): what Spring's relay does. Only for a broker whose own permissions
+    /// headers and the two SEND values above aside): what Spring's relay does. Only for a broker whose own permissions
     /// confine each client (per-client connections with per-user broker accounts).
     pub fn forward_all() -> Self {
         let all = HeaderRule::AllExcept(Vec::new());
@@ -208,6 +216,32 @@ pub(crate) fn forward(rule: &HeaderRule, from: &Headers, reserved: &[&str], out:
     }
 }
 
+/// Appends to `out` the SEND headers of `from` that `rule` lets through, except those named
+/// in `reserved` and the values RabbitMQ would act on against the sending connection (see
+/// [`declares_on_send`]).
+pub(crate) fn forward_send(
+    rule: &HeaderRule,
+    from: &Headers,
+    reserved: &[&str],
+    out: &mut Headers,
+) {
+    for (n, v) in from.entries() {
+        if !reserved.contains(&&**n) && rule.allows(n) && !declares_on_send(n, v) {
+            out.append(n.clone(), v.clone());
+        }
+    }
+}
+
+/// Whether RabbitMQ would turn this SEND header into a queue of the sending connection,
+/// which for the relay is the system connection every session shares: `persistent` other
+/// than `true` declares the destination queue (if it does not exist yet) exclusive to that
+/// connection, locking its owner out (RESOURCE_LOCKED); `reply-to: /temp-queue/...`
+/// creates a temporary queue there whose replies no client could ever receive.
+pub(crate) fn declares_on_send(header: &str, value: &str) -> bool {
+    (header == "persistent" && value != "true")
+        || (header == "reply-to" && value.starts_with("/temp-queue/"))
+}
+
 /// Whether `queue` (an `x-queue-name` value) names a resolved user destination of a
 /// session other than `own` (`{name}-user{id}`, `id` not `own`).
 pub(crate) fn names_other_session(queue: &str, own: &str) -> bool {
@@ -269,6 +303,23 @@ mod tests {
         );
         let names: Vec<&str> = out.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["requeue"]);
+    }
+
+    #[test]
+    fn send_values_acting_on_the_shared_connection_are_dropped() {
+        let from: Headers = [
+            ("persistent", "false"),
+            ("reply-to", "/temp-queue/r"),
+            ("reply-to", "/queue/replies"),
+            ("x-app", "1"),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = Headers::new();
+        forward_send(&HeaderPolicy::forward_all().send, &from, &[], &mut out);
+        let kept: Vec<(&str, &str)> = out.iter().collect();
+        assert_eq!(kept, [("reply-to", "/queue/replies"), ("x-app", "1")]);
+        assert!(!declares_on_send("persistent", "true"));
     }
 
     #[test]

@@ -125,7 +125,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use delivery::{split_ack_id, Route};
-use headers::{forward, names_other_session, ACK_RESERVED, SUBSCRIBE_RESERVED};
+use headers::{forward, forward_send, names_other_session, ACK_RESERVED, SUBSCRIBE_RESERVED};
 use links::{unavailable, BrokerSubscription, SessionEntry};
 use system::SystemState;
 
@@ -541,7 +541,7 @@ impl Inner {
                 frame.headers.append(USER_DESTINATION_HEADER, facing);
             }
         }
-        forward(
+        forward_send(
             self.config.header_policy.send_rule(),
             &message.headers,
             &[
