@@ -22,7 +22,7 @@ use stomp_core::HeartBeat;
 use crate::config::TransportConfig;
 use crate::endpoint::Endpoint;
 use crate::handshake::{HandshakeRejection, PrincipalResolver};
-use crate::origin::AllowedOrigins;
+use crate::origin::{AllowedHosts, AllowedOrigins};
 use crate::stomp::Stomp;
 
 /// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
@@ -242,6 +242,26 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         O: Into<String>,
     {
         self.allowed_origins(AllowedOrigins::list(origins))
+    }
+
+    /// The `Host` names under which a same-origin browser request is accepted (default
+    /// [`AllowedHosts::Local`]: `localhost`, `*.localhost` and IP addresses). A page on a
+    /// name not allowed here is refused even when its `Origin` matches its `Host`, which is
+    /// what a DNS-rebinding page's request looks like.
+    pub fn allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.config.allowed_hosts = hosts;
+        self
+    }
+
+    /// Accepts same-origin requests addressed to these host names (no port; `*.example.com`
+    /// for any name under `example.com`; `"*"` for any host), besides the local ones: the
+    /// names the server is reached by, e.g. `["chat.example.com"]`.
+    pub fn allow_hosts<I, H>(self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = H>,
+        H: Into<String>,
+    {
+        self.allowed_hosts(AllowedHosts::list(hosts))
     }
 
     /// Largest WebSocket message accepted (default 64 KiB).

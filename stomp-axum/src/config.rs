@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::origin::AllowedOrigins;
+use crate::origin::{AllowedHosts, AllowedOrigins};
 
 /// Transport limits and WebSocket settings of an endpoint. Defaults follow Spring's
 /// (64 KiB messages, 10 s send time limit, 60 s to the first message) and keep an idle
@@ -34,6 +34,9 @@ pub struct TransportConfig {
     pub max_write_batch: usize,
     /// Which browser origins may connect. Default: same origin.
     pub allowed_origins: AllowedOrigins,
+    /// The `Host` names a same-origin request may use (DNS-rebinding defence). Default:
+    /// `localhost`, `*.localhost` and IP addresses.
+    pub allowed_hosts: AllowedHosts,
     /// How long a graceful shutdown waits for connections to close. Default 10 s.
     pub shutdown_timeout: Duration,
 }
@@ -49,6 +52,7 @@ impl Default for TransportConfig {
             max_connections: None,
             max_write_batch: 64,
             allowed_origins: AllowedOrigins::SameOrigin,
+            allowed_hosts: AllowedHosts::Local,
             shutdown_timeout: Duration::from_secs(10),
         }
     }

@@ -63,12 +63,18 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
     let (mut parts, _body) = request.into_parts();
 
     let origin = parts.headers.get(header::ORIGIN);
-    if !config
-        .allowed_origins
-        .allows(origin, parts.headers.get(header::HOST))
-    {
+    if !config.allowed_origins.allows(
+        origin,
+        parts.headers.get(header::HOST),
+        &config.allowed_hosts,
+    ) {
         inner.tracker.refused();
-        tracing::warn!(?origin, "WebSocket handshake refused: origin not allowed");
+        let host = parts.headers.get(header::HOST);
+        tracing::warn!(
+            ?origin,
+            ?host,
+            "WebSocket handshake refused: origin not allowed"
+        );
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
 

@@ -86,7 +86,7 @@ pub use builder::{BuildError, StompBuilder};
 pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;
 pub use layer::{StompLayer, StompService};
-pub use origin::AllowedOrigins;
+pub use origin::{AllowedHosts, AllowedOrigins};
 pub use stats::TransportStats;
 pub use stomp::{Stomp, StompStats};
 
@@ -104,7 +104,7 @@ pub struct ReadmeDoctests;
 /// only dependency an application needs. Code using `stomp-core` without `stomp-axum`
 /// passes `crate = ::stomp_core` to each attribute.
 pub mod prelude {
-    pub use crate::{AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
+    pub use crate::{AllowedHosts, AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
     pub use stomp_core::app::{
         ContentType, CorrelationId, DestinationVar, DestinationVars, FromRef, HandlerError, Header,
         Json, MessageContext, NamedHeader, Payload, Reply, State,

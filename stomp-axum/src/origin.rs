@@ -1,4 +1,7 @@
-//! Which browser origins may open the STOMP WebSocket.
+//! Which browser origins may open the STOMP WebSocket, and under which `Host` names
+//! (DNS-rebinding defence).
+
+use std::net::IpAddr;
 
 use axum::http::HeaderValue;
 
@@ -6,7 +9,8 @@ use axum::http::HeaderValue;
 /// upgrade request; a refused handshake is HTTP 403).
 ///
 /// Requests without `Origin` (non-browser clients) are always allowed, and so are
-/// same-origin requests (the `Origin` authority equals the `Host` header), as in Spring.
+/// same-origin requests (the `Origin` authority equals the `Host` header, as in Spring)
+/// whose `Host` is one of the [`AllowedHosts`] (see there on DNS rebinding).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllowedOrigins {
@@ -18,6 +22,109 @@ pub enum AllowedOrigins {
     List(Vec<String>),
     /// Any origin (`*`).
     Any,
+}
+
+/// The `Host` names this server answers to as itself, for the same-origin rule of
+/// [`AllowedOrigins`].
+///
+/// # Same origin and DNS rebinding
+///
+/// A request is same-origin when its `Origin` names the same scheme-less authority as its
+/// `Host` header. Both come from the browser, and a DNS-rebinding page controls both: a page
+/// on `http://evil.example:8080` whose name the attacker re-points at this server's address
+/// makes the browser send `Host: evil.example:8080` and `Origin: http://evil.example:8080`,
+/// which match. So the same-origin rule also requires the `Host` name to be one of this
+/// server's own ([`AllowedHosts`]): by default `localhost`, names under `.localhost` and IP
+/// addresses (a page whose origin is an IP address was served from that address, so it
+/// cannot be a rebinding page), plus the names the application lists with
+/// [`StompBuilder::allow_hosts`](crate::StompBuilder::allow_hosts). A server reached by a
+/// DNS name (`chat.example.com`) must list that name, or its own pages are refused (HTTP
+/// 403) like a rebinding page would be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllowedHosts {
+    /// `localhost`, names under `.localhost`, and IP addresses (IPv6 in brackets). The
+    /// default.
+    #[default]
+    Local,
+    /// The local names and addresses above, and these host names (without port, compared
+    /// without regard to ASCII case; `*.example.com` matches any name under
+    /// `example.com`).
+    List(Vec<String>),
+    /// Any `Host`: same-origin is decided from the headers alone, and a DNS-rebinding page
+    /// passes. Only behind a proxy that checks `Host` itself.
+    Any,
+}
+
+impl AllowedHosts {
+    /// The local names and addresses plus `names` (`"*"` allows any host).
+    pub fn list<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.into().trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        if names.iter().any(|n| n == "*") {
+            AllowedHosts::Any
+        } else {
+            AllowedHosts::List(names)
+        }
+    }
+
+    /// Whether a request with this `Host` header (`name[:port]`) is addressed to this
+    /// server by one of its own names.
+    pub fn allows(&self, host: &str) -> bool {
+        if *self == AllowedHosts::Any {
+            return true;
+        }
+        let Some(name) = host_name(host) else {
+            return false;
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if is_local(&name) {
+            return true;
+        }
+        match self {
+            AllowedHosts::List(names) => {
+                names
+                    .iter()
+                    .any(|allowed| match allowed.strip_prefix("*.") {
+                        Some(parent) => name
+                            .strip_suffix(parent)
+                            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                        None => *allowed == name,
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The host part of a `Host` header value: `name` of `name:port`, the address of
+/// `[v6]:port`; `None` if it is malformed.
+fn host_name(host: &str) -> Option<&str> {
+    if let Some(bracketed) = host.strip_prefix('[') {
+        let (address, after) = bracketed.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        return port_ok.then_some(address);
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some(_) => return None,
+        None => host,
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// `localhost`, a name under `.localhost` (RFC 6761: always loopback), or an IP address.
+fn is_local(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<IpAddr>().is_ok()
 }
 
 impl AllowedOrigins {
@@ -38,8 +145,14 @@ impl AllowedOrigins {
         }
     }
 
-    /// Whether a request with these `Origin` and `Host` headers may upgrade.
-    pub(crate) fn allows(&self, origin: Option<&HeaderValue>, host: Option<&HeaderValue>) -> bool {
+    /// Whether a request with these `Origin` and `Host` headers may upgrade, the `Host`
+    /// counting for the same-origin rule only if `hosts` allows it.
+    pub(crate) fn allows(
+        &self,
+        origin: Option<&HeaderValue>,
+        host: Option<&HeaderValue>,
+        hosts: &AllowedHosts,
+    ) -> bool {
         let Some(origin) = origin else {
             return true;
         };
@@ -50,7 +163,10 @@ impl AllowedOrigins {
             return false;
         };
         let origin = origin.trim_end_matches('/');
-        if is_same_origin(origin, host.and_then(|h| h.to_str().ok())) {
+        let host = host
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| hosts.allows(h));
+        if is_same_origin(origin, host) {
             return true;
         }
         match self {
@@ -155,11 +271,63 @@ mod tests {
             let origin = origin.map(HeaderValue::from_static);
             let host = host.map(HeaderValue::from_static);
             assert_eq!(
-                allowed.allows(origin.as_ref(), host.as_ref()),
+                allowed.allows(origin.as_ref(), host.as_ref(), &AllowedHosts::Any),
                 *expected,
                 "{allowed:?} origin={origin:?} host={host:?}"
             );
         }
+    }
+
+    #[test]
+    fn host_table() {
+        let listed = AllowedHosts::list(["Chat.Example.com", "*.apps.example.com"]);
+        let cases: &[(&AllowedHosts, &str, bool)] = &[
+            (&AllowedHosts::Local, "localhost", true),
+            (&AllowedHosts::Local, "LOCALHOST:8080", true),
+            (&AllowedHosts::Local, "app.localhost:8080", true),
+            (&AllowedHosts::Local, "127.0.0.1:8080", true),
+            (&AllowedHosts::Local, "10.1.2.3", true),
+            (&AllowedHosts::Local, "[::1]:8080", true),
+            (&AllowedHosts::Local, "[::1]", true),
+            (&AllowedHosts::Local, "evil.example:8080", false),
+            (&AllowedHosts::Local, "localhost.evil.example", false),
+            (&AllowedHosts::Local, "127.0.0.1.evil.example", false),
+            (&AllowedHosts::Local, "", false),
+            (&AllowedHosts::Local, ":80", false),
+            (&AllowedHosts::Local, "[::1", false),
+            (&AllowedHosts::Local, "a.com:x", false),
+            (&listed, "chat.example.com:443", true),
+            (&listed, "chat.example.com.", true),
+            (&listed, "a.apps.example.com", true),
+            (&listed, "apps.example.com", false),
+            (&listed, "evilapps.example.com", false),
+            (&listed, "example.com", false),
+            (&listed, "localhost:1", true),
+            (&AllowedHosts::Any, "evil.example", true),
+        ];
+        for (hosts, host, expected) in cases {
+            assert_eq!(hosts.allows(host), *expected, "{hosts:?} {host:?}");
+        }
+        assert_eq!(AllowedHosts::list(["x", "*"]), AllowedHosts::Any);
+    }
+
+    #[test]
+    fn same_origin_needs_an_allowed_host() {
+        let rebinding = HeaderValue::from_static("http://evil.example:8080");
+        let evil_host = HeaderValue::from_static("evil.example:8080");
+        let same = AllowedOrigins::SameOrigin;
+        assert!(!same.allows(Some(&rebinding), Some(&evil_host), &AllowedHosts::Local));
+        assert!(same.allows(Some(&rebinding), Some(&evil_host), &AllowedHosts::Any));
+        let listed = AllowedHosts::list(["evil.example"]);
+        assert!(same.allows(Some(&rebinding), Some(&evil_host), &listed));
+        let local = HeaderValue::from_static("http://127.0.0.1:8080");
+        let local_host = HeaderValue::from_static("127.0.0.1:8080");
+        assert!(same.allows(Some(&local), Some(&local_host), &AllowedHosts::Local));
+        // No Origin: not a browser, no rebinding to fear.
+        assert!(same.allows(None, Some(&evil_host), &AllowedHosts::Local));
+        // An explicitly listed origin does not depend on Host.
+        let list = AllowedOrigins::list(["http://evil.example:8080"]);
+        assert!(list.allows(Some(&rebinding), Some(&evil_host), &AllowedHosts::Local));
     }
 
     #[test]

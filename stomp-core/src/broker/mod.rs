@@ -125,6 +125,9 @@ pub struct Acknowledgement<'a> {
     /// A STOMP 1.1 ACK/NACK's `subscription`: the delivery must belong to the session's
     /// subscription with this id.
     pub subscription: Option<&'a str>,
+    /// The client's ACK/NACK frame headers, when a client sent it: a relay forwards those
+    /// its header policy allows (e.g. RabbitMQ's `requeue:false` on a NACK).
+    pub headers: Option<&'a Headers>,
 }
 
 impl<'a> Acknowledgement<'a> {
@@ -135,7 +138,15 @@ impl<'a> Acknowledgement<'a> {
             nack,
             id,
             subscription: None,
+            headers: None,
         }
+    }
+
+    /// The same acknowledgement, carrying the client frame's `headers`.
+    #[must_use]
+    pub const fn with_headers(mut self, headers: &'a Headers) -> Self {
+        self.headers = Some(headers);
+        self
     }
 }
 

@@ -89,6 +89,30 @@ impl Drop for Handle {
     }
 }
 
+/// Queues frames on a connection it does not keep open (see [`Client::weak_sender`]).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakSender {
+    writer: mpsc::WeakSender<Write>,
+    version: Version,
+}
+
+impl WeakSender {
+    /// The connection's STOMP version.
+    pub(crate) fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Queues `frame` without waiting; `false` if the connection is gone or its write
+    /// queue is full.
+    pub(crate) fn try_send(&self, frame: &Frame) -> bool {
+        let Some(writer) = self.writer.upgrade() else {
+            return false;
+        };
+        let bytes = encode_to_bytes(frame, self.version);
+        writer.try_send(Write::Frame(bytes)).is_ok()
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -247,6 +271,15 @@ impl Client {
         }
         let bytes = encode_to_bytes(&frame, self.handle.version);
         self.write(bytes).await
+    }
+
+    /// A sender that queues frames on this connection without keeping it open (for
+    /// callbacks the connection itself holds, which must not wait).
+    pub(crate) fn weak_sender(&self) -> WeakSender {
+        WeakSender {
+            writer: self.handle.writer.downgrade(),
+            version: self.handle.version,
+        }
     }
 
     async fn write(&self, bytes: Bytes) -> Result<(), ClientError> {

@@ -8,6 +8,8 @@ use crate::client::ClientConfig;
 use crate::frame::heartbeat::HeartBeat;
 use crate::frame::Headers;
 
+use super::headers::HeaderPolicy;
+
 /// How client sessions share broker connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,6 +71,7 @@ pub struct RelayConfig {
     pub(crate) instance_id: String,
     pub(crate) user_registry_topic: ByteString,
     pub(crate) user_registry_interval: Duration,
+    pub(crate) header_policy: HeaderPolicy,
 }
 
 impl RelayConfig {
@@ -83,7 +86,7 @@ impl RelayConfig {
     /// defaults: no virtual host, no credentials, heart-beats `10000,10000` on both legs,
     /// [`DEFAULT_PREFIXES`](Self::DEFAULT_PREFIXES), multiplexed over 2 connections,
     /// reconnect backoff 100 ms doubling to 5 s, 5 s connect and receipt timeouts, no
-    /// publish receipts.
+    /// publish receipts, the default [`HeaderPolicy`].
     pub fn new<I, S>(hosts: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -109,6 +112,7 @@ impl RelayConfig {
             instance_id: random_instance_id(),
             user_registry_topic: ByteString::from_static("/topic/stomp-user-registry"),
             user_registry_interval: Duration::from_secs(20),
+            header_policy: HeaderPolicy::default(),
         }
     }
 
@@ -214,6 +218,18 @@ impl RelayConfig {
     pub fn publish_receipts(mut self, on: bool) -> Self {
         self.publish_receipts = on;
         self
+    }
+
+    /// Which client headers are forwarded to the broker on SUBSCRIBE, SEND, ACK and NACK
+    /// (default [`HeaderPolicy::default`]: no client can name or declare broker queues).
+    pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
+        self.header_policy = policy;
+        self
+    }
+
+    /// The header policy.
+    pub fn headers(&self) -> &HeaderPolicy {
+        &self.header_policy
     }
 
     /// Whether `destination` is under a relayed prefix (at a `/` or `.` boundary, or

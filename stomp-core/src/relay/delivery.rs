@@ -7,6 +7,23 @@
 //! to. Each subscription that acknowledges keeps the broker ack ids it has not settled
 //! yet, in delivery order: an ACK must name one of them, so a session cannot settle another
 //! session's messages on a shared connection.
+//!
+//! # Only the owner receives a user destination's messages
+//!
+//! Every message the relay publishes to a resolved user destination carries
+//! [`USER_DESTINATION_HEADER`] (a client cannot set it: the relay strips it from what it
+//! publishes). A delivery that carries it is handed to a session only if its `destination`
+//! is one of that session's own resolved destinations (`...-user{session}`), whatever
+//! broker-side route brought it: a wildcard subscription (`/topic/#`, `/topic/*`,
+//! `/exchange/amq.topic/#`) gets copies of every session's `/topic/...-user{id}` messages
+//! from RabbitMQ, and they stop here. A copy in the subscriber's own subscription queue is
+//! dropped (and acknowledged to the broker, so it does not hold the prefetch window); a
+//! message that came out of a named queue (`/queue/...`, `/amq/queue/...`) means the
+//! subscription consumes another session's queue, so the session is closed with an ERROR
+//! and, its broker connection going with it, the broker gets the message back for its
+//! owner. The SUBSCRIBE-side guards (resolved names refused by the session, `x-queue-name`
+//! never forwarded by default, see [`HeaderPolicy`](super::HeaderPolicy)) keep a session
+//! from getting there in the first place.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,6 +32,7 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 
 use crate::broker::{AckMode, Subscriber};
+use crate::client::WeakSender;
 use crate::codec::encode;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::outbound::CloseReason;
@@ -29,12 +47,22 @@ pub(crate) struct Route {
     pub(crate) ack: AckMode,
     /// Broker ack ids delivered and not yet settled, oldest first (empty for `auto`).
     pub(crate) pending: Arc<Mutex<VecDeque<ByteString>>>,
+    /// The broker connection, for acknowledging deliveries the session must not see (set
+    /// for subscriptions that acknowledge).
+    pub(crate) broker: Option<WeakSender>,
 }
+
+/// Text of the ERROR a session gets when one of its subscriptions turns out to consume
+/// another session's user destination queue.
+pub(crate) const FOREIGN_QUEUE: &str =
+    "subscription receives another session's user destination messages";
 
 /// Header carrying a user destination's user-facing form (`/user/queue/reply`) through the
 /// external broker, which only knows the session's resolved destination
 /// (`/queue/reply-user{session}`). The relay sets it on publish and turns it back into the
-/// MESSAGE `destination` on delivery.
+/// MESSAGE `destination` on delivery. It also marks the message as private: a delivery
+/// carrying it reaches a session only on that session's own resolved destination, so a
+/// wildcard subscription (`/topic/#`) never shows another session's user messages.
 pub const USER_DESTINATION_HEADER: &str = "x-user-destination";
 
 /// Most un-acked messages a subscription may hold; a session past it is closed.
@@ -47,7 +75,15 @@ impl Route {
             client_id,
             ack,
             pending: Arc::default(),
+            broker: None,
         }
+    }
+
+    /// Sets the broker connection on which deliveries the session must not see are
+    /// acknowledged.
+    pub(crate) fn with_broker(mut self, broker: WeakSender) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
     fn pending(&self) -> MutexGuard<'_, VecDeque<ByteString>> {
@@ -81,6 +117,10 @@ impl Route {
     /// Re-encodes a MESSAGE from the broker for the client session and queues it without
     /// waiting.
     pub(crate) fn deliver(&self, frame: &Frame) {
+        if self.is_foreign(frame) {
+            self.refuse(frame);
+            return;
+        }
         if self.ack != AckMode::Auto {
             if let Some(ack) = frame
                 .headers
@@ -148,6 +188,70 @@ impl Route {
             command: Command::Message,
             headers,
             body: frame.body.clone(),
+        }
+    }
+
+    /// Whether `frame` is a user destination message for another session (see the module
+    /// docs).
+    pub(crate) fn is_foreign(&self, frame: &Frame) -> bool {
+        frame.headers.contains(USER_DESTINATION_HEADER)
+            && !self.is_own_user_destination(frame.headers.destination())
+    }
+
+    /// Keeps a foreign delivery from the session: a copy in the session's own subscription
+    /// queue is dropped (and acknowledged, if the subscription acknowledges); one from a
+    /// named queue ends the session, whose broker connection then gives it back.
+    fn refuse(&self, frame: &Frame) {
+        let destination = frame.headers.destination().unwrap_or("");
+        let from_queue = destination.starts_with("/queue/") || destination.starts_with("/amq/");
+        tracing::warn!(
+            session = %self.subscriber.session,
+            destination,
+            "dropped another session's user destination message"
+        );
+        if from_queue {
+            Route::close_session(&self.subscriber, FOREIGN_QUEUE);
+            return;
+        }
+        let Some(ack) = frame
+            .headers
+            .get(name::ACK)
+            .or_else(|| frame.headers.message_id())
+        else {
+            return;
+        };
+        match self.ack {
+            AckMode::Auto => return,
+            AckMode::Client => {
+                // Acknowledgements are cumulative: settling this one now would settle the
+                // session's earlier deliveries too. Its ack id waits, unseen, among the
+                // pending ones, and the session's next ACK of a later message settles it.
+                let mut pending = self.pending();
+                if pending.len() >= MAX_PENDING {
+                    drop(pending);
+                    Route::close_session(&self.subscriber, "too many unacknowledged messages");
+                } else {
+                    pending.push_back(ByteString::from(ack));
+                }
+                return;
+            }
+            AckMode::ClientIndividual => {}
+        }
+        let Some(broker) = &self.broker else {
+            return;
+        };
+        let broker_sub = frame.headers.subscription().unwrap_or("");
+        let mut settle = Frame::new(Command::Ack);
+        if broker.version() >= Version::V1_2 {
+            settle.headers.append(name::ID, ack);
+        } else {
+            settle.headers.append(name::MESSAGE_ID, ack);
+            settle.headers.append(name::SUBSCRIPTION, broker_sub);
+        }
+        if !broker.try_send(&settle) {
+            // The write queue is full or the connection is gone: the message stays
+            // un-acked in the session's own subscription queue until the session ends.
+            tracing::debug!(session = %self.subscriber.session, "could not settle a dropped delivery");
         }
     }
 
@@ -274,6 +378,62 @@ mod tests {
             assert_eq!(out.headers.destination(), Some(expected), "{destination}");
             assert!(!out.headers.contains(USER_DESTINATION_HEADER));
         }
+    }
+
+    #[tokio::test]
+    async fn other_sessions_user_messages_are_not_delivered() {
+        let private = |destination: &str| {
+            Frame::new(Command::Message)
+                .header("subscription", "sub-1")
+                .header("destination", destination)
+                .header("message-id", "m1")
+                .header("ack", "m1")
+                .header(USER_DESTINATION_HEADER, "/user/topic/notes")
+                .body("secret")
+        };
+        // A pattern subscription's copy of another session's message: dropped. A cumulative
+        // (`client`) subscription keeps its ack id, unseen, for the next ACK to settle.
+        for mode in [AckMode::Auto, AckMode::Client, AckMode::ClientIndividual] {
+            let (route, mut rx) = route(mode, Version::V1_2);
+            route.deliver(&private("/topic/notes-users2"));
+            route.deliver(&broker_message());
+            match rx.next().await {
+                outbound::Next::Item(outbound::Outbound::Frame(bytes)) => {
+                    assert!(bytes.ends_with(b"\n\nhi\0"), "{mode:?}");
+                }
+                other => panic!("expected the public message, got {other:?}"),
+            }
+            let pending = route.take_pending();
+            match mode {
+                AckMode::Client => assert_eq!(pending, ["m1", "T_sub-7@@1"]),
+                AckMode::ClientIndividual => assert_eq!(pending, ["T_sub-7@@1"]),
+                _ => assert!(pending.is_empty()),
+            }
+        }
+        // The session's own: delivered under its user-facing name.
+        let (own, mut rx) = route(AckMode::Auto, Version::V1_2);
+        own.deliver(&private("/topic/notes-users1"));
+        match rx.next().await {
+            outbound::Next::Item(outbound::Outbound::Frame(bytes)) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                assert!(text.contains("destination:/user/topic/notes\n"), "{text}");
+            }
+            other => panic!("expected the own message, got {other:?}"),
+        }
+        // Out of another session's named queue: the subscription consumes that queue, so
+        // the session ends.
+        let (consumer, mut rx) = route(AckMode::Auto, Version::V1_2);
+        consumer.deliver(&private("/queue/private-users2"));
+        match rx.next().await {
+            outbound::Next::Item(outbound::Outbound::Frame(bytes)) => {
+                assert!(bytes.starts_with(b"ERROR\n"));
+            }
+            other => panic!("expected ERROR, got {other:?}"),
+        }
+        assert_eq!(
+            rx.next().await,
+            outbound::Next::Close(CloseReason::Error(FOREIGN_QUEUE.into()))
+        );
     }
 
     #[test]

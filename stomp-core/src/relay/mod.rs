@@ -69,6 +69,20 @@
 //! [`Relay::sync_user_registry`] with the engine's user registry: instances then announce
 //! their users' sessions on a registry topic and learn each other's.
 //!
+//! # What clients can ask of the broker
+//!
+//! Browsers are not trusted with the broker's own objects. The client headers forwarded
+//! on SUBSCRIBE, SEND, ACK and NACK follow [`RelayConfig::header_policy`] (an allow-list
+//! per command; see [`HeaderPolicy`] for the default and the reasons): by default a client
+//! cannot name a queue (`x-queue-name`), declare one (`durable`, `auto-delete`,
+//! `exclusive`, RabbitMQ's `x-*` queue arguments, on SUBSCRIBE or SEND) or so attach to,
+//! break or bind another session's queue, while its NACK `requeue:false` does reach
+//! RabbitMQ. UNSUBSCRIBE and transaction frames forward nothing. A SUBSCRIBE to another
+//! session's resolved user destination is refused by the session before it gets here, and
+//! a user destination message reached through a broker-side route (a `/topic/#` or
+//! `/topic/*` wildcard, an exchange binding) is never handed to another session (see
+//! [`USER_DESTINATION_HEADER`]).
+//!
 //! # Embedded or relay?
 //!
 //! The embedded [`SimpleBroker`](crate::broker::SimpleBroker) needs nothing else, delivers in-process and is the fastest;
@@ -96,12 +110,14 @@
 
 mod config;
 mod delivery;
+mod headers;
 mod links;
 mod system;
 mod users;
 
 pub use config::{ConnectionMode, RelayConfig};
 pub use delivery::USER_DESTINATION_HEADER;
+pub use headers::{HeaderPolicy, HeaderRule};
 pub use system::BrokerAvailability;
 
 use std::collections::HashMap;
@@ -112,6 +128,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use delivery::{split_ack_id, Route};
+use headers::{forward, forward_send, names_other_session, ACK_RESERVED, SUBSCRIBE_RESERVED};
 use links::{unavailable, BrokerSubscription, SessionEntry};
 use system::SystemState;
 
@@ -374,22 +391,34 @@ impl Inner {
                 ));
             }
         }
-        let link = self.link_for(&session, !shareable(&subscription)).await?;
         let mut headers = Headers::new();
-        for (n, v) in subscription.headers.entries() {
-            if !matches!(
-                &**n,
-                name::ID | name::DESTINATION | name::ACK | name::RECEIPT | name::CONTENT_LENGTH
-            ) {
-                headers.append(n.clone(), v.clone());
-            }
+        forward(
+            self.config.header_policy.subscribe_rule(),
+            &subscription.headers,
+            &SUBSCRIBE_RESERVED,
+            &mut headers,
+        );
+        if let Some(queue) = headers
+            .get_all(X_QUEUE_NAME)
+            .find(|queue| names_other_session(queue, &session))
+        {
+            return Err(BrokerError::InvalidDestination {
+                destination: queue.chars().take(128).collect(),
+                reason: "x-queue-name names another session's user destination".to_owned(),
+            });
         }
+        let link = self
+            .link_for(&session, !shareable(&subscription, &headers))
+            .await?;
         headers.append(name::ACK, subscription.ack.as_str());
-        let route = Route::new(
+        let mut route = Route::new(
             subscription.subscriber.clone(),
             subscription.id.clone(),
             subscription.ack,
         );
+        if subscription.ack != AckMode::Auto {
+            route = route.with_broker(link.weak_sender());
+        }
         let delivering = route.clone();
         let broker_id = link
             .subscribe_handler(subscription.destination.clone(), headers, move |frame| {
@@ -497,9 +526,16 @@ impl Inner {
             .ok_or_else(unknown)?;
             subscription.link.clone()
         };
-        link.send_frame(ack_frame(&link, command, broker_sub, broker_ack))
-            .await
-            .map_err(unavailable)
+        let mut frame = ack_frame(&link, command, broker_sub, broker_ack);
+        if let Some(client_headers) = ack.headers {
+            let policy = &self.config.header_policy;
+            let rule = match command {
+                Command::Nack => policy.nack_rule(),
+                _ => policy.ack_rule(),
+            };
+            forward(rule, client_headers, &ACK_RESERVED, &mut frame.headers);
+        }
+        link.send_frame(frame).await.map_err(unavailable)
     }
 
     async fn publish(&self, message: Message) -> Result<(), BrokerError> {
@@ -513,21 +549,21 @@ impl Inner {
                 frame.headers.append(USER_DESTINATION_HEADER, facing);
             }
         }
-        for (n, v) in message.headers.entries() {
-            if !matches!(
-                &**n,
-                name::DESTINATION
-                    | USER_DESTINATION_HEADER
-                    | name::RECEIPT
-                    | name::TRANSACTION
-                    | name::CONTENT_LENGTH
-                    | name::SUBSCRIPTION
-                    | name::MESSAGE_ID
-                    | name::ACK
-            ) {
-                frame.headers.append(n.clone(), v.clone());
-            }
-        }
+        forward_send(
+            self.config.header_policy.send_rule(),
+            &message.headers,
+            &[
+                name::DESTINATION,
+                USER_DESTINATION_HEADER,
+                name::RECEIPT,
+                name::TRANSACTION,
+                name::CONTENT_LENGTH,
+                name::SUBSCRIPTION,
+                name::MESSAGE_ID,
+                name::ACK,
+            ],
+            &mut frame.headers,
+        );
         let frame = frame.body(message.body);
         let result = if self.config.publish_receipts {
             client.request(frame).await
@@ -569,27 +605,22 @@ impl Inner {
     }
 }
 
+/// RabbitMQ's SUBSCRIBE header naming the subscription's queue.
+const X_QUEUE_NAME: &str = "x-queue-name";
+
 /// Whether a subscription may live on a connection shared with other sessions: only if
 /// nothing it does can make the broker end that connection, and it leaves no un-acked
 /// messages behind (RabbitMQ holds those until the connection closes). That is an `auto`
-/// subscription to a `/topic/` destination with no broker-specific SUBSCRIBE header: the
-/// browser fan-out case, where sharing matters. Everything else (queues, exchanges, acks,
-/// durable topic subscriptions, selectors) goes on a connection of the session's own, so a
-/// broker ERROR it provokes ends that session only.
-fn shareable(subscription: &Subscription) -> bool {
+/// subscription to a `/topic/` destination with no broker-specific header among those
+/// `forwarded` to the broker: the browser fan-out case, where sharing matters. Everything
+/// else (queues, exchanges, acks, durable topic subscriptions, selectors) goes on a
+/// connection of the session's own, so a broker ERROR it provokes ends that session only.
+fn shareable(subscription: &Subscription, forwarded: &Headers) -> bool {
     subscription.ack == AckMode::Auto
         && subscription.destination.starts_with("/topic/")
-        && subscription.headers.iter().all(|(n, _)| {
-            matches!(
-                n,
-                name::ID
-                    | name::DESTINATION
-                    | name::ACK
-                    | name::RECEIPT
-                    | name::CONTENT_LENGTH
-                    | name::CONTENT_TYPE
-            )
-        })
+        && forwarded
+            .iter()
+            .all(|(n, _)| matches!(n, name::CONTENT_TYPE))
 }
 
 /// ACK or NACK of broker ack id `ack` on subscription `broker_sub`, in the link's version.

@@ -33,6 +33,7 @@ fn acknowledgement(frame: &Frame, version: Version) -> Result<Acknowledgement<'_
             nack,
             id: required(frame, name::MESSAGE_ID)?,
             subscription: Some(required(frame, name::SUBSCRIPTION)?),
+            headers: None,
         },
         Version::V1_0 if nack => {
             return Err(ProtocolError::new(
@@ -44,8 +45,10 @@ fn acknowledgement(frame: &Frame, version: Version) -> Result<Acknowledgement<'_
             nack,
             id: required(frame, name::MESSAGE_ID)?,
             subscription: None,
+            headers: None,
         },
-    })
+    }
+    .with_headers(&frame.headers))
 }
 
 /// The id of a SUBSCRIBE: its `id` header; in STOMP 1.0, where `id` is optional, the
