@@ -60,6 +60,10 @@ pub(crate) struct Sub {
     /// Position in the [`SubList`] holding it (`usize::MAX` when in none).
     slot: AtomicUsize,
     pending: Mutex<Pending>,
+    /// `true` once taken out of the pattern index. Pattern deliveries happen after the
+    /// index lock is released; they check this flag under its lock, so none is sent once
+    /// the subscription's removal returned.
+    detached: Mutex<bool>,
 }
 
 impl Sub {
@@ -83,6 +87,7 @@ impl Sub {
             subscriber,
             slot: AtomicUsize::new(usize::MAX),
             pending: Mutex::new(Pending::default()),
+            detached: Mutex::new(false),
         }
     }
 
@@ -91,6 +96,26 @@ impl Sub {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// Marks the subscription as out of the index: [`Sub::deliver_if_attached`] sends
+    /// nothing from now on (and waits for one in progress to finish).
+    pub(crate) fn mark_detached(&self) {
+        *self.detached.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    /// [`Sub::deliver`], unless [`Sub::mark_detached`] was called.
+    pub(crate) fn deliver_if_attached(
+        &self,
+        message: &SharedMessage,
+        max_unacked: usize,
+        buf: &mut BytesMut,
+    ) -> Result<(), SendError> {
+        let detached = self.detached.lock().unwrap_or_else(|p| p.into_inner());
+        if *detached {
+            return Ok(());
+        }
+        self.deliver(message, None, max_unacked, buf)
     }
 
     /// Whether a queue may hand this consumer another message.
@@ -169,7 +194,7 @@ impl Sub {
 }
 
 /// The subscriptions of one destination or pattern, with O(1) removal.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SubList {
     subs: Vec<Arc<Sub>>,
 }
