@@ -105,6 +105,7 @@ mod engine_backend;
 mod handshake;
 mod layer;
 mod origin;
+mod serve;
 mod socket;
 mod stats;
 mod stomp;
@@ -119,6 +120,7 @@ pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;
 pub use layer::{StompLayer, StompService};
 pub use origin::AllowedOrigins;
+pub use serve::{bind, serve, Serve, LISTEN_BACKLOG};
 pub use stats::TransportStats;
 pub use stomp::{Stomp, StompStats};
 

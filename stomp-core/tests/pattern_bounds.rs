@@ -12,11 +12,11 @@ const STACKED: [&str; 8] = [
     "/topic/x/**/**",
     "/topic/*/**/**",
     "/topic/**/**",
-    "/**/x/**",
-    "/**/**",
-    "/*/x/**/**",
-    "/topic/x/**/*/**",
+    "/topic/**/x/**",
     "/topic/**/*/**",
+    "/topic/x/**/*/**",
+    "/topic/*/**/*/**",
+    "/topic/x/*/**/**",
 ];
 
 /// `/topic/x` and then `/` repeated: 6 KB of empty segments.
