@@ -4,11 +4,12 @@
 //!
 //! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
 //! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
-//! [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
-//! `axum::serve(..).with_graceful_shutdown(..)`.
+//! [`Stomp::router`], serve it with [`serve`] (`axum::serve` with the timeouts, listen
+//! backlog and connection cap a public server needs) and pass [`Stomp::shutdown_signal`]
+//! to `with_graceful_shutdown`.
 //!
 //! ```no_run
-//! use axum::{routing::get, serve::ListenerExt, Router};
+//! use axum::{routing::get, Router};
 //! use serde::{Deserialize, Serialize};
 //! use stomp_axum::prelude::*;
 //!
@@ -51,11 +52,10 @@
 //!         }))
 //!         .layer(stomp.layer("/ws"));
 //!
-//!     // TCP_NODELAY, so small frames are not held back by Nagle's algorithm.
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
-//!         .await?
-//!         .tap_io(|tcp| { let _ = tcp.set_nodelay(true); });
-//!     axum::serve(listener, app)
+//!     // A listen backlog of 4,096; header-read and idle timeouts before the upgrade, a
+//!     // cap on open connections, TCP_NODELAY.
+//!     let listener = stomp_axum::bind("127.0.0.1:8080").await?;
+//!     stomp_axum::serve(listener, app)
 //!         .with_graceful_shutdown(stomp.shutdown_signal(async {
 //!             let _ = tokio::signal::ctrl_c().await;
 //!         }))
@@ -63,8 +63,8 @@
 //! }
 //! ```
 //!
-//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
-//! peer address.
+//! [`serve`] gives sessions the peer address; with `axum::serve`, serve
+//! `into_make_service_with_connect_info::<SocketAddr>()` for that.
 //!
 //! The transport accepts text and binary WebSocket messages (frames may be split across
 //! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
