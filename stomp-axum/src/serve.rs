@@ -1,42 +1,4 @@
-//! [`serve`] and [`bind`]: the production way to run an app, like `axum::serve` with the
-//! limits a public server needs before the WebSocket upgrade.
-//!
-//! `axum::serve` gives hyper no timer, so hyper's header-read timeout never fires: a peer
-//! that opens TCP connections and sends nothing, or an HTTP head at one byte every few
-//! seconds, holds a connection (and a file descriptor) forever. [`tokio::net::TcpListener::bind`]
-//! listens with a backlog of 1,024, which a burst of connections overflows (the kernel then
-//! drops SYNs and clients retry after a second). [`bind`] and [`serve`] fix both:
-//!
-//! | limit | default | setter |
-//! |---|---|---|
-//! | listen backlog | 4,096 ([`LISTEN_BACKLOG`]; the kernel caps it at `net.core.somaxconn`) | — |
-//! | time to receive a request head, from the connection's start or the previous response | 10 s | [`Serve::header_read_timeout`] |
-//! | silence (no byte read or written) before the upgrade | 60 s | [`Serve::idle_timeout`] |
-//! | open TCP connections, WebSocket sessions included | 16,384 | [`Serve::max_connections`] |
-//!
-//! Every accepted socket gets `TCP_NODELAY` (small STOMP frames go out at once). At the
-//! connection cap, `serve` stops accepting: new connections wait in the listen backlog
-//! until one closes, and are never accepted and then dropped. Requests carry the peer
-//! address as [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo). Once a connection is
-//! upgraded to a WebSocket, the timeouts above no longer apply (STOMP heart-beats and the
-//! engine's CONNECT timeout take over), but it still counts against the cap until it
-//! closes.
-//!
-//! ```no_run
-//! use axum::Router;
-//! use stomp_axum::Stomp;
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let stomp = Stomp::builder().simple_broker(["/topic"]).build();
-//! let app = Router::new().layer(stomp.layer("/ws"));
-//! let listener = stomp_axum::bind("127.0.0.1:8080").await?;
-//! stomp_axum::serve(listener, app)
-//!     .with_graceful_shutdown(stomp.shutdown_signal(async {
-//!         let _ = tokio::signal::ctrl_c().await;
-//!     }))
-//!     .await
-//! # }
-//! ```
+//! [`serve`] and [`bind`]: the production way to run an app (see [`serve`]).
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -88,12 +50,46 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves `app` on `listener` with timeouts before the upgrade, a connection cap and
-/// `TCP_NODELAY` (see the [module docs](self) for the defaults); await the returned
-/// [`Serve`] to run it. Create the listener with [`bind`] for a backlog of 4,096.
+/// Serves `app` on `listener`: `axum::serve` with the limits a public server needs before
+/// the WebSocket upgrade. Await the returned [`Serve`] to run it; its setters change the
+/// limits. `app` is an axum [`Router`](axum::Router) or any service like it.
 ///
-/// `app` is an axum [`Router`](axum::Router) or any service like it; requests carry
-/// [`ConnectInfo<SocketAddr>`](ConnectInfo).
+/// `axum::serve` gives hyper no timer, so hyper's header-read timeout never fires: a peer
+/// that opens TCP connections and sends nothing, or an HTTP head at one byte every few
+/// seconds, holds a connection (and a file descriptor) forever. [`tokio::net::TcpListener::bind`]
+/// listens with a backlog of 1,024, which a burst of connections overflows (the kernel then
+/// drops SYNs and clients retry after a second). [`bind`] and `serve` fix both:
+///
+/// | limit | default | setter |
+/// |---|---|---|
+/// | listen backlog | 4,096 ([`LISTEN_BACKLOG`]; the kernel caps it at `net.core.somaxconn`) | — |
+/// | time to receive a request head, from the connection's start or the previous response | 10 s | [`Serve::header_read_timeout`] |
+/// | silence (no byte read or written) before the upgrade | 60 s | [`Serve::idle_timeout`] |
+/// | open TCP connections, WebSocket sessions included | 16,384 | [`Serve::max_connections`] |
+///
+/// Every accepted socket gets `TCP_NODELAY` (small STOMP frames go out at once). At the
+/// connection cap, `serve` stops accepting: new connections wait in the listen backlog
+/// until one closes, and are never accepted and then dropped. Requests carry the peer
+/// address as [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo). Once a connection is
+/// upgraded to a WebSocket, the timeouts above no longer apply (STOMP heart-beats and the
+/// engine's CONNECT timeout take over), but it still counts against the cap until it
+/// closes.
+///
+/// ```no_run
+/// use axum::Router;
+/// use stomp_axum::Stomp;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let stomp = Stomp::builder().simple_broker(["/topic"]).build();
+/// let app = Router::new().layer(stomp.layer("/ws"));
+/// let listener = stomp_axum::bind("127.0.0.1:8080").await?;
+/// stomp_axum::serve(listener, app)
+///     .with_graceful_shutdown(stomp.shutdown_signal(async {
+///         let _ = tokio::signal::ctrl_c().await;
+///     }))
+///     .await
+/// # }
+/// ```
 pub fn serve<S>(listener: TcpListener, app: S) -> Serve<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
