@@ -4,8 +4,9 @@
 //!
 //! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
 //! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
-//! [`Stomp::router`], and pass [`Stomp::shutdown_signal`] to
-//! `axum::serve(..).with_graceful_shutdown(..)`.
+//! [`Stomp::router`], serve it with [`serve`] (`axum::serve` with the timeouts, listen
+//! backlog and connection cap a public server needs) and pass [`Stomp::shutdown_signal`]
+//! to `with_graceful_shutdown`.
 //!
 //! ```no_run
 //! use axum::Router;
@@ -26,8 +27,10 @@
 //!         .handler(greet)
 //!         .build();
 //!     let app = Router::new().layer(stomp.layer("/ws"));
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     axum::serve(listener, app)
+//!     // A listen backlog of 4,096; header-read and idle timeouts before the upgrade, a
+//!     // cap on open connections, TCP_NODELAY.
+//!     let listener = stomp_axum::bind("127.0.0.1:8080").await?;
+//!     stomp_axum::serve(listener, app)
 //!         .with_graceful_shutdown(stomp.shutdown_signal(async {
 //!             let _ = tokio::signal::ctrl_c().await;
 //!         }))
@@ -37,8 +40,8 @@
 //!
 //! The README has a longer example (state, `#[subscribe_mapping]`, the messaging template).
 //!
-//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` to give sessions the
-//! peer address.
+//! [`serve`] gives sessions the peer address; with `axum::serve`, serve
+//! `into_make_service_with_connect_info::<SocketAddr>()` for that.
 //!
 //! The transport accepts text and binary WebSocket messages (frames may be split across
 //! messages or several may share one), negotiates `v12.stomp` / `v11.stomp` / `v10.stomp`
@@ -78,6 +81,7 @@ mod endpoint;
 mod handshake;
 mod layer;
 mod origin;
+mod serve;
 mod socket;
 mod stats;
 mod stomp;
@@ -87,6 +91,7 @@ pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;
 pub use layer::{StompLayer, StompService};
 pub use origin::{AllowedHosts, AllowedOrigins};
+pub use serve::{bind, serve, Serve, LISTEN_BACKLOG};
 pub use stats::TransportStats;
 pub use stomp::{Stomp, StompStats};
 

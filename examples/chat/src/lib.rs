@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 use stomp_axum::core::authz::DestinationRules;
 use stomp_axum::core::events::SessionEvent;
@@ -172,6 +171,11 @@ pub fn app(config: Config) -> Router {
 }
 
 /// Serves the chat on `listener` until Ctrl-C, then shuts the STOMP sessions down cleanly.
+///
+/// Runs [`stomp_axum::serve`]: header-read and idle timeouts before the upgrade, a cap on
+/// open connections and `TCP_NODELAY` (small STOMP frames go out at once instead of waiting
+/// behind Nagle's algorithm). Bind `listener` with [`stomp_axum::bind`] for a listen
+/// backlog of 4,096 (bursts of connections).
 pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
     let stomp = stomp(&config);
     let app = app_with(&config, &stomp);
@@ -181,12 +185,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
             std::future::pending::<()>().await;
         }
     };
-    // TCP_NODELAY: small STOMP frames go out at once instead of waiting behind Nagle's
-    // algorithm (milliseconds of added latency otherwise).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
+    stomp_axum::serve(listener, app)
         .with_graceful_shutdown(stomp.shutdown_signal(ctrl_c))
         .await
 }

@@ -132,7 +132,8 @@ async fn main() -> ExitCode {
         );
     }
     let addr = args.addr;
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    // A listen backlog of 4,096: bursts of connections are queued, not dropped.
+    let listener = match stomp_axum::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("chat: cannot listen on {addr}: {e}");

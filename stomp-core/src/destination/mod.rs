@@ -54,15 +54,6 @@ impl Separator {
             Separator::Dot => '.',
         }
     }
-
-    /// Splits off the first segment: `(segment, rest)`, where `rest` is `None` after the
-    /// last segment.
-    pub(crate) fn split_first(self, s: &str) -> (&str, Option<&str>) {
-        match s.split_once(self.as_char()) {
-            Some((head, tail)) => (head, Some(tail)),
-            None => (s, None),
-        }
-    }
 }
 
 impl fmt::Display for Separator {

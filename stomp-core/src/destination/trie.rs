@@ -1,17 +1,21 @@
 //! A segment trie of subscription patterns, walked once per published destination.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{segments, validate_pattern, PatternError, Segment, Separator};
 
 /// Patterns (and plain destinations) in a segment trie, each holding a value `V` (a broker
 /// keeps its subscriber list there).
 ///
-/// Matching a destination walks the trie segment by segment, following the literal child
-/// (a hash lookup), the `*` child and the `**` child; it never scans the patterns one by
-/// one, so its cost depends on the destination's length and on how many patterns share
-/// its prefixes, not on the total number of patterns. Every value whose pattern matches
-/// is visited exactly once.
+/// Matching a destination runs the trie as a nondeterministic automaton: it keeps the set
+/// of trie nodes the destination's prefix has reached (the *states*) and advances all of
+/// them one segment at a time, following the literal child (a hash lookup), the `*` child,
+/// and the self-loop of a `**` node (a `**` child is entered without consuming a segment).
+/// Each node is in the set at most once, so a match costs at most
+/// `segments x live states` steps: linear in the destination's length, whatever the
+/// patterns (`/a/**/**/**` included; a backtracking walk would be quadratic or worse). It
+/// never scans the patterns one by one. Every value whose pattern matches is visited
+/// exactly once.
 #[derive(Debug)]
 pub struct PatternTrie<V> {
     separator: Separator,
@@ -69,35 +73,6 @@ impl<V> Node<V> {
             }
             Segment::Star => self.star = None,
             Segment::Globstar => self.globstar = None,
-        }
-    }
-
-    /// Visits the values matching `rest` (the remaining segments; `None` when none are
-    /// left).
-    fn walk<'n>(&'n self, rest: Option<&str>, separator: Separator, out: &mut Vec<&'n V>) {
-        if let Some(globstar) = &self.globstar {
-            // `**` eats zero or more segments.
-            let mut suffix = rest;
-            loop {
-                globstar.walk(suffix, separator, out);
-                match suffix {
-                    None => break,
-                    Some(s) => suffix = separator.split_first(s).1,
-                }
-            }
-        }
-        let Some(rest) = rest else {
-            if let Some(value) = &self.value {
-                out.push(value);
-            }
-            return;
-        };
-        let (head, tail) = separator.split_first(rest);
-        if let Some(child) = self.literal.get(head) {
-            child.walk(tail, separator, out);
-        }
-        if let Some(star) = &self.star {
-            star.walk(tail, separator, out);
         }
     }
 }
@@ -160,19 +135,109 @@ impl<V> PatternTrie<V> {
     }
 
     /// Calls `f` once with the value of every pattern matching `destination`.
+    ///
+    /// Costs at most `segments x live states` steps (see the [type docs](PatternTrie)).
     pub fn for_each_match<'a>(&'a self, destination: &str, mut f: impl FnMut(&'a V)) {
         if self.len == 0 {
             return;
         }
-        let mut out = Vec::new();
-        self.root.walk(Some(destination), self.separator, &mut out);
-        if out.len() > 1 {
-            // Patterns with `**` can be reached along several paths; visit each once.
-            out.sort_unstable_by_key(|v| *v as *const V);
-            out.dedup_by_key(|v| *v as *const V);
+        let mut states = States::default();
+        states.enter(&self.root, false);
+        let mut next = States::default();
+        for segment in destination.split(self.separator.as_char()) {
+            for &(node, globstar) in &states.nodes {
+                if globstar {
+                    // `**` eats this segment and stays.
+                    next.enter(node, true);
+                }
+                if let Some(child) = node.literal.get(segment) {
+                    next.enter(child, false);
+                }
+                if let Some(star) = &node.star {
+                    next.enter(star, false);
+                }
+            }
+            std::mem::swap(&mut states, &mut next);
+            next.clear();
+            if states.nodes.is_empty() {
+                return;
+            }
         }
-        for value in out {
-            f(value);
+        for (node, _) in states.nodes {
+            if let Some(value) = &node.value {
+                f(value);
+            }
+        }
+    }
+}
+
+/// The set of trie nodes a destination prefix has reached, each with whether it is a `**`
+/// node (which loops on every segment).
+///
+/// Only a `**` node can be reached twice in one step (by its own loop and from its parent
+/// entering the set); every other node has one parent and one edge from it. So only `**`
+/// nodes are checked for membership (a short list, or a hash set once there are many), and
+/// a step costs one insertion per edge followed.
+struct States<'a, V> {
+    nodes: Vec<(&'a Node<V>, bool)>,
+    globstars: Vec<*const Node<V>>,
+    globstar_set: HashSet<*const Node<V>>,
+}
+
+/// Up to this many `**` states, membership is a scan of a list.
+const GLOBSTAR_SCAN: usize = 16;
+
+impl<V> Default for States<'_, V> {
+    fn default() -> Self {
+        States {
+            nodes: Vec::new(),
+            globstars: Vec::new(),
+            globstar_set: HashSet::new(),
+        }
+    }
+}
+
+impl<'a, V> States<'a, V> {
+    /// Adds `node` and, without consuming a segment, the `**` nodes below it.
+    fn enter(&mut self, node: &'a Node<V>, globstar: bool) {
+        let mut node = node;
+        let mut globstar = globstar;
+        loop {
+            if globstar && !self.insert_globstar(node) {
+                return;
+            }
+            self.nodes.push((node, globstar));
+            match &node.globstar {
+                Some(child) => {
+                    node = child;
+                    globstar = true;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// `false` if the `**` node is in the set already.
+    fn insert_globstar(&mut self, node: &Node<V>) -> bool {
+        let node = node as *const Node<V>;
+        if self.globstars.len() < GLOBSTAR_SCAN {
+            if self.globstars.contains(&node) {
+                return false;
+            }
+            self.globstars.push(node);
+            return true;
+        }
+        if self.globstar_set.is_empty() {
+            self.globstar_set.extend(self.globstars.iter().copied());
+        }
+        self.globstar_set.insert(node)
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.globstars.clear();
+        if !self.globstar_set.is_empty() {
+            self.globstar_set.clear();
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) max_subscriptions: usize,
     pub(crate) max_transactions: usize,
     pub(crate) max_transaction_frames: usize,
+    pub(crate) max_destination_len: usize,
+    pub(crate) max_destination_segments: usize,
     pub(crate) server_name: ByteString,
     pub(crate) versions: Vec<Version>,
     pub(crate) event_capacity: usize,
@@ -57,6 +59,8 @@ pub struct EngineBuilder {
     max_subscriptions: usize,
     max_transactions: usize,
     max_transaction_frames: usize,
+    max_destination_len: usize,
+    max_destination_segments: usize,
     server_name: ByteString,
     versions: Vec<Version>,
     event_capacity: usize,
@@ -94,6 +98,8 @@ impl Default for EngineBuilder {
             max_subscriptions: 1024,
             max_transactions: 16,
             max_transaction_frames: 1024,
+            max_destination_len: EngineBuilder::DEFAULT_MAX_DESTINATION_LEN,
+            max_destination_segments: EngineBuilder::DEFAULT_MAX_DESTINATION_SEGMENTS,
             server_name: ByteString::from_static(concat!("stomp-core/", env!("CARGO_PKG_VERSION"))),
             versions: Version::ALL.to_vec(),
             event_capacity: 1024,
@@ -113,6 +119,12 @@ impl EngineBuilder {
     /// throttled in the background; stompjs uses 2 on its side, Spring 3 in its
     /// SimpleBroker).
     pub const DEFAULT_HEARTBEAT_TOLERANCE: f64 = 3.0;
+
+    /// Default longest `destination` of a SEND or SUBSCRIBE: 1,024 bytes.
+    pub const DEFAULT_MAX_DESTINATION_LEN: usize = 1024;
+
+    /// Default most segments in a `destination` of a SEND or SUBSCRIBE: 32.
+    pub const DEFAULT_MAX_DESTINATION_SEGMENTS: usize = 32;
 
     /// The broker behind the engine (default: [`SimpleBroker::default()`]).
     pub fn broker(self, broker: impl Broker) -> Self {
@@ -207,6 +219,26 @@ impl EngineBuilder {
     /// Most frames one session may have buffered in its open transactions (default 1024).
     pub fn max_transaction_frames(mut self, max: usize) -> Self {
         self.max_transaction_frames = max;
+        self
+    }
+
+    /// Longest `destination` header of a SEND or SUBSCRIBE, in bytes (default
+    /// [`DEFAULT_MAX_DESTINATION_LEN`](Self::DEFAULT_MAX_DESTINATION_LEN), 1,024). A longer
+    /// one ends the session with an ERROR naming this limit, before any routing work.
+    pub fn max_destination_len(mut self, bytes: usize) -> Self {
+        self.max_destination_len = bytes;
+        self
+    }
+
+    /// Most segments in the `destination` header of a SEND or SUBSCRIBE (default
+    /// [`DEFAULT_MAX_DESTINATION_SEGMENTS`](Self::DEFAULT_MAX_DESTINATION_SEGMENTS), 32).
+    /// Both `/` and `.` count as separators, whichever the broker splits on, so
+    /// `/topic/a.b` has 4 segments. A destination with more ends the session with an ERROR
+    /// naming this limit, before any routing work: pattern matching costs up to
+    /// segments x matching subscription states per published frame, so this bounds the
+    /// CPU one frame can take.
+    pub fn max_destination_segments(mut self, segments: usize) -> Self {
+        self.max_destination_segments = segments;
         self
     }
 
@@ -312,6 +344,8 @@ impl EngineBuilder {
             max_subscriptions: self.max_subscriptions,
             max_transactions: self.max_transactions,
             max_transaction_frames: self.max_transaction_frames,
+            max_destination_len: self.max_destination_len,
+            max_destination_segments: self.max_destination_segments,
             server_name: self.server_name,
             versions,
             event_capacity: self.event_capacity.max(1),

@@ -5,5 +5,6 @@
 mod support;
 
 mod backplane;
+mod pattern_bounds;
 mod queues;
 mod topics;

@@ -20,9 +20,15 @@
 //! - **No global lock.** Exact destinations live in 32 shards chosen by the destination's
 //!   hash, each behind its own lock; patterns live in one segment trie ([`PatternTrie`])
 //!   behind a read-write lock that publishes take for reading, and only when a pattern
-//!   subscription exists. Locks are held for the synchronous lookup and the non-blocking
-//!   [`OutboundSender::send`](crate::outbound::OutboundSender::send) calls only: a slow
-//!   subscriber costs its own session (its slow-consumer policy), never the others.
+//!   subscription exists. Shard locks are held for the synchronous lookup and the
+//!   non-blocking [`OutboundSender::send`](crate::outbound::OutboundSender::send) calls
+//!   only: a slow subscriber costs its own session (its slow-consumer policy), never the
+//!   others. The pattern lock is held for the match only (linear in the destination's
+//!   segments, see [`PatternTrie`]): the matching subscriber lists are shared (`Arc`,
+//!   copied on write by a concurrent SUBSCRIBE) and delivered to after it is released, and
+//!   a pattern SUBSCRIBE holds the write lock for one trie insertion. So a SUBSCRIBE
+//!   waiting for the write lock never makes other sessions' publishes wait longer than
+//!   one match.
 //!
 //! Destinations outside every configured prefix are refused with
 //! [`BrokerError::InvalidDestination`], so are wildcards in a SEND destination, malformed
@@ -113,7 +119,7 @@ pub struct SimpleBroker {
     config: SimpleBrokerConfig,
     hasher: RandomState,
     topics: Box<[TopicShard]>,
-    patterns: RwLock<PatternTrie<SubList>>,
+    patterns: RwLock<PatternTrie<Arc<SubList>>>,
     pattern_subs: AtomicUsize,
     queues: Box<[QueueShard]>,
     /// Bytes of queue messages waiting for a consumer, across all queues.
@@ -318,7 +324,8 @@ impl SimpleBroker {
                 let mut trie = write(&self.patterns);
                 // Validated in `subscribe_now`, so `entry` cannot refuse it.
                 if let Ok(list) = trie.entry(destination) {
-                    list.push(sub.clone());
+                    // Copies the list only while a publish still delivers to it.
+                    Arc::make_mut(list).push(sub.clone());
                     self.pattern_subs.fetch_add(1, Ordering::AcqRel);
                 }
             }
@@ -357,7 +364,7 @@ impl SimpleBroker {
             (DestinationKind::Topic, true) => {
                 let mut trie = write(&self.patterns);
                 if let Some(list) = trie.get_mut(destination) {
-                    if list.remove(sub) {
+                    if Arc::make_mut(list).remove(sub) {
                         self.pattern_subs.fetch_sub(1, Ordering::AcqRel);
                     }
                     if list.is_empty() {
@@ -365,6 +372,8 @@ impl SimpleBroker {
                     }
                 }
                 drop(trie);
+                // A publish that matched before the removal may still be delivering.
+                sub.mark_detached();
                 sub.take_pending();
             }
             (DestinationKind::Queue, _) => {
@@ -498,12 +507,14 @@ impl SimpleBroker {
             }
         }
         if self.pattern_subs.load(Ordering::Acquire) > 0 {
-            let trie = read(&self.patterns);
-            trie.for_each_match(destination, |list| {
+            // Match under the read lock, deliver after releasing it.
+            let mut lists: Vec<Arc<SubList>> = Vec::new();
+            read(&self.patterns).for_each_match(destination, |list| lists.push(list.clone()));
+            for list in &lists {
                 for sub in list.iter() {
-                    let _ = sub.deliver(message, None, max_unacked, buf);
+                    let _ = sub.deliver_if_attached(message, max_unacked, buf);
                 }
-            });
+            }
         }
     }
 

@@ -61,6 +61,10 @@ pub(crate) struct Sub {
     /// Position in the [`SubList`] holding it (`usize::MAX` when in none).
     slot: AtomicUsize,
     pending: Mutex<Pending>,
+    /// `true` once taken out of the pattern index. Pattern deliveries happen after the
+    /// index lock is released; they check this flag under its lock, so none is sent once
+    /// the subscription's removal returned.
+    detached: Mutex<bool>,
 }
 
 impl Sub {
@@ -84,11 +88,32 @@ impl Sub {
             subscriber,
             slot: AtomicUsize::new(usize::MAX),
             pending: Mutex::new(Pending::default()),
+            detached: Mutex::new(false),
         }
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
         crate::sync::lock(&self.pending)
+    }
+
+    /// Marks the subscription as out of the index: [`Sub::deliver_if_attached`] sends
+    /// nothing from now on (and waits for one in progress to finish).
+    pub(crate) fn mark_detached(&self) {
+        *self.detached.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    /// [`Sub::deliver`], unless [`Sub::mark_detached`] was called.
+    pub(crate) fn deliver_if_attached(
+        &self,
+        message: &SharedMessage,
+        max_unacked: usize,
+        buf: &mut BytesMut,
+    ) -> Result<(), SendError> {
+        let detached = self.detached.lock().unwrap_or_else(|p| p.into_inner());
+        if *detached {
+            return Ok(());
+        }
+        self.deliver(message, None, max_unacked, buf)
     }
 
     /// Whether a queue may hand this consumer another message.
@@ -173,7 +198,7 @@ impl Sub {
 }
 
 /// The subscriptions of one destination or pattern, with O(1) removal.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SubList {
     subs: Vec<Arc<Sub>>,
 }

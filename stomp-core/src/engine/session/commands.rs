@@ -100,6 +100,32 @@ fn subscribe_ack(frame: &Frame) -> Result<AckMode, ProtocolError> {
     }
 }
 
+/// Checks the `destination` of a SEND or SUBSCRIBE against the engine's limits on its
+/// length and segment count, so a frame's routing work stays bounded.
+pub(super) fn check_destination(
+    frame: &Frame,
+    max_len: usize,
+    max_segments: usize,
+) -> Result<(), ProtocolError> {
+    if !matches!(frame.command, Command::Send | Command::Subscribe) {
+        return Ok(());
+    }
+    let Some(destination) = frame.headers.destination() else {
+        return Ok(());
+    };
+    if destination.len() > max_len {
+        return Err(ProtocolError::destination_too_long(
+            destination.len(),
+            max_len,
+        ));
+    }
+    let segments = 1 + memchr::memchr2_iter(b'/', b'.', destination.as_bytes()).count();
+    if segments > max_segments {
+        return Err(ProtocolError::too_many_segments(segments, max_segments));
+    }
+    Ok(())
+}
+
 /// Headers of a SEND as they travel on to subscribers.
 fn forwarded_headers(headers: &Headers) -> Headers {
     let mut out = Headers::with_capacity(headers.len());
@@ -122,6 +148,11 @@ impl Session {
         info: &SessionInfo,
     ) -> Result<Outcome, ProtocolError> {
         validate(&frame, info.version)?;
+        check_destination(
+            &frame,
+            self.engine.config.max_destination_len,
+            self.engine.config.max_destination_segments,
+        )?;
         let pipelined = self.pipelined(&frame);
         if !pipelined && !self.drain_app().await {
             return Ok(Outcome::Ended);

@@ -35,6 +35,28 @@ impl ProtocolError {
         )
     }
 
+    /// A `destination` header longer than the engine allows.
+    pub(crate) fn destination_too_long(len: usize, max: usize) -> Self {
+        ProtocolError::new(
+            "destination too long",
+            format!(
+                "the destination has {len} bytes; the limit is {max} \
+                 (max_destination_len)"
+            ),
+        )
+    }
+
+    /// A `destination` header with more segments than the engine allows.
+    pub(crate) fn too_many_segments(segments: usize, max: usize) -> Self {
+        ProtocolError::new(
+            "destination has too many segments",
+            format!(
+                "the destination has {segments} segments (split on `/` and `.`); the \
+                 limit is {max} (max_destination_segments)"
+            ),
+        )
+    }
+
     pub(crate) fn no_common_version(err: &NoCommonVersion) -> Self {
         let mut e = ProtocolError::new(
             "unsupported protocol version",
