@@ -12,7 +12,7 @@ use stomp_axum::core::destination::Separator;
 use stomp_axum::core::interceptor::{
     Authenticator, ConnectRequest, InsecureLoginAuthenticator, Rejection,
 };
-use stomp_axum::core::session::Principal;
+use stomp_axum::core::identity::Principal;
 use stomp_axum::{Stomp, StompBuilder};
 use stomp_e2e::{frame, spawn_server, TestServer, WireFrame, WsClient};
 

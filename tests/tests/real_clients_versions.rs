@@ -43,7 +43,7 @@ async fn start_chat(backend: Backend) -> SocketAddr {
                 .system_login("guest", "guest")
         }),
         backplane: (backend == Backend::Backplane).then(|| {
-            stomp_redis::RedisConfig::new("redis://127.0.0.1:6379")
+            stomp_core::backplane::redis::RedisConfig::new("redis://127.0.0.1:6379")
                 .prefix(format!("versions-{}-{nanos}", std::process::id()))
         }),
         ..chat::Config::default()
