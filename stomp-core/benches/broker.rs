@@ -1,4 +1,5 @@
-//! SimpleBroker benchmarks: publish fan-out (cost per delivery) and subscription churn.
+//! SimpleBroker benchmarks: publish fan-out (cost per delivery), subscription churn, and the
+//! worst-case pattern match of issue 14 (stacked `**` against a 6 KB destination).
 //!
 //! Run: `cargo bench -p stomp-core --bench broker`.
 
@@ -13,6 +14,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use stomp_core::broker::{
     AckMode, Message, SimpleBroker, SimpleBrokerConfig, Subscriber, Subscription,
 };
+use stomp_core::destination::{PatternTrie, Separator};
 use stomp_core::identity::SessionId;
 use stomp_core::outbound::{channel, OutboundConfig, OutboundReceiver, SlowConsumerPolicy};
 use stomp_core::{Headers, Version};
@@ -154,6 +156,78 @@ fn publish_pattern(c: &mut Criterion) {
     group.finish();
 }
 
+/// Patterns that all match `/topic/x` followed by empty segments, with two `**` each (the
+/// most a pattern may hold): the shape that made a backtracking match quadratic.
+const STACKED: [&str; 8] = [
+    "/topic/x/**/**",
+    "/topic/*/**/**",
+    "/topic/**/**",
+    "/topic/**/x/**",
+    "/topic/**/*/**",
+    "/topic/x/**/*/**",
+    "/topic/*/**/*/**",
+    "/topic/x/*/**/**",
+];
+
+/// The attack's patterns: the 8 stacked ones, then (up to `n`) ones that share their `**`
+/// prefixes without matching, so they stay live states all along the destination.
+fn attack_patterns(n: usize) -> Vec<String> {
+    let mut patterns: Vec<String> = STACKED.iter().map(|p| (*p).to_owned()).collect();
+    for i in 0..n.saturating_sub(STACKED.len()) {
+        patterns.push(match i % 2 {
+            0 => format!("/topic/x/**/**/n{i}"),
+            _ => format!("/topic/*/**/n{i}/**"),
+        });
+    }
+    patterns
+}
+
+/// Issue 14's worst case: 8 (and 1,024) subscriptions like `/topic/x/**/**` and a publish
+/// to `/topic/x` followed by 6 KB of `/`; the match alone (trie) and the whole publish
+/// (broker, 8 deliveries). The engine refuses such destinations by default (1,024 bytes,
+/// 32 segments); the broker alone does not.
+fn pattern_attack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pattern_attack");
+    let destination = format!("/topic/x{}", "/".repeat(6 * 1024));
+    for n in [8usize, 1024] {
+        let mut trie = PatternTrie::new(Separator::Slash);
+        for p in attack_patterns(n) {
+            *trie.entry(&p).expect("valid pattern") = 1u32;
+        }
+        group.bench_function(format!("trie_match_6kb/{n}_patterns"), |b| {
+            b.iter(|| {
+                let mut matched = 0u32;
+                trie.for_each_match(black_box(&destination), |v| matched += v);
+                assert_eq!(matched, 8);
+                matched
+            })
+        });
+
+        // One session per matching pattern (each receives every publish), one more for the
+        // patterns that never match.
+        let broker = SimpleBroker::default();
+        let mut receivers = Vec::new();
+        let (idle, idle_rx) = subscriber("idle".into());
+        receivers.push(idle_rx);
+        for (i, p) in attack_patterns(n).iter().enumerate() {
+            let s = if i < STACKED.len() {
+                let (s, rx) = subscriber(format!("attacker{i}"));
+                receivers.push(rx);
+                s
+            } else {
+                idle.clone()
+            };
+            broker
+                .subscribe_now(subscription(&s, &format!("p{i}"), p, AckMode::Auto))
+                .expect("subscribe");
+        }
+        group.bench_function(format!("publish_6kb/{n}_subs"), |b| {
+            b.iter_custom(|iters| timed_publishes(&broker, &mut receivers, &destination, iters))
+        });
+    }
+    group.finish();
+}
+
 fn publish_queue(c: &mut Criterion) {
     let mut group = c.benchmark_group("publish_queue");
     for ack in [AckMode::Auto, AckMode::ClientIndividual] {
@@ -219,6 +293,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = publish_topic, publish_pattern, publish_queue, churn
+    targets = publish_topic, publish_pattern, pattern_attack, publish_queue, churn
 }
 criterion_main!(benches);

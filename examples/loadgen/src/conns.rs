@@ -36,6 +36,8 @@ pub(crate) struct ConnResult {
     pub(crate) held: usize,
     pub(crate) ramp_seconds: f64,
     pub(crate) connects_per_s: f64,
+    /// Time from starting a connection (TCP connect) to its CONNECTED frame.
+    pub(crate) connect_latency: probe::Latency,
     pub(crate) server_rss_before_bytes: Option<u64>,
     pub(crate) server_rss_after_bytes: Option<u64>,
     pub(crate) server_bytes_per_session: Option<f64>,
@@ -70,18 +72,20 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     let connected = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(plan.connections);
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Result<(), String>>(1024);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Result<Duration, String>>(1024);
     for _ in 0..plan.connections {
         let (target, gate, done) = (target.clone(), gate.clone(), done_tx.clone());
         let (dropped, connected) = (dropped.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
+            let began = Instant::now();
             let outcome = client::connect(&target).await;
+            let took = began.elapsed();
             drop(permit);
             match outcome {
                 Ok((writer, mut reader)) => {
                     connected.fetch_add(1, Ordering::Relaxed);
-                    let _ = done.send(Ok(())).await;
+                    let _ = done.send(Ok(took)).await;
                     drop(done);
                     // Idle: any frame or the end of the connection counts as a drop.
                     let _ = reader.next_frame().await;
@@ -98,10 +102,15 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     let ramp_deadline = start + plan.ramp_limit;
     let mut finished = 0;
     let mut last_report = Instant::now();
+    let mut latency = probe::histogram(false);
     while finished < plan.connections {
         let next = tokio::time::timeout_at(ramp_deadline, done_rx.recv()).await;
         match next {
-            Ok(Some(Ok(()))) => result.connected += 1,
+            Ok(Some(Ok(took))) => {
+                result.connected += 1;
+                let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                let _ = latency.record(us.clamp(1, 60_000_000));
+            }
             Ok(Some(Err(e))) => {
                 result.failed += 1;
                 if result.errors.len() < 5 {
@@ -126,6 +135,7 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
         }
     }
     result.ramp_seconds = start.elapsed().as_secs_f64();
+    result.connect_latency = probe::Latency::of(&latency);
     if result.ramp_seconds > 0.0 {
         result.connects_per_s = (result.connected as f64 / result.ramp_seconds).round();
     }

@@ -5,6 +5,7 @@
 mod support;
 
 mod backplane;
+mod isolation;
 mod pattern_bounds;
 mod queues;
 mod topics;

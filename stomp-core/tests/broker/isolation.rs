@@ -1,10 +1,8 @@
 //! `Broker::publish_to_session` on the embedded broker: a resolved user destination reaches
 //! its own session's exact subscriptions only (wire-level tests: `tests/tests/isolation.rs`).
-#![allow(clippy::unwrap_used, missing_docs)]
 
-mod broker_support;
 
-use broker_support::{message, publish, subscribe, Client};
+use crate::support::{message, publish, subscribe, Client};
 use stomp_core::broker::{AckMode, Broker, SimpleBroker, SimpleBrokerConfig};
 use stomp_core::destination::Separator;
 
