@@ -39,6 +39,9 @@ pub struct StompBuilder<S = ()> {
     has_routes: bool,
     stated: Option<Result<AppRouter, BuildError>>,
     custom_app: bool,
+    /// `simple_broker`'s prefixes, turned into a `SimpleBroker` at build time.
+    simple_prefixes: Option<Vec<String>>,
+    queue_prefixes: Vec<String>,
 }
 
 impl<S> std::fmt::Debug for StompBuilder<S> {
@@ -73,6 +76,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             has_routes: false,
             stated: None,
             custom_app: false,
+            simple_prefixes: None,
+            queue_prefixes: vec!["/queue".to_owned()],
         }
     }
 
@@ -132,24 +137,30 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
-    /// Uses the in-memory [`SimpleBroker`] for these destination prefixes. Prefixes
-    /// containing `queue` are point-to-point queues, the others broadcast topics; use
+    /// Uses the in-memory [`SimpleBroker`] for these destination prefixes. Those also named
+    /// by [`queue_prefixes`](Self::queue_prefixes) (default `["/queue"]`, compared exactly)
+    /// are point-to-point queues, the others broadcast topics; use
     /// [`simple_broker_config`](Self::simple_broker_config) for Spring's all-broadcast
     /// behaviour or other settings.
-    pub fn simple_broker<I, P>(self, prefixes: I) -> Self
+    pub fn simple_broker<I, P>(mut self, prefixes: I) -> Self
     where
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        let (queues, topics): (Vec<String>, Vec<String>) = prefixes
-            .into_iter()
-            .map(Into::into)
-            .partition(|p| p.contains("queue"));
-        self.simple_broker_config(
-            SimpleBrokerConfig::new()
-                .topic_prefixes(topics)
-                .queue_prefixes(queues),
-        )
+        self.simple_prefixes = Some(prefixes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Which of the [`simple_broker`](Self::simple_broker) prefixes are point-to-point
+    /// queues (default `["/queue"]`); the others are topics. `queue_prefixes([] as [&str; 0])`
+    /// makes every prefix a topic.
+    pub fn queue_prefixes<I, P>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.queue_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Uses a [`SimpleBroker`] with this configuration.
@@ -159,6 +170,7 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
 
     /// Uses this broker (a relay, a backplane, a custom one).
     pub fn broker(mut self, broker: impl Broker) -> Self {
+        self.simple_prefixes = None;
         self.engine = self.engine.broker(broker);
         self
     }
@@ -169,6 +181,7 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     /// `BackplaneBroker::new`, which resolves forwarded messages with it.
     pub fn backplane(mut self, broker: BackplaneBroker) -> Self {
         let users = broker.user_destinations().clone();
+        self.simple_prefixes = None;
         self.engine = self.engine.user_destinations(users).broker(broker);
         self
     }
@@ -378,6 +391,16 @@ impl StompBuilder<()> {
             (None, false) => None,
         };
         let mut engine = self.engine;
+        if let Some(prefixes) = self.simple_prefixes {
+            let (queues, topics): (Vec<String>, Vec<String>) = prefixes
+                .into_iter()
+                .partition(|p| self.queue_prefixes.contains(p));
+            engine = engine.broker(SimpleBroker::new(
+                SimpleBrokerConfig::new()
+                    .topic_prefixes(topics)
+                    .queue_prefixes(queues),
+            ));
+        }
         if let Some(router) = router {
             if self.custom_app {
                 return Err(BuildError::TwoApplications);

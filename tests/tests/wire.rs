@@ -409,3 +409,69 @@ async fn handshake_principal_from_an_axum_extractor() {
     assert_eq!(c.stomp_connect().await.header("user-name"), Some("bob"));
     assert_eq!(ClientOptions::new().connect(&url).await.err(), Some(403));
 }
+
+/// Two subscribers of one destination, two SENDs (with receipts): what each receives.
+async fn bodies_of_two_subscribers(stomp: Stomp, destination: &str) -> (Vec<String>, Vec<String>) {
+    let server = spawn_server(app(&stomp)).await;
+    let mut a = WsClient::connect(&server.ws_url("/ws")).await;
+    let mut b = WsClient::connect(&server.ws_url("/ws")).await;
+    a.stomp_connect().await;
+    b.stomp_connect().await;
+    subscribe(&mut a, "a", destination).await;
+    subscribe(&mut b, "b", destination).await;
+    let mut sender = WsClient::connect(&server.ws_url("/ws")).await;
+    sender.stomp_connect().await;
+    for (i, body) in ["one", "two"].iter().enumerate() {
+        sender
+            .send_text(
+                &frame("SEND")
+                    .header("destination", destination)
+                    .header("receipt", &format!("r{i}"))
+                    .body(body)
+                    .text(),
+            )
+            .await;
+        sender.expect_frame("RECEIPT").await;
+    }
+    // A marker on a topic both see, so "nothing more" is observable without a sleep.
+    let mut bodies = (Vec::new(), Vec::new());
+    for client in [&mut a, &mut b] {
+        subscribe(client, "end", "/topic/end").await;
+    }
+    sender
+        .send_text(&frame("SEND").header("destination", "/topic/end").body("end").text())
+        .await;
+    for (client, out) in [(&mut a, &mut bodies.0), (&mut b, &mut bodies.1)] {
+        loop {
+            let message = client.expect_frame("MESSAGE").await;
+            let body = String::from_utf8(message.body.clone()).unwrap();
+            if body == "end" {
+                break;
+            }
+            out.push(body);
+        }
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn queue_prefixes_are_explicit() {
+    // Named as a queue prefix: point-to-point, each message to one of the two consumers.
+    let stomp = Stomp::builder()
+        .simple_broker(["/topic", "/jobs"])
+        .queue_prefixes(["/jobs"])
+        .build();
+    let (a, b) = bodies_of_two_subscribers(stomp, "/jobs/resize").await;
+    assert_eq!(a.len() + b.len(), 2, "{a:?} {b:?}");
+    assert!(a.len() == 1 && b.len() == 1, "round-robin: {a:?} {b:?}");
+
+    // Not named (a name that merely contains "queue"): a topic, both receive both.
+    let stomp = Stomp::builder().simple_broker(["/topic", "/queues-of-news"]).build();
+    let (a, b) = bodies_of_two_subscribers(stomp, "/queues-of-news/today").await;
+    assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
+
+    // The default queue prefix is exactly "/queue".
+    let stomp = Stomp::builder().simple_broker(["/topic", "/queue"]).build();
+    let (a, b) = bodies_of_two_subscribers(stomp, "/queue/work").await;
+    assert!(a.len() == 1 && b.len() == 1, "{a:?} {b:?}");
+}
