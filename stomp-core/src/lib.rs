@@ -40,6 +40,20 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # The three channels, in the order a message travels
+//!
+//! 1. **INBOUND**: a session ([`engine::Session`]) decodes the client's frames in order and
+//!    runs them through the inbound interceptors ([`interceptor`]; the authenticator on
+//!    CONNECT). A SEND or SUBSCRIBE under the application prefix goes to the handlers
+//!    ([`app`]); everything else goes on to the broker channel.
+//! 2. **BROKER**: [`channel::BrokerChannel`] is the one way into the broker, for client
+//!    SENDs, handler replies and the [`template::MessagingTemplate`] alike: destination
+//!    policy ([`authz`]), user destinations ([`user`]), then the [`broker::Broker`]
+//!    (embedded [`broker::SimpleBroker`], the relay, or a [`backplane`]).
+//! 3. **OUTBOUND**: the broker hands each delivery to the subscriber's bounded queue
+//!    ([`outbound`]), which the transport's writer drains; a slow consumer meets the
+//!    session's stated policy, never unbounded memory.
+//!
 //! # Modules, bottom to top
 //!
 //! Imports run one way, down this list (a test in the workspace checks there is no cycle):
