@@ -6,6 +6,8 @@
 #   scripts/bench.sh                     # RUNS=3 DURATION=5
 #   RUNS=5 DURATION=10 scripts/bench.sh
 #   SERVERS="ours forwarder" SCENARIOS="fanout100 pairs" scripts/bench.sh
+#   BEFORE=/path/to/old/bench-server SERVERS="ours before forwarder" scripts/bench.sh
+#                                        # before/after: "before" runs an older bench-server build
 #
 # RabbitMQ must already run with rabbitmq_web_stomp (ws://127.0.0.1:15674/ws, guest/guest);
 # it is skipped when that port is closed. Everything else is started here, fresh for every
@@ -43,7 +45,7 @@ port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
   AUTH=()
   local want
-  case $1 in ours|ours1k) want=18080 ;; forwarder) want=18081 ;; js) want=18082 ;; *) want= ;; esac
+  case $1 in ours|ours1k) want=18080 ;; forwarder) want=18081 ;; js) want=18082 ;; before) want=18083 ;; *) want= ;; esac
   if [ -n "$want" ] && port_open "$want"; then
     echo "port $want is already in use: stop what listens there first" >&2; exit 1
   fi
@@ -52,6 +54,9 @@ start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
       local extra=(); [ "$1" = ours1k ] && extra=(--read-buffer 1024)
       target/release/bench-server --addr 127.0.0.1:18080 "${extra[@]}" >>"$OUT/ours.log" 2>&1 &
       SERVER_PID=$!; URL=ws://127.0.0.1:18080/ws ;;
+    before)
+      "${BEFORE:?set BEFORE to an older bench-server binary}" --addr 127.0.0.1:18083 >>"$OUT/before.log" 2>&1 &
+      SERVER_PID=$!; URL=ws://127.0.0.1:18083/ws ;;
     forwarder)
       target/release/bare-forwarder --addr 127.0.0.1:18081 >>"$OUT/forwarder.log" 2>&1 &
       SERVER_PID=$!; URL=ws://127.0.0.1:18081/ws ;;
@@ -100,7 +105,7 @@ for run in $(seq 1 "$RUNS"); do
   order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
   for scenario in $SCENARIOS; do
     for server in "${order[@]}"; do
-      [ "$scenario" = app ] && [ "$server" != ours ] && continue   # only ours has /app
+      [ "$scenario" = app ] && [ "$server" != ours ] && [ "$server" != before ] && continue   # only ours has /app
       [ "$server" = ours1k ] && [ "$scenario" != conns ] && continue
       [ "$server" = rabbitmq ] && ! rabbit_up && continue
       start_server "$server"
@@ -139,9 +144,9 @@ def fmt(v, digits=0):
     if v is None:
         return "–"
     return f"{v:,.{digits}f}"
-names = {"ours": "stomp-axum (bench-server)", "ours1k": "stomp-axum, read_buffer_size(1024)", "forwarder": "bare axum forwarder",
+names = {"ours": "stomp-axum (bench-server)", "before": "stomp-axum, before (BEFORE=...)", "ours1k": "stomp-axum, read_buffer_size(1024)", "forwarder": "bare axum forwarder",
          "rabbitmq": "RabbitMQ Web-STOMP", "js": "stomp-broker-js"}
-order = ["ours", "ours1k", "forwarder", "rabbitmq", "js"]
+order = ["ours", "before", "ours1k", "forwarder", "rabbitmq", "js"]
 print("| scenario | server | runs | delivered/s | server CPU µs/delivery | p50 µs | p99 µs | p99.9 µs | lost | out of order | vs forwarder: msgs/s, CPU | load avg |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for scenario in ["fanout100", "fanout1000", "pairs", "latency", "app"]:
