@@ -327,8 +327,8 @@ async fn send_headers_cannot_declare_another_sessions_queue() {
     let instance = instance(ConnectionMode::default(), None).await;
     let (mut alice, _) = client(&instance, &unique("alice")).await;
     // Each set, forwarded, makes RabbitMQ declare the queue a SEND names if it does not
-    // exist yet: with arguments Bob's own declaration lacks (PRECONDITION_FAILED), or
-    // exclusive to the relay's system connection (RESOURCE_LOCKED for Bob).
+    // exist yet: with arguments a later consumer's declaration lacks (PRECONDITION_FAILED),
+    // or exclusive to the relay's system connection (RESOURCE_LOCKED for everyone else).
     let plants: [&[(&str, &str)]; 4] = [
         &[("x-max-length", "0"), ("x-message-ttl", "1")],
         &[("persistent", "false")],
@@ -336,38 +336,43 @@ async fn send_headers_cannot_declare_another_sessions_queue() {
         &[("durable", "false"), ("auto-delete", "true")],
     ];
     for plant in plants {
-        let bob_name = unique("bob");
-        let (mut bob, bob_session) = client(&instance, &bob_name).await;
-        let private = unique("private");
-        // Before Bob subscribes, Alice sends to his future queue.
-        send(
-            &mut alice,
-            &format!("/queue/{private}-user{bob_session}"),
-            "planted",
-            plant,
-        )
-        .await;
-        let mut early =
-            subscribe(&mut bob, "private", &format!("/user/queue/{private}"), &[]).await;
+        let (mut bob, _) = client(&instance, &unique("bob")).await;
+        let queue = format!("/queue/{}", unique("work"));
+        // Before Bob subscribes, Alice sends to the queue with declaring headers.
+        send(&mut alice, &queue, "planted", plant).await;
+        let mut early = subscribe(&mut bob, "work", &queue, &[]).await;
         let planted = match early.pop() {
             Some(planted) => planted,
             None => bob.expect_frame("MESSAGE").await,
         };
         assert_eq!(planted.body_text(), "planted", "{plant:?}");
-        let secret = unique("secret");
-        send(
-            &mut alice,
-            &format!("/user/{bob_name}/queue/{private}"),
-            &secret,
-            &[],
-        )
-        .await;
+        let next = unique("next");
+        send(&mut alice, &queue, &next, &[]).await;
         assert_eq!(
             bob.expect_frame("MESSAGE").await.body_text(),
-            secret,
+            next,
             "{plant:?}"
         );
     }
+    // Another session's resolved user queue cannot be named at all (the broker channel
+    // refuses it before the relay sees it), headers or not.
+    let (_bob, bob_session) = client(&instance, &unique("bob")).await;
+    let private = format!("/queue/{}-user{bob_session}", unique("private"));
+    alice
+        .send_text(
+            &frame("SEND")
+                .header("destination", &private)
+                .header("x-max-length", "0")
+                .header("receipt", "planted")
+                .body("planted")
+                .text(),
+        )
+        .await;
+    let refused = alice.expect_frame("ERROR").await;
+    assert!(
+        refused.header("message").unwrap_or("").contains("another session"),
+        "{refused:?}"
+    );
     instance.relay.shutdown().await;
 }
 
