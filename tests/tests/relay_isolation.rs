@@ -323,7 +323,7 @@ async fn an_allowed_x_queue_name_still_cannot_name_another_sessions_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_headers_cannot_declare_another_sessions_queue() {
+async fn send_headers_cannot_declare_queues_nor_name_another_sessions_queue() {
     let instance = instance(ConnectionMode::default(), None).await;
     let (mut alice, _) = client(&instance, &unique("alice")).await;
     // Each set, forwarded, makes RabbitMQ declare the queue a SEND names if it does not
