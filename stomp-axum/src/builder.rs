@@ -121,6 +121,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             has_routes: false,
             stated,
             custom_app: self.custom_app,
+            simple_prefixes: self.simple_prefixes,
+            queue_prefixes: self.queue_prefixes,
         }
     }
 

@@ -208,7 +208,9 @@ fn stomp_core_top_level_modules_have_no_import_cycle() {
     for (module, edges) in &graph {
         assert!(!edges.contains("engine"), "{module} imports the engine");
     }
-    assert!(graph["identity"].iter().all(|m| m == "version" || m == "sync"));
+    assert!(graph["identity"]
+        .iter()
+        .all(|m| m == "version" || m == "sync"));
     assert!(
         graph["frame"].is_empty(),
         "frame imports {:?}",

@@ -9,10 +9,10 @@ use axum::Router;
 use stomp_axum::core::authz::DestinationRules;
 use stomp_axum::core::broker::{BoxFuture, SimpleBrokerConfig};
 use stomp_axum::core::destination::Separator;
+use stomp_axum::core::identity::Principal;
 use stomp_axum::core::interceptor::{
     Authenticator, ConnectRequest, InsecureLoginAuthenticator, Rejection,
 };
-use stomp_axum::core::identity::Principal;
 use stomp_axum::{Stomp, StompBuilder};
 use stomp_e2e::{frame, spawn_server, TestServer, WireFrame, WsClient};
 

@@ -370,7 +370,10 @@ async fn send_headers_cannot_declare_queues_nor_name_another_sessions_queue() {
         .await;
     let refused = alice.expect_frame("ERROR").await;
     assert!(
-        refused.header("message").unwrap_or("").contains("another session"),
+        refused
+            .header("message")
+            .unwrap_or("")
+            .contains("another session"),
         "{refused:?}"
     );
     instance.relay.shutdown().await;

@@ -439,7 +439,12 @@ async fn bodies_of_two_subscribers(stomp: Stomp, destination: &str) -> (Vec<Stri
         subscribe(client, "end", "/topic/end").await;
     }
     sender
-        .send_text(&frame("SEND").header("destination", "/topic/end").body("end").text())
+        .send_text(
+            &frame("SEND")
+                .header("destination", "/topic/end")
+                .body("end")
+                .text(),
+        )
         .await;
     for (client, out) in [(&mut a, &mut bodies.0), (&mut b, &mut bodies.1)] {
         loop {
@@ -466,7 +471,9 @@ async fn queue_prefixes_are_explicit() {
     assert!(a.len() == 1 && b.len() == 1, "round-robin: {a:?} {b:?}");
 
     // Not named (a name that merely contains "queue"): a topic, both receive both.
-    let stomp = Stomp::builder().simple_broker(["/topic", "/queues-of-news"]).build();
+    let stomp = Stomp::builder()
+        .simple_broker(["/topic", "/queues-of-news"])
+        .build();
     let (a, b) = bodies_of_two_subscribers(stomp, "/queues-of-news/today").await;
     assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
 

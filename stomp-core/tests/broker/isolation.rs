@@ -1,7 +1,6 @@
 //! `Broker::publish_to_session` on the embedded broker: a resolved user destination reaches
 //! its own session's exact subscriptions only (wire-level tests: `tests/tests/isolation.rs`).
 
-
 use crate::support::{message, publish, subscribe, Client};
 use stomp_core::broker::{AckMode, Broker, SimpleBroker, SimpleBrokerConfig};
 use stomp_core::destination::Separator;
@@ -47,7 +46,14 @@ async fn dot_patterns_do_not_see_session_publishes() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().separator(Separator::Dot));
     let mut owner = Client::new("s1");
     let mut intruder = Client::new("s2");
-    subscribe(&broker, &owner, "0", "/topic/chat.notes-users1", AckMode::Auto).await;
+    subscribe(
+        &broker,
+        &owner,
+        "0",
+        "/topic/chat.notes-users1",
+        AckMode::Auto,
+    )
+    .await;
     subscribe(&broker, &intruder, "0", "/topic/chat.*", AckMode::Auto).await;
     subscribe(&broker, &intruder, "1", "/topic/chat.**", AckMode::Auto).await;
     broker

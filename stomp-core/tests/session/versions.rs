@@ -11,9 +11,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use stomp_core::broker::{SimpleBroker, SimpleBrokerConfig};
 use stomp_core::codec::{Decoded, Decoder, Limits};
+use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, TransportInfo};
 use stomp_core::outbound::{Next, Outbound, OutboundReceiver};
-use stomp_core::engine::Session;
 use stomp_core::{Command, Frame, Version};
 
 const ALL: &[Version] = &[Version::V1_0, Version::V1_1, Version::V1_2];
