@@ -49,7 +49,14 @@ async fn dot_patterns_do_not_see_session_publishes() {
     let broker = SimpleBroker::new(SimpleBrokerConfig::new().separator(Separator::Dot));
     let mut owner = Client::new("s1");
     let mut intruder = Client::new("s2");
-    subscribe(&broker, &owner, "0", "/topic/chat.notes-users1", AckMode::Auto).await;
+    subscribe(
+        &broker,
+        &owner,
+        "0",
+        "/topic/chat.notes-users1",
+        AckMode::Auto,
+    )
+    .await;
     subscribe(&broker, &intruder, "0", "/topic/chat.*", AckMode::Auto).await;
     subscribe(&broker, &intruder, "1", "/topic/chat.**", AckMode::Auto).await;
     broker
