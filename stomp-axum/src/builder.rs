@@ -220,7 +220,9 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
-    /// Authenticates CONNECT frames (login/passcode or headers).
+    /// Authenticates CONNECT frames (login/passcode or headers). Default: the handshake
+    /// principal, if any, else anonymous; never the CONNECT `login` (for demos,
+    /// `stomp_core::interceptor::InsecureLoginAuthenticator` takes it unchecked).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.engine = self.engine.authenticator(authenticator);
         self

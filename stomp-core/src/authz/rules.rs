@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Access, AccessRequest, Decision, DestinationPolicy};
 use crate::destination::{
-    is_pattern, matches, pattern_covers, patterns_intersect, validate_pattern, Separator,
+    is_pattern, pattern_covers, patterns_intersect, validate_pattern, Separator,
 };
 
 type Predicate = Arc<dyn Fn(&AccessRequest<'_>) -> bool + Send + Sync>;
@@ -78,7 +78,10 @@ enum Overlap {
 impl Rule {
     fn overlap(&self, destination: &str, separator: Separator) -> Overlap {
         if !is_pattern(destination) {
-            return if matches(&self.pattern, destination, separator) {
+            // A plain destination is a pattern matching only itself; the intersection walk
+            // is linear in its length whatever `**` the rule holds (the backtracking
+            // reference matcher would be quadratic on a long, peer-chosen destination).
+            return if patterns_intersect(&self.pattern, destination, separator) == Ok(true) {
                 Overlap::All
             } else {
                 Overlap::None
