@@ -19,14 +19,12 @@ use crate::handshake::PrincipalResolver;
 use crate::socket::{self, SocketContext};
 use crate::stats::{AdmitError, Tracker};
 
-/// The subprotocols offered, in order of preference.
-pub(crate) const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
-
-/// Serves one request to the endpoint path.
 /// Everything one endpoint shares: the engine, the transport settings, the handshake's
 /// principal resolver and the connection tracker.
 pub(crate) struct Endpoint {
     pub(crate) engine: Engine,
+    /// The WebSocket subprotocols offered: those of the engine's versions, newest first.
+    subprotocols: Vec<&'static str>,
     pub(crate) config: Arc<TransportConfig>,
     pub(crate) principal_resolver: Option<PrincipalResolver>,
     pub(crate) tracker: Tracker,
@@ -47,8 +45,15 @@ impl Endpoint {
         config: TransportConfig,
         principal_resolver: Option<PrincipalResolver>,
     ) -> Arc<Endpoint> {
+        let subprotocols = engine
+            .versions()
+            .iter()
+            .rev()
+            .map(|v| v.subprotocol())
+            .collect();
         Arc::new(Endpoint {
             engine,
+            subprotocols,
             config: Arc::new(config),
             principal_resolver,
             tracker: Tracker::default(),
@@ -113,7 +118,7 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
         .map(|ConnectInfo(addr)| *addr);
 
     let upgrade = upgrade
-        .protocols(SUBPROTOCOLS)
+        .protocols(inner.subprotocols.clone())
         .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(config.write_buffer_size)
         .max_message_size(socket::hard_message_limit(config))

@@ -482,3 +482,27 @@ async fn queue_prefixes_are_explicit() {
     let (a, b) = bodies_of_two_subscribers(stomp, "/queue/work").await;
     assert!(a.len() == 1 && b.len() == 1, "{a:?} {b:?}");
 }
+
+#[tokio::test]
+async fn only_the_engines_versions_are_offered_as_subprotocols() {
+    use stomp_axum::core::Version;
+    let stomp = Stomp::builder()
+        .simple_broker(["/topic"])
+        .engine(|e| e.versions(&[Version::V1_2]))
+        .build();
+    let server = spawn_server(app(&stomp)).await;
+    let url = server.ws_url("/ws");
+    let c = ClientOptions::new()
+        .protocols(["v10.stomp", "v11.stomp"])
+        .connect(&url)
+        .await
+        .expect("upgrade");
+    assert_eq!(c.protocol(), None, "1.0/1.1 are not offered by a 1.2-only engine");
+    let mut c = ClientOptions::new()
+        .protocols(["v11.stomp", "v12.stomp"])
+        .connect(&url)
+        .await
+        .expect("upgrade");
+    assert_eq!(c.protocol(), Some("v12.stomp"));
+    c.stomp_connect().await;
+}

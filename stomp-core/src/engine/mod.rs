@@ -298,6 +298,12 @@ impl Engine {
         }
     }
 
+    /// The protocol versions this engine accepts, oldest first
+    /// ([`EngineBuilder::versions`]).
+    pub fn versions(&self) -> &[Version] {
+        &self.inner.config.versions
+    }
+
     /// The engine's counters.
     pub fn stats(&self) -> EngineStats {
         let sessions = self.inner.live_sessions();
