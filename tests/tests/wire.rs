@@ -419,6 +419,10 @@ async fn bodies_of_two_subscribers(stomp: Stomp, destination: &str) -> (Vec<Stri
     b.stomp_connect().await;
     subscribe(&mut a, "a", destination).await;
     subscribe(&mut b, "b", destination).await;
+    // A marker on a topic both see, so "nothing more" is observable without a sleep.
+    for client in [&mut a, &mut b] {
+        subscribe(client, "end", "/topic/end").await;
+    }
     let mut sender = WsClient::connect(&server.ws_url("/ws")).await;
     sender.stomp_connect().await;
     for (i, body) in ["one", "two"].iter().enumerate() {
@@ -433,11 +437,7 @@ async fn bodies_of_two_subscribers(stomp: Stomp, destination: &str) -> (Vec<Stri
             .await;
         sender.expect_frame("RECEIPT").await;
     }
-    // A marker on a topic both see, so "nothing more" is observable without a sleep.
     let mut bodies = (Vec::new(), Vec::new());
-    for client in [&mut a, &mut b] {
-        subscribe(client, "end", "/topic/end").await;
-    }
     sender
         .send_text(
             &frame("SEND")
