@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::system::SystemState;
+use super::USER_DESTINATION_HEADER;
 use crate::client::Client;
 use crate::cluster::{Announcement, Change, InstanceId, Membership, RemoteChange};
 use crate::frame::{name, Command, Frame, Headers};
@@ -260,8 +261,13 @@ impl Sync {
 
     /// Subscribes to the registry topic on a (new) system connection.
     async fn listen(&self, client: &Client, tx: mpsc::Sender<Bytes>) -> bool {
+        let topic = self.config.topic.clone();
         let result = client
             .subscribe_handler(self.config.topic.clone(), Headers::new(), move |frame| {
+                if !is_from_an_instance(&frame, &topic) {
+                    tracing::debug!("user registry event without the instance marker ignored");
+                    return;
+                }
                 // A full queue drops the event; the version gap it leaves asks for a snapshot.
                 let _ = tx.try_send(frame.body);
             })
@@ -283,6 +289,7 @@ impl Sync {
         let frame = Frame::new(Command::Send)
             .header(name::DESTINATION, self.config.topic.clone())
             .header(name::CONTENT_TYPE, "application/json")
+            .header(USER_DESTINATION_HEADER, self.config.topic.clone())
             .body(body);
         if let Err(error) = client.send_frame(frame).await {
             tracing::debug!(%error, "user registry event not sent");
@@ -380,6 +387,16 @@ impl Sync {
         }
         self.changes.send_modify(|n| *n += 1);
     }
+}
+
+/// Whether a frame on the registry topic was published by a relay's registry sync: it
+/// carries [`USER_DESTINATION_HEADER`] naming the topic. The relay strips that header from
+/// everything clients publish, so a client that SENDs to the registry topic (it is under a
+/// relayed prefix) cannot inject sessions into the instances' registries; and a delivery
+/// carrying it reaches no client session (it is not one of their own user destinations),
+/// so a client subscribed to the topic or to `/topic/#` cannot read the events either.
+fn is_from_an_instance(frame: &Frame, topic: &str) -> bool {
+    frame.headers.get(USER_DESTINATION_HEADER) == Some(topic)
 }
 
 fn remote_session(id: &SessionId, user: &str) -> SessionInfo {
@@ -599,6 +616,21 @@ mod tests {
         // And the heartbeat then matches.
         let heartbeat = Event::Heartbeat { version: 2 };
         assert_eq!(a.apply_remote(&wire("b", heartbeat)), None);
+    }
+
+    #[test]
+    fn only_events_with_the_instance_marker_count() {
+        let topic = "/topic/registry";
+        let event = |marker: Option<&str>| {
+            let frame = Frame::new(Command::Message).header(name::DESTINATION, topic);
+            match marker {
+                Some(value) => frame.header(USER_DESTINATION_HEADER, value),
+                None => frame,
+            }
+        };
+        assert!(is_from_an_instance(&event(Some(topic)), topic));
+        assert!(!is_from_an_instance(&event(None), topic));
+        assert!(!is_from_an_instance(&event(Some("/user/queue/x")), topic));
     }
 
     #[tokio::test(start_paused = true)]
