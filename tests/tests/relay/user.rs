@@ -11,7 +11,7 @@ use stomp_core::channel::BrokerChannel;
 use stomp_core::client::{Client, ClientConfig, Subscription};
 use stomp_core::frame::Headers;
 use stomp_core::identity::Principal;
-use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
+use stomp_core::relay::{ConnectionMode, Relay, RelayConfig, USER_DESTINATION_HEADER};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::user::{UserDestinations, UserRegistry};
 use stomp_e2e::relay::{unique, TestSession, RABBIT, WAIT};
@@ -196,11 +196,14 @@ async fn a_version_gap_is_repaired_by_a_snapshot_on_request() {
     .await;
 }
 
-/// Publishes `event` on the registry topic as instance `me`.
+/// Publishes `event` on the registry topic as instance `me`, with the marker of a relay's
+/// registry events (which the relay strips from what clients publish).
 async fn say(ghost: &Client, topic: &str, me: &str, mut event: Value) {
     event["instance"] = json!(me);
+    let mut headers = Headers::new();
+    headers.append(USER_DESTINATION_HEADER, topic.to_owned());
     ghost
-        .send(topic.to_owned(), event.to_string())
+        .send_with_headers(topic.to_owned(), headers, event.to_string(), false)
         .await
         .expect("sent to the registry topic");
 }
