@@ -330,7 +330,7 @@ impl Sync {
     fn apply_remote(&mut self, bytes: &[u8]) -> Option<SessionAnnouncement> {
         let wire: Wire = serde_json::from_slice(bytes).ok()?;
         let origin = InstanceId::from(wire.instance);
-        if &origin == self.membership.me() {
+        if origin == *self.membership.me() {
             return None;
         }
         let applied = self
@@ -530,7 +530,7 @@ mod tests {
         );
         let subscribed = put(2, session("b-1", "ann", &[("0", "/user/queue/reply")]));
         assert_eq!(a.apply_remote(&wire("b", subscribed)), None);
-        assert_eq!(registry.sessions_of("ann"), [b1.clone()]);
+        assert_eq!(registry.sessions_of("ann"), [SessionId::from("b-1")]);
         assert!(registry.is_subscribed_to(&b1, &["/user/queue/reply"]));
 
         let moved = put(3, session("b-1", "ann", &[("1", "/user/queue/other")]));
