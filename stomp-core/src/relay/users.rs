@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::system::SystemState;
-use super::USER_DESTINATION_HEADER;
+use super::{RelayConfig, USER_DESTINATION_HEADER};
 use crate::client::Client;
 use crate::cluster::{Announcement, Change, InstanceId, Membership, RemoteChange};
 use crate::frame::{name, Command, Frame, Headers};
@@ -188,6 +188,17 @@ pub(crate) struct SyncConfig {
     pub(crate) interval: Duration,
 }
 
+impl SyncConfig {
+    /// The sync settings of a relay.
+    pub(crate) fn of(config: &RelayConfig) -> Self {
+        SyncConfig {
+            instance: config.instance_id.clone(),
+            topic: config.user_registry_topic.clone(),
+            interval: config.user_registry_interval,
+        }
+    }
+}
+
 struct Sync {
     config: SyncConfig,
     registry: UserRegistry,
@@ -279,21 +290,7 @@ impl Sync {
     }
 
     async fn send(&self, client: &Client, announcement: SessionAnnouncement) {
-        let wire = Wire {
-            instance: self.config.instance.clone(),
-            event: Event::from(announcement),
-        };
-        let Ok(body) = serde_json::to_vec(&wire) else {
-            return;
-        };
-        let frame = Frame::new(Command::Send)
-            .header(name::DESTINATION, self.config.topic.clone())
-            .header(name::CONTENT_TYPE, "application/json")
-            .header(USER_DESTINATION_HEADER, self.config.topic.clone())
-            .body(body);
-        if let Err(error) = client.send_frame(frame).await {
-            tracing::debug!(%error, "user registry event not sent");
-        }
+        publish(&self.config, client, announcement).await;
     }
 
     /// Applies a change of this instance's users; the update to announce, if any.
@@ -387,6 +384,32 @@ impl Sync {
         }
         self.changes.send_modify(|n| *n += 1);
     }
+}
+
+/// Publishes one announcement on the registry topic.
+async fn publish(config: &SyncConfig, client: &Client, announcement: SessionAnnouncement) {
+    let wire = Wire {
+        instance: config.instance.clone(),
+        event: Event::from(announcement),
+    };
+    let Ok(body) = serde_json::to_vec(&wire) else {
+        return;
+    };
+    let frame = Frame::new(Command::Send)
+        .header(name::DESTINATION, config.topic.clone())
+        .header(name::CONTENT_TYPE, "application/json")
+        .header(USER_DESTINATION_HEADER, config.topic.clone())
+        .body(body);
+    if let Err(error) = client.send_frame(frame).await {
+        tracing::debug!(%error, "user registry event not sent");
+    }
+}
+
+/// Tells the other instances that this one leaves: they forget its sessions at once
+/// rather than after three silent intervals. Queued on `client` (the system connection)
+/// ahead of its DISCONNECT.
+pub(crate) async fn leave(config: &SyncConfig, client: &Client) {
+    publish(config, client, Announcement::Bye).await;
 }
 
 /// Whether a frame on the registry topic was published by a relay's registry sync: it

@@ -148,6 +148,26 @@ async fn user_destinations_cross_instances() {
     until(&c, |r| r.sessions_of(&user).is_empty()).await;
 }
 
+/// An instance that shuts down says so: the others forget its sessions at once, not after
+/// three silent intervals (a minute by default).
+#[tokio::test]
+async fn a_stopped_instance_sessions_are_forgotten_at_once() {
+    let topic = format!("/topic/{}", unique("user-registry"));
+    let a = instance("a", &topic).await;
+    let b = instance("b", &topic).await;
+    let user = unique("ann");
+    let mut ann = TestSession::new("ann");
+    ann.info.principal = Some(Principal::new(user.clone()));
+    b.channel
+        .session_opened(&ann.info, &Headers::new())
+        .await
+        .unwrap();
+    until(&a, |r| !r.sessions_of(&user).is_empty()).await;
+
+    b.relay.shutdown().await;
+    until(&a, |r| r.sessions_of(&user).is_empty()).await;
+}
+
 /// Another instance's lost update shows as a gap in its versions: the relay asks that
 /// instance for its snapshot on the registry topic (a `sync` naming it), and the snapshot
 /// fills in what was lost. "ghost" is an instance driven by hand over a plain STOMP
