@@ -63,6 +63,7 @@
 //! | [`frame`] | `Command`, `Headers`, `Frame`, `HeartBeat` values and their negotiation |
 //! | [`version`] | STOMP versions and their negotiation |
 //! | [`identity`] | who a session is: `SessionId`, `Principal`, `SessionInfo`, `Attributes` |
+//! | `cluster` | cluster membership: each instance's entries, versions, gap repair, expiry (used by `backplane` and `relay`) |
 //! | [`codec`] | the sans-IO `Decoder` with limits, the encoder, `PreparedMessage` |
 //! | [`outbound`] | the OUTBOUND channel: one bounded queue per session, the slow-consumer policy |
 //! | [`destination`] | destination patterns (`*`, `**`, `/` or `.`) and the subscription index |
@@ -86,6 +87,7 @@ pub mod broker;
 pub mod channel;
 #[cfg(feature = "client")]
 pub mod client;
+mod cluster;
 pub mod codec;
 pub mod destination;
 pub mod engine;

@@ -216,6 +216,12 @@ fn stomp_core_top_level_modules_have_no_import_cycle() {
         "frame imports {:?}",
         graph["frame"]
     );
+    // Cluster membership is shared by the backplane and the relay, so it uses neither.
+    let cluster = &graph["cluster"];
+    for user in ["backplane", "relay", "engine"] {
+        assert!(!cluster.contains(user), "cluster imports {user}");
+    }
+    assert!(graph["backplane"].contains("cluster"), "the graph was read");
     assert!(graph["engine"].contains("broker"), "the graph was read");
 }
 

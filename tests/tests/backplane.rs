@@ -167,3 +167,95 @@ async fn a_redis_outage_keeps_local_delivery_and_forwarding_resumes_after() {
     send(&mut pub_b, "/topic/x", "end").await;
     assert_eq!(next_body(&mut sub_b).await.0, "end");
 }
+
+/// Presence over the real Redis when an event is lost: another instance's `join` whose
+/// version skips one makes this instance ask for that instance's snapshot (`sync` naming
+/// it), and the snapshot fills in the user that was missed. The other instance is a bare
+/// Redis transport publishing hand-written presence payloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_gap_is_repaired_by_a_snapshot_on_request() {
+    use std::time::Duration;
+
+    use stomp_axum::core::backplane::{Backplane, BackplaneBroker, BackplaneConfig, Channel};
+    use stomp_axum::core::broker::SimpleBroker;
+    use stomp_axum::core::user::UserDestinations;
+    use stomp_core::backplane::redis::{RedisBackplane, RedisConfig};
+    use stomp_e2e::TIMEOUT;
+
+    let prefix = unique_prefix("gap");
+    let transport = |prefix: &str| {
+        RedisBackplane::start(RedisConfig::new(format!("redis://{REDIS}")).prefix(prefix)).unwrap()
+    };
+    let connected = |t: &RedisBackplane| {
+        let mut link = t.link();
+        async move {
+            tokio::time::timeout(TIMEOUT, link.wait_for(|l| *l == LinkState::Connected))
+                .await
+                .expect("linked to Redis")
+                .unwrap();
+        }
+    };
+    let ghost = transport(&prefix);
+    ghost.subscribe(Channel::Presence).await;
+    let mut heard = ghost.take_inbound().unwrap();
+    connected(&ghost).await;
+    let a_transport = transport(&prefix);
+    // The default timing: the ghost stays alive for 6 s without heartbeats.
+    let a = BackplaneBroker::new(
+        SimpleBroker::default(),
+        UserDestinations::default(),
+        a_transport.clone(),
+        BackplaneConfig::new(),
+    );
+    connected(&a_transport).await;
+    let cluster = a.cluster();
+    let wait_users = |users: &'static [&'static str]| {
+        let cluster = cluster.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + TIMEOUT;
+            while !cluster
+                .user_names()
+                .iter()
+                .map(|n| &**n)
+                .eq(users.iter().copied())
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "cluster view {:?}",
+                    cluster.user_names()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let say = |event: &str, version: u64, users: &[&str]| {
+        let mut payload =
+            format!("SEND\nbp-origin:ghost\nbp-event:{event}\nbp-version:{version}\n");
+        for user in users {
+            payload.push_str(&format!("user:{user}\n"));
+        }
+        payload.push_str("\n\0");
+        ghost.publish(&Channel::Presence, payload.into()).unwrap();
+    };
+
+    say("snapshot", 0, &[]);
+    // Version 1 (yan joining) was lost; version 2 (zed joining) arrives.
+    say("join", 2, &["zed"]);
+    let wait = async {
+        while let Some(payload) = heard.recv().await {
+            let text = String::from_utf8_lossy(&payload);
+            if text.contains("bp-event:sync\n") && text.contains("user:ghost\n") {
+                return;
+            }
+        }
+        panic!("inbound closed");
+    };
+    tokio::time::timeout(TIMEOUT, wait)
+        .await
+        .expect("a sync naming the ghost");
+    wait_users(&["zed"]).await;
+
+    say("snapshot", 2, &["yan", "zed"]);
+    wait_users(&["yan", "zed"]).await;
+    a.shutdown().await;
+}

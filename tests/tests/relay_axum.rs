@@ -157,3 +157,72 @@ async fn two_instances_behind_one_broker() {
     assert_eq!(private.header("destination"), Some("/user/queue/reply"));
     assert_eq!(private.body_text(), "only ann");
 }
+
+/// The registry topic is under a relayed prefix, so a browser can SEND to it and subscribe
+/// to it. Neither gets it anywhere: a forged registry event (a session of `victim`
+/// subscribed to her reply queue) reaches RabbitMQ but no instance takes it, and the
+/// instances' own events never reach the browser's subscription. Everything below is
+/// published on instance one's system connection, so RabbitMQ keeps it in order: forged
+/// event, the witness's session, the end mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_can_neither_forge_nor_read_registry_events() {
+    let registry_topic = format!("/topic/{}", unique("registry"));
+    let one = instance(&registry_topic).await;
+    let two = instance(&registry_topic).await;
+    let mut mallory = client(&one, &unique("mallory")).await;
+    subscribe(&mut mallory, "registry", &registry_topic).await;
+
+    let victim = unique("victim");
+    let forged = format!(
+        r#"{{"instance":"evil","op":"put","version":1,"session":{{"session":"forged-1","user":"{victim}","subscriptions":[["0","/user/queue/reply"]]}}}}"#
+    );
+    let send = |body: &str| {
+        frame("SEND")
+            .header("destination", &registry_topic)
+            .header("receipt", "sent")
+            .body(body)
+            .text()
+    };
+    // What Mallory's registry subscription delivers, in order (next to the receipts).
+    let mut seen = Vec::new();
+    mallory.send_text(&send(&forged)).await;
+    until_receipt(&mut mallory, &mut seen).await;
+
+    // A real session on instance one: instance two learns of it after the forged event.
+    let witness = unique("witness");
+    let _witness = client(&one, &witness).await;
+    let registry = two.stomp.engine().user_registry();
+    let mut changes = two.relay.user_registry_changes().unwrap();
+    tokio::time::timeout(
+        WAIT,
+        changes.wait_for(|_| !registry.sessions_of(&witness).is_empty()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        registry.sessions_of(&victim).is_empty(),
+        "a forged registry event was taken"
+    );
+
+    // Mallory sees her own two SENDs and nothing of the instances' events in between.
+    mallory.send_text(&send("end")).await;
+    until_receipt(&mut mallory, &mut seen).await;
+    while seen.len() < 2 {
+        let message = mallory.expect_frame("MESSAGE").await;
+        seen.push(message.body_text());
+    }
+    assert_eq!(seen, [forged, "end".to_owned()], "what the browser read");
+}
+
+/// Reads frames up to the next RECEIPT, collecting the MESSAGE bodies on the way.
+async fn until_receipt(client: &mut WsClient, seen: &mut Vec<String>) {
+    loop {
+        let frame = client.next_frame().await;
+        match frame.command.as_str() {
+            "RECEIPT" => return,
+            "MESSAGE" => seen.push(frame.body_text()),
+            _ => panic!("unexpected frame:\n{frame:?}"),
+        }
+    }
+}

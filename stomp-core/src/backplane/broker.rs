@@ -10,14 +10,15 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::{mpsc, watch};
 
-use super::presence::{ClusterView, InstanceId, Presence, Reply};
-use super::wire::{self, Envelope, PresenceEvent, Route};
+use super::presence::{ClusterView, InstanceId, Presence, PresenceAnnouncement};
+use super::wire::{self, Envelope, Route};
 use super::{Backplane, Channel, LinkState};
 use crate::broker::{
     Acknowledgement, BoxFuture, Broker, BrokerError, DestinationKind, Message, SimpleBroker,
     Subscription,
 };
 use crate::channel::BrokerChannel;
+use crate::cluster::Announcement;
 use crate::destination::is_pattern;
 use crate::frame::Headers;
 use crate::identity::{SessionId, SessionInfo};
@@ -226,8 +227,7 @@ impl BackplaneBroker {
     /// Leaves the cluster: announces `bye` (the others drop this instance's users at once),
     /// stops the presence task and shuts the transport down. Local delivery keeps working.
     pub async fn shutdown(&self) {
-        self.shared
-            .announce(PresenceEvent::Bye, 0, std::iter::empty());
+        self.shared.announce(&Announcement::Bye);
         self.shared.stop.send_replace(true);
         self.shared.transport.shutdown().await;
     }
@@ -251,24 +251,11 @@ impl Shared {
         };
     }
 
-    fn announce<'a>(
-        &self,
-        event: PresenceEvent,
-        version: u64,
-        users: impl IntoIterator<Item = &'a str>,
-    ) {
-        let payload = wire::encode_presence(&self.me, event, version, users);
+    fn announce(&self, announcement: &PresenceAnnouncement) {
+        let payload = wire::encode_presence(&self.me, announcement);
         if let Err(e) = self.transport.publish(&Channel::Presence, payload) {
-            tracing::debug!(error = %e, ?event, "presence event not published");
+            tracing::debug!(error = %e, ?announcement, "presence event not published");
         }
-    }
-
-    fn announce_snapshot(&self) {
-        let (version, users) = {
-            let p = self.presence.lock();
-            (p.version(), p.local_users())
-        };
-        self.announce(PresenceEvent::Snapshot, version, users.iter().map(|u| &**u));
     }
 
     /// Whether a message published here goes to other instances: broadcast destinations
@@ -354,37 +341,28 @@ impl Shared {
             }
             Envelope::Presence {
                 origin,
-                event,
-                version,
-                users,
+                announcement,
             } => {
                 if origin == self.me {
                     return;
                 }
-                if event == PresenceEvent::Bye {
+                if let Announcement::Bye = announcement {
                     lock(&self.last_seq).remove(&origin);
                 }
                 let now = tokio::time::Instant::now();
-                let reply = self
-                    .presence
-                    .lock()
-                    .apply(&origin, event, version, users, now);
-                match reply {
-                    Reply::None => {}
-                    Reply::Snapshot => self.announce_snapshot(),
-                    Reply::Sync(instance) => {
-                        self.announce(PresenceEvent::Sync, 0, [&*instance]);
-                    }
+                let reply = self.presence.lock().apply(&origin, announcement, now);
+                if let Some(reply) = reply {
+                    self.announce(&reply);
                 }
             }
         }
     }
 
     fn tick(&self) {
-        let (version, dead) = {
+        let (heartbeat, dead) = {
             let mut p = self.presence.lock();
             let dead = p.expire(tokio::time::Instant::now(), self.config.instance_ttl);
-            (p.version(), dead)
+            (p.heartbeat(), dead)
         };
         if !dead.is_empty() {
             tracing::info!(instances = ?dead, "backplane instances silent past the TTL: dropped with their users");
@@ -394,7 +372,7 @@ impl Shared {
             }
         }
         if *self.link.borrow() == LinkState::Connected {
-            self.announce(PresenceEvent::Heartbeat, version, std::iter::empty());
+            self.announce(&heartbeat);
         }
     }
 }
@@ -423,8 +401,10 @@ async fn run(
                         not_forwarded_during_gap = not_forwarded - gap_start,
                         "backplane linked"
                     );
-                    shared.announce(PresenceEvent::Hello, 0, std::iter::empty());
-                    shared.announce_snapshot();
+                    let greeting = shared.presence.lock().greeting();
+                    for announcement in &greeting {
+                        shared.announce(announcement);
+                    }
                 }
                 LinkState::Disconnected => {
                     gap_start = not_forwarded;
@@ -461,14 +441,14 @@ impl Broker for BackplaneBroker {
                 let mut presence = self.shared.presence.lock();
                 presence
                     .session_opened(session.id.clone(), user.clone())
-                    .map(|version| {
+                    .map(|join| {
                         let subscribed =
                             self.shared.transport.subscribe(Channel::User(user.clone()));
-                        (version, subscribed)
+                        (join, subscribed)
                     })
             };
-            if let Some((version, subscribed)) = subscribed {
-                self.shared.announce(PresenceEvent::Join, version, [&*user]);
+            if let Some((join, subscribed)) = subscribed {
+                self.shared.announce(&join);
                 subscribed.await;
             }
             Ok(())
@@ -597,9 +577,8 @@ impl Broker for BackplaneBroker {
                 }
                 left
             };
-            if let Some((user, version)) = left {
-                self.shared
-                    .announce(PresenceEvent::Leave, version, [&*user]);
+            if let Some((_, leave)) = left {
+                self.shared.announce(&leave);
             }
         })
     }

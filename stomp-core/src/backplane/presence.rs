@@ -1,18 +1,20 @@
 //! Who is connected where: this instance's users (counted by session) and every other
-//! instance's users as their presence events report them.
+//! instance's users, kept by the shared [cluster membership](crate::cluster) with one entry
+//! per user name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytestring::ByteString;
 use tokio::time::Instant;
 
-use super::wire::PresenceEvent;
+pub use crate::cluster::InstanceId;
+use crate::cluster::{Announcement, Membership};
 use crate::identity::SessionId;
 
-/// An instance's id on the backplane (random per start).
-pub type InstanceId = ByteString;
+/// A presence announcement: the entries are user names (no value).
+pub(crate) type PresenceAnnouncement = Announcement<ByteString, ()>;
 
 /// A user connected somewhere in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,166 +25,105 @@ pub struct ClusterUser {
     pub instances: Vec<InstanceId>,
 }
 
-#[derive(Debug)]
-struct Remote {
-    users: HashSet<ByteString>,
-    version: u64,
-    last_seen: Instant,
-}
-
-/// What the presence logic asks the broker to publish after an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reply {
-    None,
-    /// Publish this instance's snapshot.
-    Snapshot,
-    /// Ask `instance` for its snapshot (its version showed a gap).
-    Sync(InstanceId),
-}
-
+/// The presence state: local sessions per user, over the membership of user names.
 #[derive(Debug)]
 pub(crate) struct Presence {
-    me: InstanceId,
     sessions: HashMap<SessionId, ByteString>,
-    local: HashMap<ByteString, usize>,
-    version: u64,
-    remote: HashMap<InstanceId, Remote>,
+    counts: HashMap<ByteString, usize>,
+    membership: Membership<ByteString, ()>,
 }
 
 impl Presence {
     pub(crate) fn new(me: InstanceId) -> Self {
         Presence {
-            me,
             sessions: HashMap::new(),
-            local: HashMap::new(),
-            version: 0,
-            remote: HashMap::new(),
+            counts: HashMap::new(),
+            membership: Membership::new(me),
         }
     }
 
-    /// A local session of `user` opened; `Some(version)` when it is the user's first.
-    pub(crate) fn session_opened(&mut self, session: SessionId, user: ByteString) -> Option<u64> {
-        if let Some(previous) = self.sessions.insert(session, user.clone()) {
-            // The same session id again: count it once.
-            self.leave_local(&previous);
+    /// A local session of `user` opened; the `join` to announce when it is the user's first.
+    pub(crate) fn session_opened(
+        &mut self,
+        session: SessionId,
+        user: ByteString,
+    ) -> Option<PresenceAnnouncement> {
+        match self.sessions.insert(session, user.clone()) {
+            // The same session again: counted once, nothing changes.
+            Some(previous) if previous == user => return None,
+            // The same session id under another user: `previous` loses it. Should that be
+            // its last session, the leave is not announced here: the others see the
+            // version gap at the next heartbeat and ask for the snapshot.
+            Some(previous) => {
+                let _ = self.leave_local(&previous);
+            }
+            None => {}
         }
-        let count = self.local.entry(user).or_default();
+        let count = self.counts.entry(user.clone()).or_default();
         *count += 1;
-        (*count == 1).then(|| {
-            self.version += 1;
-            self.version
-        })
+        if *count == 1 {
+            self.membership.put_local(user, ())
+        } else {
+            None
+        }
     }
 
-    /// A local session ended; `Some((user, version))` when it was its user's last.
-    pub(crate) fn session_closed(&mut self, session: &SessionId) -> Option<(ByteString, u64)> {
+    /// A local session ended; its user and the `leave` to announce when it was the user's
+    /// last.
+    pub(crate) fn session_closed(
+        &mut self,
+        session: &SessionId,
+    ) -> Option<(ByteString, PresenceAnnouncement)> {
         let user = self.sessions.remove(session)?;
-        self.leave_local(&user).map(|v| (user, v))
+        self.leave_local(&user).map(|leave| (user, leave))
     }
 
-    fn leave_local(&mut self, user: &ByteString) -> Option<u64> {
-        let count = self.local.get_mut(user)?;
+    fn leave_local(&mut self, user: &ByteString) -> Option<PresenceAnnouncement> {
+        let count = self.counts.get_mut(user)?;
         *count -= 1;
         if *count > 0 {
             return None;
         }
-        self.local.remove(user);
-        self.version += 1;
-        Some(self.version)
+        self.counts.remove(user);
+        self.membership.remove_local(user)
     }
 
-    pub(crate) fn version(&self) -> u64 {
-        self.version
+    /// What to publish on (re)connecting.
+    pub(crate) fn greeting(&self) -> [PresenceAnnouncement; 2] {
+        self.membership.greeting()
     }
 
-    pub(crate) fn local_users(&self) -> Vec<ByteString> {
-        let mut users: Vec<ByteString> = self.local.keys().cloned().collect();
-        users.sort_unstable();
-        users
+    /// What to publish every tick.
+    pub(crate) fn heartbeat(&self) -> PresenceAnnouncement {
+        self.membership.heartbeat()
     }
 
-    /// Applies another instance's event.
+    /// Applies another instance's announcement; what to publish in answer.
     pub(crate) fn apply(
         &mut self,
         origin: &InstanceId,
-        event: PresenceEvent,
-        version: u64,
-        users: Vec<ByteString>,
+        announcement: PresenceAnnouncement,
         now: Instant,
-    ) -> Reply {
-        if event == PresenceEvent::Bye {
-            self.remote.remove(origin);
-            return Reply::None;
-        }
-        let known = self.remote.contains_key(origin);
-        let remote = self.remote.entry(origin.clone()).or_insert_with(|| Remote {
-            users: HashSet::new(),
-            version: 0,
-            last_seen: now,
-        });
-        remote.last_seen = now;
-        match event {
-            PresenceEvent::Join | PresenceEvent::Leave => {
-                let in_order = known && remote.version + 1 == version;
-                for user in users {
-                    if event == PresenceEvent::Join {
-                        remote.users.insert(user);
-                    } else {
-                        remote.users.remove(&user);
-                    }
-                }
-                remote.version = version;
-                if in_order {
-                    Reply::None
-                } else {
-                    Reply::Sync(origin.clone())
-                }
-            }
-            PresenceEvent::Heartbeat => {
-                if known && remote.version == version {
-                    Reply::None
-                } else {
-                    Reply::Sync(origin.clone())
-                }
-            }
-            PresenceEvent::Snapshot => {
-                remote.users = users.into_iter().collect();
-                remote.version = version;
-                Reply::None
-            }
-            PresenceEvent::Hello => Reply::Snapshot,
-            PresenceEvent::Sync => {
-                if users.first() == Some(&self.me) {
-                    Reply::Snapshot
-                } else {
-                    Reply::None
-                }
-            }
-            PresenceEvent::Bye => Reply::None,
-        }
+    ) -> Option<PresenceAnnouncement> {
+        // The view is computed from the membership on demand: the changes need no mirror.
+        self.membership.apply(origin, announcement, now).reply
     }
 
     /// Drops instances silent for longer than `ttl`; returns them.
     pub(crate) fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<InstanceId> {
-        let dead: Vec<InstanceId> = self
-            .remote
-            .iter()
-            .filter(|(_, r)| now.saturating_duration_since(r.last_seen) > ttl)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &dead {
-            self.remote.remove(id);
-        }
-        dead
+        self.membership
+            .expire(now, ttl)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     }
 
     fn users(&self) -> Vec<ClusterUser> {
         let mut all: BTreeMap<&ByteString, Vec<InstanceId>> = BTreeMap::new();
-        for user in self.local.keys() {
-            all.entry(user).or_default().push(self.me.clone());
-        }
-        for (id, remote) in &self.remote {
-            for user in &remote.users {
+        let me = self.membership.me();
+        let local = std::iter::once((me, self.membership.local()));
+        for (id, users) in local.chain(self.membership.remotes()) {
+            for user in users.keys() {
                 all.entry(user).or_default().push(id.clone());
             }
         }
@@ -198,8 +139,12 @@ impl Presence {
     }
 
     fn instances(&self) -> Vec<InstanceId> {
-        let mut ids: Vec<InstanceId> = self.remote.keys().cloned().collect();
-        ids.push(self.me.clone());
+        let mut ids: Vec<InstanceId> = self
+            .membership
+            .remotes()
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.push(self.membership.me().clone());
         ids.sort_unstable();
         ids
     }
@@ -243,127 +188,70 @@ impl ClusterView {
 
     /// This instance's id.
     pub fn instance_id(&self) -> InstanceId {
-        self.lock().me.clone()
+        self.lock().membership.me().clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::Change;
 
     fn s(x: &str) -> ByteString {
         ByteString::from(x)
     }
 
+    fn update(version: u64, change: Change<ByteString, ()>) -> PresenceAnnouncement {
+        Announcement::Update { version, change }
+    }
+
     #[test]
     fn local_users_count_sessions() {
         let mut p = Presence::new(s("me"));
-        assert_eq!(p.session_opened(SessionId::from("1"), s("ann")), Some(1));
-        assert_eq!(p.session_opened(SessionId::from("2"), s("ann")), None);
-        assert_eq!(p.session_closed(&SessionId::from("1")), None);
-        assert_eq!(p.session_closed(&SessionId::from("9")), None);
-        assert_eq!(p.session_closed(&SessionId::from("2")), Some((s("ann"), 2)));
-        assert!(p.local_users().is_empty());
-    }
-
-    #[test]
-    fn remote_events_update_the_view_and_gaps_ask_for_sync() {
-        let now = Instant::now();
-        let b = s("b");
-        let mut p = Presence::new(s("a"));
-        // (event, version, users, expected reply, expected users afterwards)
-        type Step<'a> = (PresenceEvent, u64, Vec<&'a str>, Reply, Vec<&'a str>);
-        let steps: Vec<Step> = vec![
-            (PresenceEvent::Hello, 0, vec![], Reply::Snapshot, vec![]),
-            (
-                PresenceEvent::Snapshot,
-                3,
-                vec!["x", "y"],
-                Reply::None,
-                vec!["x", "y"],
-            ),
-            (
-                PresenceEvent::Join,
-                4,
-                vec!["z"],
-                Reply::None,
-                vec!["x", "y", "z"],
-            ),
-            (
-                PresenceEvent::Leave,
-                5,
-                vec!["x"],
-                Reply::None,
-                vec!["y", "z"],
-            ),
-            (
-                PresenceEvent::Heartbeat,
-                5,
-                vec![],
-                Reply::None,
-                vec!["y", "z"],
-            ),
-            (
-                PresenceEvent::Join,
-                9,
-                vec!["w"],
-                Reply::Sync(b.clone()),
-                vec!["w", "y", "z"],
-            ),
-            (
-                PresenceEvent::Heartbeat,
-                10,
-                vec![],
-                Reply::Sync(b.clone()),
-                vec!["w", "y", "z"],
-            ),
-            (
-                PresenceEvent::Sync,
-                0,
-                vec!["a"],
-                Reply::Snapshot,
-                vec!["w", "y", "z"],
-            ),
-            (
-                PresenceEvent::Sync,
-                0,
-                vec!["c"],
-                Reply::None,
-                vec!["w", "y", "z"],
-            ),
-            (PresenceEvent::Bye, 0, vec![], Reply::None, vec![]),
+        // (opened or closed, session, user, what is announced)
+        let steps = [
+            (true, "1", "ann", Some(update(1, Change::Put(s("ann"), ())))),
+            (true, "2", "ann", None),
+            (false, "1", "", None),
+            (false, "9", "", None),
+            (false, "2", "", Some(update(2, Change::Remove(s("ann"))))),
+            (true, "3", "bob", Some(update(3, Change::Put(s("bob"), ())))),
+            // The same session id again counts once.
+            (true, "3", "bob", None),
+            (false, "3", "", Some(update(4, Change::Remove(s("bob"))))),
+            // A session id reused by another user moves it (the leave shows as a gap).
+            (true, "4", "cid", Some(update(5, Change::Put(s("cid"), ())))),
+            (true, "4", "dan", Some(update(7, Change::Put(s("dan"), ())))),
         ];
-        for (event, version, users, reply, after) in steps {
-            let users = users.into_iter().map(s).collect();
-            assert_eq!(p.apply(&b, event, version, users, now), reply, "{event:?}");
-            let names: Vec<ByteString> = p.users().into_iter().map(|u| u.name).collect();
-            assert_eq!(
-                names,
-                after.into_iter().map(s).collect::<Vec<_>>(),
-                "{event:?}"
-            );
+        for (i, (open, session, user, expected)) in steps.into_iter().enumerate() {
+            let announced = if open {
+                p.session_opened(SessionId::from(session), s(user))
+            } else {
+                p.session_closed(&SessionId::from(session)).map(|(_, a)| a)
+            };
+            assert_eq!(announced, expected, "step {i}");
         }
+        let names: Vec<ByteString> = p.users().into_iter().map(|u| u.name).collect();
+        assert_eq!(names, [s("dan")]);
     }
 
     #[test]
-    fn silent_instances_expire_with_their_users() {
+    fn the_view_lists_local_and_remote_users_and_drops_expired_instances() {
         let start = Instant::now();
         let mut p = Presence::new(s("a"));
         p.session_opened(SessionId::from("1"), s("ann"));
-        p.apply(
-            &s("b"),
-            PresenceEvent::Snapshot,
-            1,
-            vec![s("bob"), s("ann")],
-            start,
-        );
-        p.apply(&s("c"), PresenceEvent::Snapshot, 1, vec![s("cid")], start);
+        let snapshot = |users: &[&str]| Announcement::Snapshot {
+            version: 1,
+            entries: users.iter().map(|u| (s(u), ())).collect(),
+        };
+        p.apply(&s("b"), snapshot(&["bob", "ann"]), start);
+        p.apply(&s("c"), snapshot(&["cid"]), start);
+        assert_eq!(p.users()[0].instances, [s("a"), s("b")]);
         let later = start + Duration::from_secs(5);
-        p.apply(&s("c"), PresenceEvent::Heartbeat, 1, vec![], later);
+        p.apply(&s("c"), Announcement::Heartbeat { version: 1 }, later);
         assert_eq!(p.expire(later, Duration::from_secs(3)), vec![s("b")]);
-        let users = p.users();
         assert_eq!(
-            users,
+            p.users(),
             vec![
                 ClusterUser {
                     name: s("ann"),

@@ -4,12 +4,15 @@
 //! A payload is a `SEND` frame whose first headers are the envelope:
 //! `bp-origin` (instance id), `bp-event` (what it is), then for messages `bp-seq` and
 //! `bp-dest` (the routing destination) followed by the message's own headers; for presence
-//! events `bp-version` followed by one `user` header per user name.
+//! events `bp-version` followed by one `user` header per user name (the user joining or
+//! leaving, every user of a snapshot, or the instance a `sync` asks for).
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
+use super::presence::PresenceAnnouncement;
 use crate::broker::Message;
+use crate::cluster::{Announcement, Change};
 use crate::codec::{encode_to_bytes, Decoded, Decoder, Limits};
 use crate::frame::{Command, Frame, Headers};
 use crate::version::Version;
@@ -21,51 +24,14 @@ const DEST: &str = "bp-dest";
 const VERSION: &str = "bp-version";
 const USER: &str = "user";
 
-/// What a presence payload announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PresenceEvent {
-    /// A user's first session on the origin.
-    Join,
-    /// A user's last session on the origin ended.
-    Leave,
-    /// The origin is alive (users: none; version: its presence version).
-    Heartbeat,
-    /// Every user on the origin.
-    Snapshot,
-    /// The origin (re)connected: everyone, send a snapshot.
-    Hello,
-    /// The origin wants the snapshot of the instance named in `users[0]`.
-    Sync,
-    /// The origin shuts down.
-    Bye,
-}
-
-impl PresenceEvent {
-    fn as_str(self) -> &'static str {
-        match self {
-            PresenceEvent::Join => "join",
-            PresenceEvent::Leave => "leave",
-            PresenceEvent::Heartbeat => "heartbeat",
-            PresenceEvent::Snapshot => "snapshot",
-            PresenceEvent::Hello => "hello",
-            PresenceEvent::Sync => "sync",
-            PresenceEvent::Bye => "bye",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "join" => PresenceEvent::Join,
-            "leave" => PresenceEvent::Leave,
-            "heartbeat" => PresenceEvent::Heartbeat,
-            "snapshot" => PresenceEvent::Snapshot,
-            "hello" => PresenceEvent::Hello,
-            "sync" => PresenceEvent::Sync,
-            "bye" => PresenceEvent::Bye,
-            _ => return None,
-        })
-    }
-}
+/// The `bp-event` names of presence announcements.
+const JOIN: &str = "join";
+const LEAVE: &str = "leave";
+const HEARTBEAT: &str = "heartbeat";
+const SNAPSHOT: &str = "snapshot";
+const HELLO: &str = "hello";
+const SYNC: &str = "sync";
+const BYE: &str = "bye";
 
 /// How a forwarded message is routed on arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +53,7 @@ pub(crate) enum Envelope {
     },
     Presence {
         origin: ByteString,
-        event: PresenceEvent,
-        version: u64,
-        users: Vec<ByteString>,
+        announcement: PresenceAnnouncement,
     },
 }
 
@@ -135,16 +99,26 @@ pub(crate) fn encode_message(origin: &str, seq: u64, route: Route, message: &Mes
     encode_to_bytes(&frame, Version::V1_2)
 }
 
-/// Encodes a presence event.
-pub(crate) fn encode_presence<'a>(
-    origin: &str,
-    event: PresenceEvent,
-    version: u64,
-    users: impl IntoIterator<Item = &'a str>,
-) -> Bytes {
+/// Encodes a presence announcement.
+pub(crate) fn encode_presence(origin: &str, announcement: &PresenceAnnouncement) -> Bytes {
+    let (event, version, users): (&str, u64, Vec<&str>) = match announcement {
+        Announcement::Hello => (HELLO, 0, Vec::new()),
+        Announcement::Snapshot { version, entries } => (
+            SNAPSHOT,
+            *version,
+            entries.iter().map(|(user, ())| &**user).collect(),
+        ),
+        Announcement::Update { version, change } => match change {
+            Change::Put(user, ()) => (JOIN, *version, vec![&**user]),
+            Change::Remove(user) => (LEAVE, *version, vec![&**user]),
+        },
+        Announcement::Heartbeat { version } => (HEARTBEAT, *version, Vec::new()),
+        Announcement::Sync { target } => (SYNC, 0, vec![&**target]),
+        Announcement::Bye => (BYE, 0, Vec::new()),
+    };
     let mut frame = Frame::new(Command::Send)
         .header(ORIGIN, ByteString::from(origin))
-        .header(EVENT, event.as_str())
+        .header(EVENT, event)
         .header(VERSION, ByteString::from(version.to_string()));
     for user in users {
         frame.headers.append(USER, ByteString::from(user));
@@ -215,18 +189,40 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Envelope, WireError> {
             },
         });
     }
-    let event = PresenceEvent::parse(&event).ok_or(WireError::Envelope(EVENT))?;
     let version = number(header(2, VERSION)?, VERSION)?;
-    let users = entries[3..]
+    let mut users: Vec<ByteString> = entries[3..]
         .iter()
         .filter(|(n, _)| n == USER)
         .map(|(_, v)| v.clone())
         .collect();
+    let one = |users: &mut Vec<ByteString>| match users.pop() {
+        Some(user) if users.is_empty() => Ok(user),
+        _ => Err(WireError::Envelope(USER)),
+    };
+    let announcement = match &*event {
+        JOIN => Announcement::Update {
+            version,
+            change: Change::Put(one(&mut users)?, ()),
+        },
+        LEAVE => Announcement::Update {
+            version,
+            change: Change::Remove(one(&mut users)?),
+        },
+        HEARTBEAT => Announcement::Heartbeat { version },
+        SNAPSHOT => Announcement::Snapshot {
+            version,
+            entries: users.into_iter().map(|user| (user, ())).collect(),
+        },
+        HELLO => Announcement::Hello,
+        SYNC => Announcement::Sync {
+            target: one(&mut users)?,
+        },
+        BYE => Announcement::Bye,
+        _ => return Err(WireError::Envelope(EVENT)),
+    };
     Ok(Envelope::Presence {
         origin,
-        event,
-        version,
-        users,
+        announcement,
     })
 }
 
@@ -275,16 +271,41 @@ mod tests {
 
     #[test]
     fn presence_round_trips() {
-        let payload = encode_presence("i-2", PresenceEvent::Snapshot, 7, ["ann", "b:ob\n"]);
-        assert_eq!(
-            decode(&payload),
-            Ok(Envelope::Presence {
-                origin: "i-2".into(),
-                event: PresenceEvent::Snapshot,
+        let users = |names: &[&str]| -> Vec<(ByteString, ())> {
+            names.iter().map(|&u| (u.into(), ())).collect()
+        };
+        let cases: Vec<PresenceAnnouncement> = vec![
+            Announcement::Hello,
+            Announcement::Snapshot {
                 version: 7,
-                users: vec!["ann".into(), "b:ob\n".into()],
-            })
-        );
+                entries: users(&["ann", "b:ob\n"]),
+            },
+            Announcement::Snapshot {
+                version: 0,
+                entries: Vec::new(),
+            },
+            Announcement::Update {
+                version: 8,
+                change: Change::Put("ann".into(), ()),
+            },
+            Announcement::Update {
+                version: u64::MAX,
+                change: Change::Remove("x\\y".into()),
+            },
+            Announcement::Heartbeat { version: 3 },
+            Announcement::Sync {
+                target: "i-3".into(),
+            },
+            Announcement::Bye,
+        ];
+        for announcement in cases {
+            let payload = encode_presence("i-2", &announcement);
+            let expected = Envelope::Presence {
+                origin: "i-2".into(),
+                announcement: announcement.clone(),
+            };
+            assert_eq!(decode(&payload), Ok(expected), "{announcement:?}");
+        }
     }
 
     #[test]
@@ -296,6 +317,11 @@ mod tests {
             b"SEND\nbp-origin:x\n\n\0",
             b"SEND\nbp-origin:x\nbp-event:message\nbp-seq:nope\nbp-dest:/t\n\n\0",
             b"SEND\nbp-origin:x\nbp-event:dance\nbp-version:1\n\n\0",
+            // A join, leave or sync names exactly one user.
+            b"SEND\nbp-origin:x\nbp-event:join\nbp-version:1\n\n\0",
+            b"SEND\nbp-origin:x\nbp-event:leave\nbp-version:1\nuser:a\nuser:b\n\n\0",
+            b"SEND\nbp-origin:x\nbp-event:sync\nbp-version:0\n\n\0",
+            b"SEND\nbp-origin:x\nbp-event:heartbeat\nbp-version:-1\n\n\0",
             b"\xff\xfe",
         ];
         for &case in cases {

@@ -129,8 +129,9 @@ impl RelayConfig {
         self
     }
 
-    /// How often each instance sends a full snapshot of its users (default 20 s); an
-    /// instance not heard from for three intervals is forgotten.
+    /// How often each instance announces it is alive with its registry version (default
+    /// 20 s): a version gap makes the others ask for its snapshot, and an instance not heard
+    /// from for three intervals is forgotten.
     pub fn user_registry_interval(mut self, interval: Duration) -> Self {
         self.user_registry_interval = interval.max(Duration::from_millis(10));
         self

@@ -221,13 +221,8 @@ impl Relay {
         self.inner.users.get_or_init(|| {
             let (events, rx) = mpsc::channel(4096);
             let (changes_tx, changes) = watch::channel(0);
-            let config = users::SyncConfig {
-                instance: self.inner.config.instance_id.clone(),
-                topic: self.inner.config.user_registry_topic.clone(),
-                interval: self.inner.config.user_registry_interval,
-            };
             let task = tokio::spawn(users::run(
-                config,
+                users::SyncConfig::of(&self.inner.config),
                 registry,
                 self.inner.system.clone(),
                 rx,
@@ -279,11 +274,19 @@ impl Relay {
 
     /// Stops the relay: no more reconnects; every broker connection is closed with
     /// DISCONNECT (each waiting at most the receipt timeout). Sessions still open are not
-    /// told; close them first (the engine's shutdown does).
+    /// told; close them first (the engine's shutdown does). With
+    /// [`sync_user_registry`](Self::sync_user_registry), the other instances are told this
+    /// one leaves, and forget its sessions at once.
     pub async fn shutdown(&self) {
         self.inner.supervisor.abort();
         if let Some(users) = self.inner.users.get() {
             users.task.abort();
+            let system = self.inner.system.client.borrow().clone();
+            if let Some(system) = system {
+                let config = users::SyncConfig::of(&self.inner.config);
+                let leave = users::leave(&config, &system);
+                let _ = tokio::time::timeout(self.inner.config.receipt_timeout, leave).await;
+            }
         }
         let mut links: Vec<Client> = self.inner.pool().drain(..).flatten().collect();
         links.extend(self.inner.system.client.send_replace(None));

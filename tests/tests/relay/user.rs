@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{json, Value};
 use stomp_core::broker::AckMode;
 use stomp_core::channel::BrokerChannel;
+use stomp_core::client::{Client, ClientConfig, Subscription};
 use stomp_core::frame::Headers;
 use stomp_core::identity::Principal;
-use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
+use stomp_core::relay::{ConnectionMode, Relay, RelayConfig, USER_DESTINATION_HEADER};
 use stomp_core::template::MessagingTemplate;
 use stomp_core::user::{UserDestinations, UserRegistry};
 use stomp_e2e::relay::{unique, TestSession, RABBIT, WAIT};
@@ -144,4 +146,100 @@ async fn user_destinations_cross_instances() {
     b.channel.session_closed(ann.id()).await;
     until(&a, |r| r.sessions_of(&user).is_empty()).await;
     until(&c, |r| r.sessions_of(&user).is_empty()).await;
+}
+
+/// An instance that shuts down says so: the others forget its sessions at once, not after
+/// three silent intervals (a minute by default).
+#[tokio::test]
+async fn a_stopped_instance_sessions_are_forgotten_at_once() {
+    let topic = format!("/topic/{}", unique("user-registry"));
+    let a = instance("a", &topic).await;
+    let b = instance("b", &topic).await;
+    let user = unique("ann");
+    let mut ann = TestSession::new("ann");
+    ann.info.principal = Some(Principal::new(user.clone()));
+    b.channel
+        .session_opened(&ann.info, &Headers::new())
+        .await
+        .unwrap();
+    until(&a, |r| !r.sessions_of(&user).is_empty()).await;
+
+    b.relay.shutdown().await;
+    until(&a, |r| r.sessions_of(&user).is_empty()).await;
+}
+
+/// Another instance's lost update shows as a gap in its versions: the relay asks that
+/// instance for its snapshot on the registry topic (a `sync` naming it), and the snapshot
+/// fills in what was lost. "ghost" is an instance driven by hand over a plain STOMP
+/// connection, speaking the registry's JSON.
+#[tokio::test]
+async fn a_version_gap_is_repaired_by_a_snapshot_on_request() {
+    let topic = format!("/topic/{}", unique("user-registry"));
+    let config = ClientConfig::new().login("guest", "guest").host("/");
+    let ghost = Client::connect_tcp(RABBIT, config)
+        .await
+        .expect("RabbitMQ STOMP on 127.0.0.1:61613 (run scripts/services.sh)");
+    let mut heard = ghost.subscribe(topic.clone(), AckMode::Auto).await.unwrap();
+    let me = unique("ghost");
+    let (bob, ann) = (unique("bob"), unique("ann"));
+    let session = |id: &str, user: &str| json!({"session": id, "user": user, "subscriptions": []});
+
+    let a = instance("a", &topic).await;
+    hear(&mut heard, |v| {
+        v["op"] == "hello" && v["instance"] != json!(me)
+    })
+    .await;
+    say(
+        &ghost,
+        &topic,
+        &me,
+        json!({"op": "snapshot", "version": 0, "sessions": []}),
+    )
+    .await;
+    // Version 1 (bob's session) is lost; version 2 (ann's) arrives.
+    let ann_session = session(&unique("g-2"), &ann);
+    let put = json!({"op": "put", "version": 2, "session": ann_session});
+    say(&ghost, &topic, &me, put).await;
+    hear(&mut heard, |v| {
+        v["op"] == "sync" && v["target"] == json!(me)
+    })
+    .await;
+    until(&a, |r| !r.sessions_of(&ann).is_empty()).await;
+    assert!(a.channel.user_registry().sessions_of(&bob).is_empty());
+
+    let sessions = [session(&unique("g-1"), &bob), ann_session];
+    let snapshot = json!({"op": "snapshot", "version": 2, "sessions": sessions});
+    say(&ghost, &topic, &me, snapshot).await;
+    until(&a, |r| {
+        !r.sessions_of(&bob).is_empty() && !r.sessions_of(&ann).is_empty()
+    })
+    .await;
+}
+
+/// Publishes `event` on the registry topic as instance `me`, with the marker of a relay's
+/// registry events (which the relay strips from what clients publish).
+async fn say(ghost: &Client, topic: &str, me: &str, mut event: Value) {
+    event["instance"] = json!(me);
+    let mut headers = Headers::new();
+    headers.append(USER_DESTINATION_HEADER, topic.to_owned());
+    ghost
+        .send_with_headers(topic.to_owned(), headers, event.to_string(), false)
+        .await
+        .expect("sent to the registry topic");
+}
+
+/// Waits (bounded) for an announcement on the registry topic that `wanted` accepts.
+async fn hear(heard: &mut Subscription, wanted: impl Fn(&Value) -> bool) -> Value {
+    let wait = async {
+        loop {
+            let delivery = heard.next().await.expect("subscription open");
+            let value: Value = serde_json::from_slice(&delivery.frame().body).unwrap_or_default();
+            if wanted(&value) {
+                return value;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .expect("the announcement within the timeout")
 }
