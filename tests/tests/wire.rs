@@ -497,7 +497,11 @@ async fn only_the_engines_versions_are_offered_as_subprotocols() {
         .connect(&url)
         .await
         .expect("upgrade");
-    assert_eq!(c.protocol(), None, "1.0/1.1 are not offered by a 1.2-only engine");
+    assert_eq!(
+        c.protocol(),
+        None,
+        "1.0/1.1 are not offered by a 1.2-only engine"
+    );
     let mut c = ClientOptions::new()
         .protocols(["v11.stomp", "v12.stomp"])
         .connect(&url)
