@@ -492,15 +492,18 @@ async fn only_the_engines_versions_are_offered_as_subprotocols() {
         .build();
     let server = spawn_server(app(&stomp)).await;
     let url = server.ws_url("/ws");
-    let c = ClientOptions::new()
-        .protocols(["v10.stomp", "v11.stomp"])
-        .connect(&url)
-        .await
-        .expect("upgrade");
-    assert_eq!(
-        c.protocol(),
-        None,
-        "1.0/1.1 are not offered by a 1.2-only engine"
+    // Offered only 1.0 and 1.1, the server selects no subprotocol, which a client that
+    // offered some must treat as a failed handshake (RFC 6455 4.1; browsers do).
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Error};
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "v10.stomp, v11.stomp".parse().unwrap(),
+    );
+    let refused = tokio_tungstenite::connect_async(request).await.err();
+    assert!(
+        matches!(refused, Some(Error::Protocol(_))),
+        "1.0/1.1 are not offered by a 1.2-only engine: {refused:?}"
     );
     let mut c = ClientOptions::new()
         .protocols(["v11.stomp", "v12.stomp"])
