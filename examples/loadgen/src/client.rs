@@ -46,6 +46,14 @@ pub(crate) type Error = String;
 
 /// Opens the WebSocket, sends CONNECT and waits for CONNECTED.
 pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> {
+    connect_timed(target).await.map(|(w, r, _)| (w, r))
+}
+
+/// As [`connect`], also returning how long the TCP connect alone took (a SYN the server's
+/// full listen backlog dropped shows up here as a ~1 s retransmission).
+pub(crate) async fn connect_timed(
+    target: &Target,
+) -> Result<(Writer, Reader, std::time::Duration), Error> {
     let mut request = target
         .url
         .as_str()
@@ -58,9 +66,22 @@ pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> 
     let config = WebSocketConfig::default()
         .read_buffer_size(target.read_buffer)
         .write_buffer_size(4096);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+    let uri = request.uri();
+    let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
+    let port = uri.port_u16().unwrap_or(80);
+    let began = std::time::Instant::now();
+    let tcp = TcpStream::connect((host, port))
         .await
-        .map_err(|e| format!("websocket connect: {e}"))?;
+        .map_err(|e| format!("tcp connect: {e}"))?;
+    let tcp_connect = began.elapsed();
+    let _ = tcp.set_nodelay(true);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(tcp),
+        Some(config),
+    )
+    .await
+    .map_err(|e| format!("websocket connect: {e}"))?;
     let (sink, stream) = ws.split();
     let mut writer = Writer {
         sink,
@@ -94,7 +115,7 @@ pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> 
     };
     writer.version = version;
     reader.decoder.set_version(version);
-    Ok((writer, reader))
+    Ok((writer, reader, tcp_connect))
 }
 
 /// The text of an unexpected frame (an ERROR's message).

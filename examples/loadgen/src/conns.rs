@@ -38,6 +38,8 @@ pub(crate) struct ConnResult {
     pub(crate) connects_per_s: f64,
     /// Time from starting a connection (TCP connect) to its CONNECTED frame.
     pub(crate) connect_latency: probe::Latency,
+    /// Time of the TCP connect alone (SYN to established).
+    pub(crate) tcp_connect_latency: probe::Latency,
     pub(crate) server_rss_before_bytes: Option<u64>,
     pub(crate) server_rss_after_bytes: Option<u64>,
     pub(crate) server_bytes_per_session: Option<f64>,
@@ -72,20 +74,21 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     let connected = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(plan.connections);
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Result<Duration, String>>(1024);
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::channel::<Result<(Duration, Duration), String>>(1024);
     for _ in 0..plan.connections {
         let (target, gate, done) = (target.clone(), gate.clone(), done_tx.clone());
         let (dropped, connected) = (dropped.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let began = Instant::now();
-            let outcome = client::connect(&target).await;
+            let outcome = client::connect_timed(&target).await;
             let took = began.elapsed();
             drop(permit);
             match outcome {
-                Ok((writer, mut reader)) => {
+                Ok((writer, mut reader, tcp)) => {
                     connected.fetch_add(1, Ordering::Relaxed);
-                    let _ = done.send(Ok(took)).await;
+                    let _ = done.send(Ok((took, tcp))).await;
                     drop(done);
                     // Idle: any frame or the end of the connection counts as a drop.
                     let _ = reader.next_frame().await;
@@ -103,13 +106,16 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     let mut finished = 0;
     let mut last_report = Instant::now();
     let mut latency = probe::histogram(false);
+    let mut tcp_latency = probe::histogram(false);
     while finished < plan.connections {
         let next = tokio::time::timeout_at(ramp_deadline, done_rx.recv()).await;
         match next {
-            Ok(Some(Ok(took))) => {
+            Ok(Some(Ok((took, tcp)))) => {
                 result.connected += 1;
-                let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-                let _ = latency.record(us.clamp(1, 60_000_000));
+                for (h, d) in [(&mut latency, took), (&mut tcp_latency, tcp)] {
+                    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                    let _ = h.record(us.clamp(1, 60_000_000));
+                }
             }
             Ok(Some(Err(e))) => {
                 result.failed += 1;
@@ -136,6 +142,7 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     }
     result.ramp_seconds = start.elapsed().as_secs_f64();
     result.connect_latency = probe::Latency::of(&latency);
+    result.tcp_connect_latency = probe::Latency::of(&tcp_latency);
     if result.ramp_seconds > 0.0 {
         result.connects_per_s = (result.connected as f64 / result.ramp_seconds).round();
     }
