@@ -47,6 +47,7 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`frame`] | `Command`, `Headers`, `Frame`, `HeartBeat` values and their negotiation |
+//! | [`trace`] | the tracing spans of frames and handlers, W3C trace context propagation |
 //! | [`version`] | STOMP versions and their negotiation |
 //! | [`identity`] | who a session is: `SessionId`, `Principal`, `SessionInfo`, `Attributes` |
 //! | [`codec`] | the sans-IO `Decoder` with limits, the encoder, `PreparedMessage` |
@@ -64,6 +65,7 @@
 //! | `client` | (feature `client`) an async STOMP client over any `AsyncRead + AsyncWrite` |
 //! | `relay` | (feature `relay`) a `Broker` that forwards to RabbitMQ or ActiveMQ |
 //! | [`engine`] | `Engine`: configuration shared by all sessions; it opens and owns the sessions |
+//! | `testing` | (feature `testing`) `TestClient`: a socket-free client of an `Engine` for application tests |
 
 pub mod app;
 pub mod authz;
@@ -84,6 +86,9 @@ pub mod outbound;
 pub mod relay;
 mod sync;
 pub mod template;
+pub mod trace;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod user;
 pub mod version;
 

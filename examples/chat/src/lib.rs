@@ -26,7 +26,7 @@ use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
 use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::messages::PresenceEvent;
 use crate::presence::{Elsewhere, Online};
@@ -154,7 +154,12 @@ pub fn stomp(config: &Config) -> Stomp {
     if let Some(relay) = relay {
         relay.sync_user_registry(stomp.engine().user_registry());
     }
-    tokio::spawn(track_presence(stomp.clone(), state.online));
+    // Subscribed here, not in the task: no session event is missed before it first runs.
+    tokio::spawn(track_presence(
+        stomp.subscribe_events(),
+        stomp.template(),
+        state.online,
+    ));
     stomp
 }
 
@@ -192,10 +197,11 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
 
 /// Follows the engine's session events: a user's first session → online, their last one
 /// gone → offline, each change published on [`PRESENCE_TOPIC`].
-async fn track_presence(stomp: Stomp, online: Arc<Online>) {
-    let mut events = stomp.subscribe_events();
-    let template = stomp.template();
-    drop(stomp);
+async fn track_presence(
+    mut events: broadcast::Receiver<SessionEvent>,
+    template: MessagingTemplate,
+    online: Arc<Online>,
+) {
     loop {
         let change = match events.recv().await {
             Ok(SessionEvent::Connected { info }) => info.principal.and_then(|p| {

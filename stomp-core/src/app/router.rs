@@ -12,6 +12,7 @@ use super::route::{
 };
 use super::{AppDispatch, AppError, AppRequest, AppRequestKind, MessageContext};
 use futures_util::future::BoxFuture;
+use tracing::Instrument;
 
 /// Why a router could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -303,13 +304,34 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
                 return Err(AppError::new("no handler for destination", "stale route"));
             };
             let ctx = Arc::new(MessageContext::new(request, entry.pattern.clone(), vars));
-            let reply = CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
-            let exceptions = Exceptions {
-                scoped: &entry.scoped,
-                global: &self.global,
-                state: &self.state,
-            };
-            deliver(&ctx, &entry.target, reply, &exceptions).await
+            let span = handler_span(&ctx, kind);
+            async {
+                let reply =
+                    CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
+                let exceptions = Exceptions {
+                    scoped: &entry.scoped,
+                    global: &self.global,
+                    state: &self.state,
+                };
+                deliver(&ctx, &entry.target, reply, &exceptions).await
+            }
+            .instrument(span)
+            .await
         })
     }
+}
+
+/// The [`HANDLER_SPAN`](crate::trace::HANDLER_SPAN) of one handler call.
+fn handler_span(ctx: &MessageContext, kind: RouteKind) -> tracing::Span {
+    let headers = ctx.headers();
+    let session = ctx.session();
+    tracing::info_span!(
+        "stomp.handler",
+        route = ctx.pattern(),
+        kind = %kind,
+        session = %session.id,
+        user = session.principal.as_ref().map(|p| p.name()),
+        traceparent = headers.get(crate::trace::TRACEPARENT),
+        tracestate = headers.get(crate::trace::TRACESTATE),
+    )
 }

@@ -25,12 +25,14 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
+use tracing::Instrument;
 
 use crate::codec::{Decoded, Decoder};
 use crate::engine::{EngineInner, TransportInfo};
 use crate::frame::Frame;
 use crate::identity::{Attributes, SessionId, SessionInfo};
 use crate::outbound::CloseReason;
+use crate::trace;
 use crate::version::Version;
 
 use app_pipeline::AppPipeline;
@@ -202,6 +204,35 @@ impl Session {
         if self.state == State::Closed {
             return Err(self.ended());
         }
+        let span = self.frame_span(&frame);
+        self.handle_frame_in_span(frame).instrument(span).await
+    }
+
+    /// The [`FRAME_SPAN`](crate::trace::FRAME_SPAN) of `frame` (disabled, and nothing
+    /// computed, without a subscriber interested in it).
+    fn frame_span(&self, frame: &Frame) -> tracing::Span {
+        let span = tracing::info_span!(
+            "stomp.frame",
+            command = %frame.command,
+            destination = frame.headers.destination(),
+            session = %self.shared.id,
+            user = tracing::field::Empty,
+            traceparent = frame.headers.get(trace::TRACEPARENT),
+            tracestate = frame.headers.get(trace::TRACESTATE),
+        );
+        if !span.is_disabled() {
+            let principal = match self.shared.connected.get() {
+                Some(c) => c.info.principal.as_ref(),
+                None => self.transport.principal.as_ref(),
+            };
+            if let Some(principal) = principal {
+                span.record("user", principal.name());
+            }
+        }
+        span
+    }
+
+    async fn handle_frame_in_span(&mut self, frame: Frame) -> Result<(), SessionEnded> {
         self.shared.touch_read(self.engine.now_ms());
         self.engine
             .counters

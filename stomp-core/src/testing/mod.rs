@@ -1,0 +1,515 @@
+//! A socket-free STOMP client for testing applications (feature `testing`).
+//!
+//! [`TestClient`] drives the real [`Engine`] through [`Engine::open_session`]: the frames
+//! it sends are encoded to bytes and fed to the session as a transport would, and what
+//! the session's outbound queue yields is decoded back into frames. Handlers, extractors,
+//! interceptors, destination policies, the broker and user destinations all run as they
+//! do behind a WebSocket; only the socket is missing, so a test takes milliseconds.
+//!
+//! Every expectation waits at most the client's timeout (5 s unless
+//! [`TestClientBuilder::timeout`] says otherwise) and fails with a [`TestError`] that
+//! names what was awaited and what came instead.
+//!
+//! ```
+//! use stomp_core::app::{on_message, AppRouterBuilder};
+//! use stomp_core::engine::Engine;
+//! use stomp_core::identity::Principal;
+//! use stomp_core::testing::TestClient;
+//!
+//! async fn greet(user: Principal, name: String) -> String {
+//!     format!("{} greets {name}", user.name())
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! // In an application test, this is `#[tokio::test] async fn ...`.
+//! let router = AppRouterBuilder::new()
+//!     .route("/greet", on_message(greet).send_to("/topic/greetings"))
+//!     .build()?;
+//! let engine = Engine::builder().app_destination_prefix("/app").app(router).build();
+//!
+//! let mut alice = TestClient::builder(&engine).user("alice").connect().await?;
+//! alice.subscribe("/topic/greetings").await?; // returns once the RECEIPT is in
+//! alice.send("/app/greet", "bob").await?; // idem: the handler has run
+//! let message = alice.expect_message_on("/topic/greetings").await?;
+//! assert_eq!(&message.body[..], b"alice greets bob");
+//!
+//! // Refusals come back as the ERROR frame the client would see.
+//! let error = alice.send("/app/nowhere", "x").await.unwrap_err();
+//! let frame = error.frame().expect("an ERROR frame");
+//! assert_eq!(frame.headers.message(), Some("no handler for destination"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod error;
+
+pub use error::TestError;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::codec::{encode_to_bytes, Decoded, Decoder, Limits};
+use crate::engine::{Engine, Session, TransportInfo};
+use crate::frame::{name, Command, Frame};
+use crate::identity::{Principal, SessionId};
+use crate::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
+use crate::version::Version;
+
+/// How long an expectation waits unless the builder sets another timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configures and connects a [`TestClient`]: who the user is and what CONNECT carries.
+#[derive(Debug)]
+#[must_use]
+pub struct TestClientBuilder {
+    engine: Engine,
+    transport: TransportInfo,
+    connect: Frame,
+    timeout: Duration,
+}
+
+impl TestClientBuilder {
+    /// The user as the transport established it (as an authenticated HTTP handshake
+    /// would): the session's principal unless the engine's authenticator decides
+    /// otherwise.
+    pub fn user(self, name: &str) -> Self {
+        self.principal(Principal::new(name))
+    }
+
+    /// Like [`user`](Self::user), with a principal built by the caller (roles).
+    pub fn principal(mut self, principal: Principal) -> Self {
+        self.transport.principal = Some(principal);
+        self
+    }
+
+    /// CONNECT's `login` and `passcode` headers, for the engine's authenticator.
+    pub fn login(self, login: &str, passcode: &str) -> Self {
+        self.header(name::LOGIN, login)
+            .header(name::PASSCODE, passcode)
+    }
+
+    /// Sets a CONNECT header (replacing one of the same name; `accept-version` is `1.2`
+    /// and `heart-beat` `0,0` unless set here).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.connect.headers.set(name, value);
+        self
+    }
+
+    /// How long each expectation (and each frame's handling) may take. Default
+    /// [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Opens a session and sends CONNECT; returns once CONNECTED is in. A refused
+    /// CONNECT is [`TestError::ErrorFrame`].
+    pub async fn connect(self) -> Result<TestClient, TestError> {
+        let (session, outbound) = self.engine.open_session(self.transport);
+        let mut client = TestClient {
+            session: Some(session),
+            outbound,
+            decoder: Decoder::new(Limits::unlimited()),
+            pending: VecDeque::new(),
+            closed: None,
+            timeout: self.timeout,
+            version: Version::V1_2,
+            connected: Frame::new(Command::Connected),
+            next_id: 0,
+        };
+        client.send_frame(self.connect).await?;
+        let connected = client
+            .expect(
+                "CONNECTED",
+                |f| f.command == Command::Connected,
+                Stash::Never,
+            )
+            .await?;
+        client.version = connected
+            .headers
+            .version()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Version::V1_0);
+        client.decoder.set_version(client.version);
+        client.connected = connected;
+        Ok(client)
+    }
+}
+
+/// Which frames that do not match an expectation are kept for later ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stash {
+    /// Keep MESSAGEs and RECEIPTs (waiting for a RECEIPT or a given MESSAGE).
+    Others,
+    /// Nothing may come first.
+    Never,
+}
+
+/// A connected, socket-free STOMP client of an [`Engine`]; see the [module](self) docs.
+///
+/// Frames that arrive while the client waits for something else (a handler's reply that
+/// comes before the RECEIPT of the SEND that caused it, a MESSAGE for another
+/// subscription) are kept, in order, for the next expectation. An ERROR frame fails the
+/// expectation it interrupts, unless that expectation is [`expect_error`](Self::expect_error).
+#[derive(Debug)]
+pub struct TestClient {
+    session: Option<Session>,
+    outbound: OutboundReceiver,
+    decoder: Decoder,
+    /// Frames received and not yet taken by an expectation.
+    pending: VecDeque<Frame>,
+    closed: Option<CloseReason>,
+    timeout: Duration,
+    version: Version,
+    connected: Frame,
+    next_id: u64,
+}
+
+impl TestClient {
+    /// Starts configuring a client of `engine` (for a `stomp_axum::Stomp`:
+    /// `stomp.engine()`).
+    pub fn builder(engine: &Engine) -> TestClientBuilder {
+        TestClientBuilder {
+            engine: engine.clone(),
+            transport: TransportInfo::default(),
+            connect: Frame::new(Command::Connect)
+                .header(name::ACCEPT_VERSION, "1.2")
+                .header(name::HEART_BEAT, "0,0"),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Connects anonymously (no transport user, no `login`).
+    pub async fn connect(engine: &Engine) -> Result<TestClient, TestError> {
+        TestClient::builder(engine).connect().await
+    }
+
+    /// Connects as `user`, established by the transport (see [`TestClientBuilder::user`]).
+    pub async fn connect_as(engine: &Engine, user: &str) -> Result<TestClient, TestError> {
+        TestClient::builder(engine).user(user).connect().await
+    }
+
+    /// The CONNECTED frame the server answered with.
+    pub fn connected(&self) -> &Frame {
+        &self.connected
+    }
+
+    /// The session id (CONNECTED's `session` header).
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.connected.headers.get(name::SESSION).map(SessionId::from)
+    }
+
+    /// The negotiated STOMP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}", self.next_id)
+    }
+
+    /// Feeds `frame` to the session, encoded as a transport would carry it, and returns
+    /// once the session has handled it (for an application destination: once the handler
+    /// ran, unless the engine dispatches concurrently). Waits for nothing the server
+    /// sends: use the `expect_*` methods for that.
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<(), TestError> {
+        let waiting_for = format!("the session to take {}", frame.command);
+        let Some(session) = self.session.as_mut() else {
+            return Err(self.closed_error(waiting_for));
+        };
+        let bytes = encode_to_bytes(&frame, self.version);
+        match tokio::time::timeout(self.timeout, session.receive(&bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            // The session ended itself (ERROR, DISCONNECT): what it sent is still queued.
+            Ok(Err(_)) => {
+                self.session = None;
+                Ok(())
+            }
+            Err(_) => Err(TestError::Timeout {
+                waiting_for,
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// Sends `frame` with a fresh `receipt` header and waits for its RECEIPT: the frame
+    /// has taken effect. Frames that arrive first are kept for later expectations; an
+    /// ERROR is [`TestError::ErrorFrame`].
+    pub async fn request(&mut self, frame: Frame) -> Result<(), TestError> {
+        let receipt = self.next_id("receipt");
+        let frame = frame.header(name::RECEIPT, receipt.as_str());
+        self.send_frame(frame).await?;
+        self.expect_receipt(&receipt).await.map(drop)
+    }
+
+    /// SEND `body` (as `text/plain`) to `destination` and wait until it took effect.
+    pub async fn send(
+        &mut self,
+        destination: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(), TestError> {
+        let frame = Frame::new(Command::Send)
+            .header(name::DESTINATION, destination)
+            .header(name::CONTENT_TYPE, "text/plain")
+            .body(body);
+        self.request(frame).await
+    }
+
+    /// SEND `value` as JSON (`application/json`) to `destination` and wait until it took
+    /// effect.
+    pub async fn send_json<T: Serialize + ?Sized>(
+        &mut self,
+        destination: &str,
+        value: &T,
+    ) -> Result<(), TestError> {
+        let frame = Frame::new(Command::Send)
+            .header(name::DESTINATION, destination)
+            .header(name::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(value)?);
+        self.request(frame).await
+    }
+
+    /// SUBSCRIBE to `destination` (`ack:auto`) and wait for the RECEIPT; returns the
+    /// subscription id. A subscribe mapping's answer arrives before the RECEIPT and waits
+    /// for [`expect_message`](Self::expect_message).
+    pub async fn subscribe(&mut self, destination: &str) -> Result<String, TestError> {
+        let id = self.next_id("sub");
+        let frame = Frame::new(Command::Subscribe)
+            .header(name::DESTINATION, destination)
+            .header(name::ID, id.as_str());
+        self.request(frame).await?;
+        Ok(id)
+    }
+
+    /// UNSUBSCRIBE `id` and wait for the RECEIPT.
+    pub async fn unsubscribe(&mut self, id: &str) -> Result<(), TestError> {
+        self.request(Frame::new(Command::Unsubscribe).header(name::ID, id))
+            .await
+    }
+
+    /// DISCONNECT with a receipt and wait for it; the session is then gone.
+    pub async fn disconnect(mut self) -> Result<(), TestError> {
+        self.request(Frame::new(Command::Disconnect)).await
+    }
+
+    /// Drops the transport without DISCONNECT (a closed browser tab): the engine releases
+    /// the session as it would for a lost WebSocket.
+    pub async fn close(mut self) {
+        if let Some(session) = self.session.take() {
+            session.transport_closed().await;
+        }
+    }
+
+    /// The next frame, whatever it is (kept frames first).
+    pub async fn next_frame(&mut self) -> Result<Frame, TestError> {
+        self.expect("any frame", |_| true, Stash::Never).await
+    }
+
+    /// The next MESSAGE (kept ones first). An ERROR, or a frame other than MESSAGE or
+    /// RECEIPT coming first, fails.
+    pub async fn expect_message(&mut self) -> Result<Frame, TestError> {
+        self.expect("a MESSAGE", |f| f.command == Command::Message, Stash::Others)
+            .await
+    }
+
+    /// The next MESSAGE whose `destination` is `destination`; MESSAGEs for other
+    /// destinations are kept for later.
+    pub async fn expect_message_on(&mut self, destination: &str) -> Result<Frame, TestError> {
+        self.expect(
+            &format!("a MESSAGE on {destination}"),
+            |f| f.command == Command::Message && f.headers.destination() == Some(destination),
+            Stash::Others,
+        )
+        .await
+    }
+
+    /// The body of the next MESSAGE on `destination`, decoded from JSON.
+    pub async fn expect_json_on<T: DeserializeOwned>(
+        &mut self,
+        destination: &str,
+    ) -> Result<T, TestError> {
+        let frame = self.expect_message_on(destination).await?;
+        Ok(serde_json::from_slice(&frame.body)?)
+    }
+
+    /// The RECEIPT for `receipt` (other MESSAGEs and RECEIPTs are kept for later).
+    pub async fn expect_receipt(&mut self, receipt: &str) -> Result<Frame, TestError> {
+        self.expect(
+            &format!("RECEIPT {receipt}"),
+            |f| f.command == Command::Receipt && f.headers.receipt_id() == Some(receipt),
+            Stash::Others,
+        )
+        .await
+    }
+
+    /// The next ERROR frame (MESSAGEs and RECEIPTs before it are kept for later). After
+    /// an ERROR the session is closed.
+    pub async fn expect_error(&mut self) -> Result<Frame, TestError> {
+        let deadline = Instant::now() + self.timeout;
+        let waiting_for = "an ERROR frame";
+        if let Some(at) = self.pending.iter().position(is_error) {
+            return Ok(self.pending.remove(at).unwrap_or_else(|| unreachable!()));
+        }
+        loop {
+            let frame = self.receive(waiting_for, deadline).await?;
+            if is_error(&frame) {
+                return Ok(frame);
+            }
+            if !matches!(frame.command, Command::Message | Command::Receipt) {
+                return Err(unexpected(waiting_for, frame));
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// Fails if a MESSAGE has arrived that no expectation took, counting what is queued
+    /// now without waiting. Meaningful after a round trip (a RECEIPT) that anything sent
+    /// before it would have preceded.
+    pub fn expect_no_message(&mut self) -> Result<(), TestError> {
+        self.take_queued()?;
+        match self.pending.iter().position(|f| f.command == Command::Message) {
+            Some(at) => {
+                let frame = self.pending.remove(at).unwrap_or_else(|| unreachable!());
+                Err(unexpected("no MESSAGE", frame))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Every frame received so far and not taken by an expectation, without waiting.
+    pub fn take_received(&mut self) -> Result<Vec<Frame>, TestError> {
+        self.take_queued()?;
+        Ok(self.pending.drain(..).collect())
+    }
+
+    /// Moves what is queued now into `pending`.
+    fn take_queued(&mut self) -> Result<(), TestError> {
+        while let Some(item) = self.outbound.try_next() {
+            if let Some(frame) = self.decode(item)? {
+                self.pending.push_back(frame);
+            }
+        }
+        Ok(())
+    }
+
+    /// The first kept or arriving frame `matches` accepts.
+    async fn expect(
+        &mut self,
+        waiting_for: &str,
+        matches: impl Fn(&Frame) -> bool,
+        stash: Stash,
+    ) -> Result<Frame, TestError> {
+        let deadline = Instant::now() + self.timeout;
+        let kept = match stash {
+            Stash::Never => self.pending.front().map(|_| 0),
+            Stash::Others => self.pending.iter().position(|f| {
+                matches(f) || !matches!(f.command, Command::Message | Command::Receipt)
+            }),
+        };
+        if let Some(at) = kept {
+            let frame = self.pending.remove(at).unwrap_or_else(|| unreachable!());
+            return check(waiting_for, &matches, frame);
+        }
+        loop {
+            let frame = self.receive(waiting_for, deadline).await?;
+            let keep = stash == Stash::Others
+                && !matches(&frame)
+                && matches!(frame.command, Command::Message | Command::Receipt);
+            if !keep {
+                return check(waiting_for, &matches, frame);
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// The next frame off the outbound queue (heart-beats skipped).
+    async fn receive(&mut self, waiting_for: &str, deadline: Instant) -> Result<Frame, TestError> {
+        loop {
+            if self.closed.is_some() {
+                return Err(self.closed_error(waiting_for.to_owned()));
+            }
+            let next = tokio::time::timeout_at(deadline, self.outbound.next())
+                .await
+                .map_err(|_| TestError::Timeout {
+                    waiting_for: waiting_for.to_owned(),
+                    after: self.timeout,
+                })?;
+            match next {
+                Next::Item(item) => {
+                    if let Some(frame) = self.decode(item)? {
+                        return Ok(frame);
+                    }
+                }
+                Next::Close(reason) => self.closed = Some(reason),
+            }
+        }
+    }
+
+    fn decode(&mut self, item: Outbound) -> Result<Option<Frame>, TestError> {
+        let Outbound::Frame(bytes) = item else {
+            return Ok(None);
+        };
+        let mut buffer = BytesMut::from(&bytes[..]);
+        loop {
+            match self.decoder.decode(&mut buffer)? {
+                Some(Decoded::Frame(frame)) => return Ok(Some(frame)),
+                Some(Decoded::HeartBeat) => {}
+                // One queued item is one whole frame: anything else is a broken frame.
+                None => {
+                    return Err(TestError::Unexpected {
+                        expected: "a whole frame".to_owned(),
+                        frame: Box::new(
+                            Frame::new(Command::Error)
+                                .header(name::MESSAGE, "incomplete frame from the server")
+                                .body(bytes),
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    fn closed_error(&self, waiting_for: String) -> TestError {
+        TestError::Closed {
+            waiting_for,
+            reason: self
+                .closed
+                .clone()
+                .unwrap_or(CloseReason::TransportClosed),
+        }
+    }
+}
+
+fn is_error(frame: &Frame) -> bool {
+    frame.command == Command::Error
+}
+
+fn unexpected(expected: &str, frame: Frame) -> TestError {
+    TestError::Unexpected {
+        expected: expected.to_owned(),
+        frame: Box::new(frame),
+    }
+}
+
+fn check(
+    waiting_for: &str,
+    matches: impl Fn(&Frame) -> bool,
+    frame: Frame,
+) -> Result<Frame, TestError> {
+    if matches(&frame) {
+        Ok(frame)
+    } else if is_error(&frame) {
+        Err(TestError::ErrorFrame {
+            waiting_for: waiting_for.to_owned(),
+            frame: Box::new(frame),
+        })
+    } else {
+        Err(unexpected(waiting_for, frame))
+    }
+}
