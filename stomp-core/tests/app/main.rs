@@ -7,3 +7,4 @@ mod support;
 mod routing;
 mod session;
 mod simple_broker;
+mod trace_context;
