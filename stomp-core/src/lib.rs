@@ -52,6 +52,7 @@
 //! | [`identity`] | who a session is: `SessionId`, `Principal`, `SessionInfo`, `Attributes` |
 //! | [`codec`] | the sans-IO `Decoder` with limits, the encoder, `PreparedMessage` |
 //! | [`outbound`] | the OUTBOUND channel: one bounded queue per session, the slow-consumer policy |
+//! | [`telemetry`] | metrics through the `metrics` facade (feature `metrics`): names, labels |
 //! | [`destination`] | destination patterns (`*`, `**`, `/` or `.`) and the subscription index |
 //! | [`broker`] | the `Broker` trait and the embedded `SimpleBroker` |
 //! | [`events`] | session lifecycle events |
@@ -85,6 +86,7 @@ pub mod outbound;
 #[cfg(feature = "relay")]
 pub mod relay;
 mod sync;
+pub mod telemetry;
 pub mod template;
 pub mod trace;
 #[cfg(feature = "testing")]

@@ -12,6 +12,7 @@
 
 pub mod handlers;
 pub mod messages;
+pub mod metrics;
 pub mod presence;
 mod web;
 
@@ -106,6 +107,8 @@ pub struct ChatState {
 ///
 /// Must be called inside a Tokio runtime (it spawns the presence task).
 pub fn stomp(config: &Config) -> Stomp {
+    // Before the engine is built, which takes its metric handles from the recorder.
+    metrics::install();
     let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
     let relay = config
         .relay
@@ -163,9 +166,11 @@ pub fn stomp(config: &Config) -> Stomp {
     stomp
 }
 
-/// The whole application: the page, and `stomp` mounted at `/ws`.
+/// The whole application: the page, `/metrics` (Prometheus) and `stomp` mounted at `/ws`.
 pub fn app_with(config: &Config, stomp: &Stomp) -> Router {
-    web::routes(config.stompjs.clone()).layer(stomp.layer("/ws"))
+    web::routes(config.stompjs.clone())
+        .merge(metrics::routes(stomp))
+        .layer(stomp.layer("/ws"))
 }
 
 /// The whole application: the page, and the STOMP endpoint at `/ws`.

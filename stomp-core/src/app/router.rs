@@ -59,6 +59,8 @@ pub(crate) struct Entry<S> {
     pub(crate) kind: RouteKind,
     /// Controller-scoped exception handlers.
     pub(crate) scoped: Arc<[ExceptionRoute<S>]>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::telemetry::RouteMetrics,
 }
 
 /// Collects routes, exception handlers and controllers; [`build`](Self::build) checks them
@@ -188,6 +190,8 @@ impl<S: Clone + Send + Sync + 'static> AppRouterBuilder<S> {
                 }
             }
             entries.push(Entry {
+                #[cfg(feature = "metrics")]
+                metrics: crate::telemetry::RouteMetrics::new(&path, route_kind_label(route.kind)),
                 pattern: path.into(),
                 handler: route.handler,
                 target: route.target,
@@ -305,7 +309,9 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
             };
             let ctx = Arc::new(MessageContext::new(request, entry.pattern.clone(), vars));
             let span = handler_span(&ctx, kind);
-            async {
+            #[cfg(feature = "metrics")]
+            let started = std::time::Instant::now();
+            let result = async {
                 let reply =
                     CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
                 let exceptions = Exceptions {
@@ -316,7 +322,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
                 deliver(&ctx, &entry.target, reply, &exceptions).await
             }
             .instrument(span)
-            .await
+            .await;
+            #[cfg(feature = "metrics")]
+            entry.metrics.call(started, result.is_ok());
+            result
         })
     }
 }
@@ -334,4 +343,13 @@ fn handler_span(ctx: &MessageContext, kind: RouteKind) -> tracing::Span {
         traceparent = headers.get(crate::trace::TRACEPARENT),
         tracestate = headers.get(crate::trace::TRACESTATE),
     )
+}
+
+/// The `kind` label of a route's metrics.
+#[cfg(feature = "metrics")]
+fn route_kind_label(kind: RouteKind) -> &'static str {
+    match kind {
+        RouteKind::Message => "message_mapping",
+        RouteKind::Subscribe => "subscribe_mapping",
+    }
 }

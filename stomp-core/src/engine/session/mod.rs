@@ -168,6 +168,8 @@ impl Session {
             return Err(self.ended());
         }
         self.shared.touch_read(self.engine.now_ms());
+        #[cfg(feature = "metrics")]
+        self.engine.metrics.bytes_received(data.len());
         self.buffer.extend_from_slice(data);
         loop {
             match self.decoder.decode(&mut self.buffer) {
@@ -238,6 +240,8 @@ impl Session {
             .counters
             .frames_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.engine.metrics.frame_received(frame.command);
         if let Err(pending) = self.shared.begin_frame() {
             if let Some(close) = pending {
                 self.engine.close_now(&self.shared, close).await;
@@ -330,7 +334,12 @@ impl Session {
     async fn process(&mut self, frame: Frame) -> Result<Outcome, ProtocolError> {
         match self.state {
             State::AwaitingConnect if frame.command.is_connect() => {
-                let version = self.connect(frame).await?;
+                let connected = self.connect(frame).await;
+                #[cfg(feature = "metrics")]
+                if connected.is_err() {
+                    self.engine.metrics.connect(false);
+                }
+                let version = connected?;
                 self.decoder.set_version(version);
                 self.state = State::Connected;
                 Ok(Outcome::Continue)
