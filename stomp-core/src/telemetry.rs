@@ -30,14 +30,16 @@
 //! | `stomp_broker_pending_acks` | gauge | | embedded broker: deliveries waiting for ACK/NACK |
 //! | `stomp_broker_queued_messages` | gauge | | embedded broker: queue messages waiting for a consumer |
 //! | `stomp_broker_destinations` | gauge | | embedded broker: destinations, patterns and queues indexed |
+//! | `stomp_relay_link_up` | gauge | | relay: 1 while the system connection to the external broker is up |
+//! | `stomp_relay_broker_connections` | gauge | | relay: open connections to the external broker |
 //! | `stomp_backplane_link_up` | gauge | | backplane: 1 while the link is up |
 //! | `stomp_backplane_messages_total` | counter | `outcome` (`forwarded`, `not_forwarded`, `received`, `duplicate`, `invalid`) | backplane traffic |
 //!
 //! Per-delivery cost: one relaxed atomic add on the session's own queue counters (bytes);
 //! the frame counts, gauges and broker figures are read from state the engine keeps anyway
 //! and published by the engine's scheduler about once a second, or at once by
-//! [`Engine::record_metrics`](crate::engine::Engine::record_metrics) (call it from a
-//! `/metrics` handler before rendering for exact figures).
+//! `Engine::record_metrics` (call it from a `/metrics` handler before rendering for
+//! figures as of the scrape).
 
 use crate::outbound::CloseReason;
 

@@ -145,4 +145,35 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
         sample(&left, "stomp_frames_received_total", "{command=\"DISCONNECT\"}"),
         Some(1.0)
     );
+
+    dashboard_queries_name_exported_metrics(&left);
+}
+
+/// Every metric the Grafana dashboard queries is one the chat exports (relay and
+/// backplane figures exist only in those modes).
+fn dashboard_queries_name_exported_metrics(exposition: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/chat/grafana/stomp-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (at, _) in expr.match_indices("stomp_") {
+                let name: String = expr[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name.starts_with("stomp_relay_") || name.starts_with("stomp_backplane_") {
+                    continue;
+                }
+                let exported = exposition
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{name} ")) || line.starts_with(&format!("{name}{{")));
+                assert!(exported, "the dashboard queries {name}, which /metrics lacks");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "the dashboard was read");
 }
