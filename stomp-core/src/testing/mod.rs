@@ -513,3 +513,97 @@ fn check(
         Err(unexpected(waiting_for, frame))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::interceptor::{Authenticator, ConnectRequest, Rejection};
+
+    /// Refuses every CONNECT.
+    struct Nobody;
+
+    impl Authenticator for Nobody {
+        fn authenticate(
+            &self,
+            _: ConnectRequest,
+        ) -> crate::broker::BoxFuture<'static, Result<Option<Principal>, Rejection>> {
+            Box::pin(async { Err(Rejection::new("who are you?")) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_is_an_error_frame() {
+        let engine = Engine::builder().authenticator(Nobody).build();
+        let error = TestClient::connect(&engine).await.unwrap_err();
+        let TestError::ErrorFrame { frame, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(frame.headers.message(), Some("who are you?"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expectation_times_out_with_what_it_waited_for() {
+        let engine = Engine::builder().build();
+        let mut client = TestClient::builder(&engine)
+            .timeout(Duration::from_millis(50))
+            .connect()
+            .await
+            .unwrap();
+        client.subscribe("/topic/quiet").await.unwrap();
+        let error = client.expect_message_on("/topic/quiet").await.unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+        assert!(error.to_string().contains("a MESSAGE on /topic/quiet"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn messages_for_other_destinations_wait_their_turn() {
+        let engine = Engine::builder().build();
+        let mut client = TestClient::connect_as(&engine, "ann").await.unwrap();
+        assert_eq!(client.connected().headers.get("user-name"), Some("ann"));
+        client.subscribe("/topic/a").await.unwrap();
+        client.subscribe("/topic/b").await.unwrap();
+        client.send("/topic/a", "first").await.unwrap();
+        client.send("/topic/b", "second").await.unwrap();
+        let b = client.expect_message_on("/topic/b").await.unwrap();
+        assert_eq!(&b.body[..], b"second");
+        let a = client.expect_message().await.unwrap();
+        assert_eq!(&a.body[..], b"first");
+        client.expect_no_message().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unexpected_message_fails_expect_no_message() {
+        let engine = Engine::builder().build();
+        let mut client = TestClient::connect(&engine).await.unwrap();
+        client.subscribe("/topic/a").await.unwrap();
+        client.send("/topic/a", "surprise").await.unwrap();
+        let error = client.expect_no_message().unwrap_err();
+        assert_eq!(&error.frame().unwrap().body[..], b"surprise");
+    }
+
+    #[tokio::test]
+    async fn after_an_error_the_session_is_closed() {
+        let engine = Engine::builder().build();
+        let mut client = TestClient::connect(&engine).await.unwrap();
+        // SUBSCRIBE without `id`: a protocol error.
+        let frame = Frame::new(Command::Subscribe).header(name::DESTINATION, "/topic/a");
+        client.send_frame(frame).await.unwrap();
+        let error = client.expect_error().await.unwrap();
+        assert!(error.headers.message().is_some());
+        let closed = client.send("/topic/a", "x").await.unwrap_err();
+        assert!(matches!(closed, TestError::Closed { .. }), "{closed}");
+    }
+
+    #[tokio::test]
+    async fn disconnect_and_close_release_the_session() {
+        let engine = Engine::builder().build();
+        let polite = TestClient::connect(&engine).await.unwrap();
+        let abrupt = TestClient::connect(&engine).await.unwrap();
+        assert_eq!(engine.sessions().len(), 2);
+        polite.disconnect().await.unwrap();
+        abrupt.close().await;
+        assert!(engine.sessions().is_empty());
+    }
+}
