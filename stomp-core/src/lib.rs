@@ -88,9 +88,9 @@ pub mod relay;
 mod sync;
 pub mod telemetry;
 pub mod template;
-pub mod trace;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod user;
 pub mod version;
 

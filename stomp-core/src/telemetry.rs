@@ -143,12 +143,11 @@ mod on {
                 subscriptions: gauge!("stomp_subscriptions"),
                 connects_accepted: counter!("stomp_connects_total", "outcome" => "accepted"),
                 connects_refused: counter!("stomp_connects_total", "outcome" => "refused"),
-                disconnects: REASONS.map(|r| {
-                    counter!("stomp_disconnects_total", "reason" => close_reason_label(&r))
-                }),
-                frames_received: Command::ALL.map(|c| {
-                    counter!("stomp_frames_received_total", "command" => c.as_str())
-                }),
+                disconnects: REASONS.map(
+                    |r| counter!("stomp_disconnects_total", "reason" => close_reason_label(&r)),
+                ),
+                frames_received: Command::ALL
+                    .map(|c| counter!("stomp_frames_received_total", "command" => c.as_str())),
                 bytes_received: counter!("stomp_bytes_received_total"),
                 frames_sent: [
                     SESSION_FRAMES[0],

@@ -70,7 +70,11 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
         request(client, subscribe, receipt).await;
     }
     let connected = scrape(&server).await;
-    assert_eq!(sample(&connected, "stomp_sessions", ""), Some(2.0), "{connected}");
+    assert_eq!(
+        sample(&connected, "stomp_sessions", ""),
+        Some(2.0),
+        "{connected}"
+    );
     assert_eq!(
         sample(&connected, "stomp_connects_total", "{outcome=\"accepted\"}"),
         Some(2.0)
@@ -92,14 +96,27 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
         1.0,
         "{chatted}"
     );
-    assert_eq!(counter("stomp_frames_received_total", "{command=\"SUBSCRIBE\"}"), 2.0);
-    assert_eq!(counter("stomp_frames_received_total", "{command=\"CONNECT\"}"), 2.0);
+    assert_eq!(
+        counter("stomp_frames_received_total", "{command=\"SUBSCRIBE\"}"),
+        2.0
+    );
+    assert_eq!(
+        counter("stomp_frames_received_total", "{command=\"CONNECT\"}"),
+        2.0
+    );
     let route = "{route=\"/chat/{room}\",kind=\"message_mapping\"}";
-    assert_eq!(counter("stomp_handler_calls_total", route), 1.0, "{chatted}");
+    assert_eq!(
+        counter("stomp_handler_calls_total", route),
+        1.0,
+        "{chatted}"
+    );
     assert_eq!(counter("stomp_handler_duration_seconds_count", route), 1.0);
     assert_eq!(counter("stomp_handler_errors_total", route), 0.0);
     // The chat message to both, plus the presence announcements (nobody listens).
-    assert!(counter("stomp_messages_delivered_total", "") >= 2.0, "{chatted}");
+    assert!(
+        counter("stomp_messages_delivered_total", "") >= 2.0,
+        "{chatted}"
+    );
     assert!(counter("stomp_messages_published_total", "") >= 1.0);
     assert_eq!(
         counter("stomp_frames_sent_total", "{command=\"RECEIPT\"}"),
@@ -133,16 +150,28 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
     assert_eq!(sample(&left, "stomp_sessions", ""), Some(0.0), "{left}");
     assert_eq!(sample(&left, "stomp_subscriptions", ""), Some(0.0));
     assert_eq!(
-        sample(&left, "stomp_disconnects_total", "{reason=\"client_disconnect\"}"),
+        sample(
+            &left,
+            "stomp_disconnects_total",
+            "{reason=\"client_disconnect\"}"
+        ),
         Some(1.0),
         "{left}"
     );
     assert_eq!(
-        sample(&left, "stomp_disconnects_total", "{reason=\"transport_closed\"}"),
+        sample(
+            &left,
+            "stomp_disconnects_total",
+            "{reason=\"transport_closed\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&left, "stomp_frames_received_total", "{command=\"DISCONNECT\"}"),
+        sample(
+            &left,
+            "stomp_frames_received_total",
+            "{command=\"DISCONNECT\"}"
+        ),
         Some(1.0)
     );
 
@@ -152,7 +181,10 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
 /// Every metric the Grafana dashboard queries is one the chat exports (relay and
 /// backplane figures exist only in those modes).
 fn dashboard_queries_name_exported_metrics(exposition: &str) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/chat/grafana/stomp-dashboard.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/chat/grafana/stomp-dashboard.json"
+    );
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut checked = 0;
@@ -167,10 +199,13 @@ fn dashboard_queries_name_exported_metrics(exposition: &str) {
                 if name.starts_with("stomp_relay_") || name.starts_with("stomp_backplane_") {
                     continue;
                 }
-                let exported = exposition
-                    .lines()
-                    .any(|line| line.starts_with(&format!("{name} ")) || line.starts_with(&format!("{name}{{")));
-                assert!(exported, "the dashboard queries {name}, which /metrics lacks");
+                let exported = exposition.lines().any(|line| {
+                    line.starts_with(&format!("{name} ")) || line.starts_with(&format!("{name}{{"))
+                });
+                assert!(
+                    exported,
+                    "the dashboard queries {name}, which /metrics lacks"
+                );
                 checked += 1;
             }
         }

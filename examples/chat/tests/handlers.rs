@@ -59,10 +59,17 @@ async fn rooms_are_separate() -> Result<(), TestError> {
     let mut alice = login(&stomp, "alice").await?;
     let mut bob = login(&stomp, "bob").await?;
     bob.subscribe("/topic/chat.garden").await?;
-    alice.send_json("/app/chat/lobby", &json!({ "text": "hi" })).await?;
-    alice.send_json("/app/chat/garden", &json!({ "text": "psst" })).await?;
+    alice
+        .send_json("/app/chat/lobby", &json!({ "text": "hi" }))
+        .await?;
+    alice
+        .send_json("/app/chat/garden", &json!({ "text": "psst" }))
+        .await?;
     let message: ChatMessage = bob.expect_json_on("/topic/chat.garden").await?;
-    assert_eq!((message.room.as_str(), message.text.as_str()), ("garden", "psst"));
+    assert_eq!(
+        (message.room.as_str(), message.text.as_str()),
+        ("garden", "psst")
+    );
     bob.expect_no_message()
 }
 
@@ -90,7 +97,10 @@ async fn a_private_message_reaches_its_recipient_and_a_copy_the_sender() -> Resu
     }
 
     alice
-        .send_json("/app/private", &json!({ "to": "bob", "text": "between us" }))
+        .send_json(
+            "/app/private",
+            &json!({ "to": "bob", "text": "between us" }),
+        )
         .await?;
 
     for client in [&mut bob, &mut alice] {
@@ -121,7 +131,10 @@ async fn subscribing_to_online_answers_with_the_names_online() -> Result<(), Tes
     let names: Vec<String> = serde_json::from_slice(&message.body)?;
     // bob is listed even if his own "connected" event is still on its way.
     for name in ["alice", "bob", "watcher"] {
-        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
     }
     Ok(())
 }

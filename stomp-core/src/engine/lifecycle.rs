@@ -109,8 +109,10 @@ impl EngineInner {
             .frames_out_retired
             .fetch_add(shared.outbound.queued_frames(), Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        self.metrics
-            .retire(shared.outbound.queued_frames(), shared.outbound.sent_bytes());
+        self.metrics.retire(
+            shared.outbound.queued_frames(),
+            shared.outbound.sent_bytes(),
+        );
         let connected = shared.connected.get();
         if connected.is_some() {
             self.channel.session_closed(&shared.id).await;

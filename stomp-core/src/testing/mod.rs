@@ -201,7 +201,10 @@ impl TestClient {
 
     /// The session id (CONNECTED's `session` header).
     pub fn session_id(&self) -> Option<SessionId> {
-        self.connected.headers.get(name::SESSION).map(SessionId::from)
+        self.connected
+            .headers
+            .get(name::SESSION)
+            .map(SessionId::from)
     }
 
     /// The negotiated STOMP version.
@@ -314,8 +317,12 @@ impl TestClient {
     /// The next MESSAGE (kept ones first). An ERROR, or a frame other than MESSAGE or
     /// RECEIPT coming first, fails.
     pub async fn expect_message(&mut self) -> Result<Frame, TestError> {
-        self.expect("a MESSAGE", |f| f.command == Command::Message, Stash::Others)
-            .await
+        self.expect(
+            "a MESSAGE",
+            |f| f.command == Command::Message,
+            Stash::Others,
+        )
+        .await
     }
 
     /// The next MESSAGE whose `destination` is `destination`; MESSAGEs for other
@@ -373,7 +380,11 @@ impl TestClient {
     /// before it would have preceded.
     pub fn expect_no_message(&mut self) -> Result<(), TestError> {
         self.take_queued()?;
-        match self.pending.iter().position(|f| f.command == Command::Message) {
+        match self
+            .pending
+            .iter()
+            .position(|f| f.command == Command::Message)
+        {
             Some(at) => {
                 let frame = self.pending.remove(at).unwrap_or_else(|| unreachable!());
                 Err(unexpected("no MESSAGE", frame))
@@ -478,10 +489,7 @@ impl TestClient {
     fn closed_error(&self, waiting_for: String) -> TestError {
         TestError::Closed {
             waiting_for,
-            reason: self
-                .closed
-                .clone()
-                .unwrap_or(CloseReason::TransportClosed),
+            reason: self.closed.clone().unwrap_or(CloseReason::TransportClosed),
         }
     }
 }
@@ -554,7 +562,10 @@ mod tests {
         client.subscribe("/topic/quiet").await.unwrap();
         let error = client.expect_message_on("/topic/quiet").await.unwrap_err();
         assert!(error.is_timeout(), "{error}");
-        assert!(error.to_string().contains("a MESSAGE on /topic/quiet"), "{error}");
+        assert!(
+            error.to_string().contains("a MESSAGE on /topic/quiet"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

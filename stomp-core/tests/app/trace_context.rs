@@ -143,7 +143,11 @@ async fn connected(engine: &Engine) -> (Session, OutboundReceiver) {
         principal: Some(Principal::new("alice")),
         ..TransportInfo::default()
     });
-    send(&mut session, "CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0").await;
+    send(
+        &mut session,
+        "CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0",
+    )
+    .await;
     assert_eq!(next_frame(&mut outbound).await.command, Command::Connected);
     (session, outbound)
 }
@@ -201,7 +205,10 @@ async fn traceparent_reaches_the_message_and_the_handler_span() {
     // One frame span per inbound frame, with command, destination, session and user.
     let frames = capture.named(FRAME_SPAN);
     let commands: Vec<&str> = frames.iter().map(|(_, s)| &*s.fields["command"]).collect();
-    assert_eq!(commands, ["CONNECT", "SUBSCRIBE", "SUBSCRIBE", "SEND", "SEND"]);
+    assert_eq!(
+        commands,
+        ["CONNECT", "SUBSCRIBE", "SUBSCRIBE", "SEND", "SEND"]
+    );
     let (news_id, news) = &frames[3];
     assert_eq!(news.fields["destination"], "/topic/news");
     assert_eq!(news.fields["traceparent"], PARENT_A);
