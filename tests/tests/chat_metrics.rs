@@ -129,6 +129,19 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
     assert!(counter("stomp_bytes_sent_total", "") > 0.0);
     assert!(counter("stomp_bytes_received_total", "") > 0.0);
 
+    // mallory's SEND does not parse: the handler call fails and the session ends with ERROR.
+    let mut mallory = login(&server, "mallory").await;
+    mallory
+        .send_text(
+            &frame("SEND")
+                .header("destination", "/app/chat/lobby")
+                .header("content-type", "application/json")
+                .body("{not json")
+                .text(),
+        )
+        .await;
+    mallory.expect_frame("ERROR").await;
+
     // alice says goodbye; bob's tab just closes.
     alice
         .send_text(&frame("DISCONNECT").header("receipt", "bye").text())
@@ -136,10 +149,10 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
     alice.expect_frame("RECEIPT").await;
     drop(bob);
     let mut gone = 0;
-    while gone < 2 {
+    while gone < 3 {
         let event = tokio::time::timeout(stomp_e2e::TIMEOUT, events.recv())
             .await
-            .expect("both sessions end")
+            .expect("the three sessions end")
             .unwrap();
         if matches!(event, SessionEvent::Disconnected { .. }) {
             gone += 1;
@@ -175,6 +188,13 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
         Some(1.0)
     );
 
+    let errors = |labels: &str| sample(&left, "stomp_disconnects_total", labels);
+    assert_eq!(errors("{reason=\"error\"}"), Some(1.0), "{left}");
+    let route = "{route=\"/chat/{room}\",kind=\"message_mapping\"}";
+    assert_eq!(sample(&left, "stomp_handler_calls_total", route), Some(2.0));
+    assert_eq!(sample(&left, "stomp_handler_errors_total", route), Some(1.0));
+    let error_frames = "{command=\"ERROR\"}";
+    assert_eq!(sample(&left, "stomp_frames_sent_total", error_frames), Some(1.0));
     dashboard_queries_name_exported_metrics(&left);
 }
 
