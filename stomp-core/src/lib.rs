@@ -66,7 +66,6 @@
 //! | `client` | (feature `client`) an async STOMP client over any `AsyncRead + AsyncWrite` |
 //! | `relay` | (feature `relay`) a `Broker` that forwards to RabbitMQ or ActiveMQ |
 //! | [`engine`] | `Engine`: configuration shared by all sessions; it opens and owns the sessions |
-//! | `testing` | (feature `testing`) `TestClient`: a socket-free client of an `Engine` for application tests |
 
 pub mod app;
 pub mod authz;
@@ -88,8 +87,6 @@ pub mod relay;
 mod sync;
 pub mod telemetry;
 pub mod template;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod trace;
 pub mod user;
 pub mod version;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::frame::Frame;
-use crate::outbound::CloseReason;
+use stomp_core::frame::Frame;
+use stomp_core::outbound::CloseReason;
 
 /// Why a [`TestClient`](super::TestClient) call failed. Its `Display` names what the test
 /// was waiting for and what came instead, so `.unwrap()` / `?` in a test reads well.
@@ -44,7 +44,7 @@ pub enum TestError {
     },
     /// The server sent bytes that are not a STOMP frame.
     #[error("the server sent an undecodable frame: {0}")]
-    Decode(#[from] crate::codec::DecodeError),
+    Decode(#[from] stomp_core::codec::DecodeError),
     /// A JSON body could not be encoded or decoded.
     #[error("JSON body: {0}")]
     Json(#[from] serde_json::Error),

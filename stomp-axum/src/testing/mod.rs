@@ -1,45 +1,56 @@
-//! A socket-free STOMP client for testing applications (feature `testing`).
+//! Socket-free tests of a [`Stomp`](crate::Stomp) application (feature `testing`).
 //!
-//! [`TestClient`] drives the real [`Engine`] through [`Engine::open_session`]: the frames
-//! it sends are encoded to bytes and fed to the session as a transport would, and what
-//! the session's outbound queue yields is decoded back into frames. Handlers, extractors,
-//! interceptors, destination policies, the broker and user destinations all run as they
-//! do behind a WebSocket; only the socket is missing, so a test takes milliseconds.
+//! [`TestClient`] drives the endpoint's real engine (`stomp.engine()`) through
+//! `Engine::open_session`, as the WebSocket transport does, without a socket: the frames it
+//! sends are encoded to bytes and fed to the session, and what the session's outbound queue
+//! yields is decoded back into frames. Handlers, extractors, the authenticator,
+//! interceptors, the destination policy, the broker and user destinations all run as they
+//! do behind a WebSocket, so a handler test takes milliseconds. Enable it for tests only:
 //!
-//! Every expectation waits at most the client's timeout (5 s unless
-//! [`TestClientBuilder::timeout`] says otherwise) and fails with a [`TestError`] that
-//! names what was awaited and what came instead.
+//! ```toml
+//! [dev-dependencies]
+//! stomp-axum = { version = "0.1", features = ["testing"] }
+//! ```
 //!
 //! ```
-//! use stomp_core::app::{on_message, AppRouterBuilder};
-//! use stomp_core::engine::Engine;
-//! use stomp_core::identity::Principal;
-//! use stomp_core::testing::TestClient;
+//! use stomp_axum::prelude::*;
+//! use stomp_axum::testing::TestClient;
 //!
+//! #[message_mapping("/greet")]
+//! #[send_to("/topic/greetings")]
 //! async fn greet(user: Principal, name: String) -> String {
 //!     format!("{} greets {name}", user.name())
 //! }
 //!
+//! // In an application's tests: `#[tokio::test] async fn greets() -> Result<(), TestError>`.
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! // In an application test, this is `#[tokio::test] async fn ...`.
-//! let router = AppRouterBuilder::new()
-//!     .route("/greet", on_message(greet).send_to("/topic/greetings"))
-//!     .build()?;
-//! let engine = Engine::builder().app_destination_prefix("/app").app(router).build();
+//! let stomp = Stomp::builder()
+//!     .app_destination_prefix("/app")
+//!     .simple_broker(["/topic"])
+//!     .handler(greet)
+//!     .build();
 //!
-//! let mut alice = TestClient::builder(&engine).user("alice").connect().await?;
-//! alice.subscribe("/topic/greetings").await?; // returns once the RECEIPT is in
-//! alice.send("/app/greet", "bob").await?; // idem: the handler has run
-//! let message = alice.expect_message_on("/topic/greetings").await?;
+//! let mut alice = TestClient::connect_as(stomp.engine(), "alice").await?;
+//! let mut bob = TestClient::connect_as(stomp.engine(), "bob").await?;
+//! bob.subscribe("/topic/greetings").await?; // returns once subscribed (RECEIPT)
+//! alice.send("/app/greet", "bob").await?; // returns once the handler ran
+//! let message = bob.expect_message_on("/topic/greetings").await?;
 //! assert_eq!(&message.body[..], b"alice greets bob");
+//! bob.expect_no_message()?;
 //!
 //! // Refusals come back as the ERROR frame the client would see.
 //! let error = alice.send("/app/nowhere", "x").await.unwrap_err();
 //! let frame = error.frame().expect("an ERROR frame");
 //! assert_eq!(frame.headers.message(), Some("no handler for destination"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), stomp_axum::testing::TestError>(())
 //! # }).unwrap();
 //! ```
+//!
+//! Every expectation waits at most the client's timeout (5 s unless
+//! [`TestClientBuilder::timeout`] says otherwise) and fails with a [`TestError`] that
+//! names what was awaited and what came instead. Connect with
+//! [`TestClient::builder`] to set CONNECT headers (`login`, `passcode`) or the transport's
+//! principal with roles.
 
 mod error;
 
@@ -53,12 +64,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::codec::{encode_to_bytes, Decoded, Decoder, Limits};
-use crate::engine::{Engine, Session, TransportInfo};
-use crate::frame::{name, Command, Frame};
-use crate::identity::{Principal, SessionId};
-use crate::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
-use crate::version::Version;
+use stomp_core::codec::{encode_to_bytes, Decoded, Decoder, Limits};
+use stomp_core::engine::{Engine, Session, TransportInfo};
+use stomp_core::frame::{name, Command, Frame};
+use stomp_core::identity::{Principal, SessionId};
+use stomp_core::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
+use stomp_core::version::Version;
 
 /// How long an expectation waits unless the builder sets another timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -527,7 +538,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::interceptor::{Authenticator, ConnectRequest, Rejection};
+    use stomp_core::interceptor::{Authenticator, ConnectRequest, Rejection};
 
     /// Refuses every CONNECT.
     struct Nobody;
@@ -536,7 +547,7 @@ mod tests {
         fn authenticate(
             &self,
             _: ConnectRequest,
-        ) -> crate::broker::BoxFuture<'static, Result<Option<Principal>, Rejection>> {
+        ) -> stomp_core::broker::BoxFuture<'static, Result<Option<Principal>, Rejection>> {
             Box::pin(async { Err(Rejection::new("who are you?")) })
         }
     }
