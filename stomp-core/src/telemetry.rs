@@ -7,7 +7,10 @@
 //! recorder and reports nothing.
 //!
 //! Labels have bounded values: commands, close reasons, route templates and their kind,
-//! never a destination or a session id.
+//! never a destination or a session id. The names carry no per-engine label: with several
+//! engines in one process, their gauges overwrite one another and their counters mix
+//! (keep one engine per recorder, or give each process its own `instance` label when
+//! scraping).
 //!
 //! | metric | type | labels | what |
 //! |---|---|---|---|

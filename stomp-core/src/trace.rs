@@ -7,7 +7,9 @@
 //! | [`FRAME_SPAN`] (`stomp.frame`) | each frame a client sends, for as long as the session handles it | `command`, `destination`, `session`, `user`, `traceparent`, `tracestate` |
 //! | [`HANDLER_SPAN`] (`stomp.handler`) | each application handler call, replies included | `route` (the template, e.g. `/chat/{room}`), `kind` (`message_mapping` or `subscribe_mapping`), `session`, `user`, `traceparent`, `tracestate` |
 //!
-//! The handler span is a child of the frame span when the handler runs inline.
+//! The handler span is a child of the frame span when the handler runs inline. Both have
+//! the target `stomp_core::trace`, so a filter can keep or drop them apart from the rest
+//! (`stomp_core::trace=off` drops them, at the cost of one check per frame).
 //!
 //! The W3C trace context headers ([`TRACEPARENT`], [`TRACESTATE`]) of a SEND are
 //! application headers: they travel with the message through the broker (the embedded

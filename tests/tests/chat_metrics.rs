@@ -192,9 +192,15 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
     assert_eq!(errors("{reason=\"error\"}"), Some(1.0), "{left}");
     let route = "{route=\"/chat/{room}\",kind=\"message_mapping\"}";
     assert_eq!(sample(&left, "stomp_handler_calls_total", route), Some(2.0));
-    assert_eq!(sample(&left, "stomp_handler_errors_total", route), Some(1.0));
+    assert_eq!(
+        sample(&left, "stomp_handler_errors_total", route),
+        Some(1.0)
+    );
     let error_frames = "{command=\"ERROR\"}";
-    assert_eq!(sample(&left, "stomp_frames_sent_total", error_frames), Some(1.0));
+    assert_eq!(
+        sample(&left, "stomp_frames_sent_total", error_frames),
+        Some(1.0)
+    );
     dashboard_queries_name_exported_metrics(&left);
 }
 

@@ -335,6 +335,7 @@ fn handler_span(ctx: &MessageContext, kind: RouteKind) -> tracing::Span {
     let headers = ctx.headers();
     let session = ctx.session();
     tracing::info_span!(
+        target: "stomp_core::trace",
         "stomp.handler",
         route = ctx.pattern(),
         kind = %kind,

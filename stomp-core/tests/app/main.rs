@@ -7,4 +7,3 @@ mod support;
 mod routing;
 mod session;
 mod simple_broker;
-mod trace_context;

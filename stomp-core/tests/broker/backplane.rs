@@ -239,6 +239,12 @@ async fn the_trace_context_crosses_the_backplane() {
         panic!("nothing crossed");
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    assert!(text.contains(&format!("\n{TRACEPARENT}:{parent}\n")), "{text}");
-    assert!(text.contains(&format!("\n{TRACESTATE}:vendor=1\n")), "{text}");
+    assert!(
+        text.contains(&format!("\n{TRACEPARENT}:{parent}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\n{TRACESTATE}:vendor=1\n")),
+        "{text}"
+    );
 }

@@ -214,6 +214,7 @@ impl Session {
     /// computed, without a subscriber interested in it).
     fn frame_span(&self, frame: &Frame) -> tracing::Span {
         let span = tracing::info_span!(
+            target: "stomp_core::trace",
             "stomp.frame",
             command = %frame.command,
             destination = frame.headers.destination(),

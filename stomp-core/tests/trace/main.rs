@@ -1,11 +1,17 @@
 //! Tracing: a span per inbound frame and per handler call, and the W3C trace context
 //! (`traceparent`, `tracestate`) carried from a SEND to every MESSAGE and into the
 //! handler's span. A capturing `tracing` subscriber records the spans.
+//!
+//! Its own test binary: the subscriber is the process's global default, so that no test
+//! elsewhere can meet the engine's span callsites first with no subscriber at all (tracing
+//! caches that interest per callsite).
+
+#![allow(clippy::unwrap_used, missing_docs)] // tests panic on purpose
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::BytesMut;
 use stomp_core::app::{on_message, AppRouterBuilder};
@@ -30,11 +36,15 @@ struct Captured {
     parent: Option<u64>,
 }
 
+thread_local! {
+    /// The spans entered on this thread, innermost last.
+    static STACK: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A subscriber that keeps every span it is told about.
 #[derive(Default, Clone)]
 struct Capture {
     spans: Arc<Mutex<HashMap<u64, Captured>>>,
-    stack: Arc<Mutex<Vec<u64>>>,
     next: Arc<AtomicU64>,
 }
 
@@ -59,7 +69,7 @@ impl Subscriber for Capture {
         attrs.record(&mut Fields(&mut fields));
         let parent = match attrs.parent() {
             Some(parent) => Some(parent.into_u64()),
-            None if attrs.is_contextual() => self.stack.lock().unwrap().last().copied(),
+            None if attrs.is_contextual() => STACK.with(|stack| stack.borrow().last().copied()),
             None => None,
         };
         let name = attrs.metadata().name();
@@ -81,22 +91,38 @@ impl Subscriber for Capture {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, _: &Event<'_>) {}
     fn enter(&self, span: &Id) {
-        self.stack.lock().unwrap().push(span.into_u64());
+        STACK.with(|stack| stack.borrow_mut().push(span.into_u64()));
     }
     fn exit(&self, span: &Id) {
-        let mut stack = self.stack.lock().unwrap();
-        if let Some(at) = stack.iter().rposition(|id| *id == span.into_u64()) {
-            stack.remove(at);
-        }
+        STACK.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if let Some(at) = stack.iter().rposition(|id| *id == span.into_u64()) {
+                stack.remove(at);
+            }
+        });
     }
 }
 
+/// The process's capturing subscriber, installed once as the global default.
+fn capture() -> Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            tracing::subscriber::set_global_default(capture.clone()).unwrap();
+            capture
+        })
+        .clone()
+}
+
 impl Capture {
-    fn named(&self, name: &str) -> Vec<(u64, Captured)> {
+    /// The spans called `name` of one session, in creation order.
+    fn named(&self, name: &str, session: &str) -> Vec<(u64, Captured)> {
         let spans = self.spans.lock().unwrap();
         let mut found: Vec<_> = spans
             .iter()
             .filter(|(_, s)| s.name == name)
+            .filter(|(_, s)| s.fields.get("session").map(String::as_str) == Some(session))
             .map(|(id, s)| (*id, s.clone()))
             .collect();
         found.sort_by_key(|(id, _)| *id);
@@ -154,8 +180,7 @@ async fn connected(engine: &Engine) -> (Session, OutboundReceiver) {
 
 #[tokio::test]
 async fn traceparent_reaches_the_message_and_the_handler_span() {
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let capture = capture();
     let engine = engine();
     let (mut session, mut outbound) = connected(&engine).await;
     send(
@@ -194,7 +219,7 @@ async fn traceparent_reaches_the_message_and_the_handler_span() {
     assert_eq!(reply.headers.get(TRACEPARENT), Some(PARENT_B));
     assert_eq!(reply.headers.get(TRACESTATE), None);
 
-    let handlers = capture.named(HANDLER_SPAN);
+    let handlers = capture.named(HANDLER_SPAN, session.id().as_str());
     assert_eq!(handlers.len(), 1, "{handlers:?}");
     let (_, handler) = &handlers[0];
     assert_eq!(handler.fields["route"], "/echo/{room}");
@@ -203,7 +228,7 @@ async fn traceparent_reaches_the_message_and_the_handler_span() {
     assert_eq!(handler.fields["session"], session.id().as_str());
 
     // One frame span per inbound frame, with command, destination, session and user.
-    let frames = capture.named(FRAME_SPAN);
+    let frames = capture.named(FRAME_SPAN, session.id().as_str());
     let commands: Vec<&str> = frames.iter().map(|(_, s)| &*s.fields["command"]).collect();
     assert_eq!(
         commands,
@@ -230,6 +255,7 @@ async fn child(text: String) -> stomp_core::app::Reply {
 
 #[tokio::test]
 async fn a_reply_keeps_the_traceparent_its_handler_set() {
+    let _capture = capture();
     let router = AppRouterBuilder::new()
         .route("/child", on_message(child).send_to("/topic/echo"))
         .build()
