@@ -36,6 +36,9 @@
 //! | `stomp_relay_link_up` | gauge | | relay: 1 while the system connection to the external broker is up |
 //! | `stomp_relay_broker_connections` | gauge | | relay: open connections to the external broker |
 //! | `stomp_backplane_link_up` | gauge | | backplane: 1 while the link is up |
+//! | `stomp_backplane_reconnects_total` | counter | | Redis backplane: successful connections after the first |
+//! | `stomp_backplane_connect_failures_total` | counter | | Redis backplane: failed connection attempts |
+//! | `stomp_backplane_dropped_total` | counter | `reason` (`queue_full`, `disconnected`, `inbound_queue_full`) | Redis backplane: payloads dropped |
 //! | `stomp_backplane_messages_total` | counter | `outcome` (`forwarded`, `not_forwarded`, `received`, `duplicate`, `invalid`) | backplane traffic |
 //!
 //! Per-delivery cost: one relaxed atomic add on the session's own queue counters (bytes);

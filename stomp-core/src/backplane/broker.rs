@@ -582,6 +582,7 @@ impl Broker for BackplaneBroker {
     #[cfg(feature = "metrics")]
     fn record_metrics(&self) {
         self.shared.local.record_metrics();
+        self.shared.transport.record_metrics();
         let stats = self.stats();
         let up = matches!(stats.link, LinkState::Connected);
         metrics::gauge!("stomp_backplane_link_up").set(if up { 1.0 } else { 0.0 });
