@@ -49,6 +49,12 @@
 //! README's "STOMP versions"), sends each frame as a text message when it is valid UTF-8 and as a binary
 //! message otherwise, and closes with the codes listed in [`close`].
 //!
+//! # Testing handlers (feature `testing`)
+//!
+//! `stomp_axum::testing::TestClient` connects to a `Stomp`'s engine without a socket:
+//! connect as a user, SEND, SUBSCRIBE and expect MESSAGEs, RECEIPTs and ERRORs with
+//! timeouts, in a `#[tokio::test]`. See the `testing` module.
+//!
 //! # Client (feature `client`)
 //!
 //! With the `client` feature, `stomp_axum::client::connect_ws` opens a WebSocket (offering
@@ -85,6 +91,8 @@ mod serve;
 mod socket;
 mod stats;
 mod stomp;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use builder::{BuildError, StompBuilder};
 pub use config::TransportConfig;

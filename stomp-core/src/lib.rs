@@ -61,11 +61,13 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`frame`] | `Command`, `Headers`, `Frame`, `HeartBeat` values and their negotiation |
+//! | [`trace`] | the tracing spans of frames and handlers, W3C trace context propagation |
 //! | [`version`] | STOMP versions and their negotiation |
 //! | [`identity`] | who a session is: `SessionId`, `Principal`, `SessionInfo`, `Attributes` |
 //! | `cluster` | cluster membership: each instance's entries, versions, gap repair, expiry (used by `backplane` and `relay`) |
 //! | [`codec`] | the sans-IO `Decoder` with limits, the encoder, `PreparedMessage` |
 //! | [`outbound`] | the OUTBOUND channel: one bounded queue per session, the slow-consumer policy |
+//! | [`telemetry`] | metrics through the `metrics` facade (feature `metrics`): names, labels |
 //! | [`destination`] | destination patterns (`*`, `**`, `/` or `.`) and the subscription index |
 //! | [`broker`] | the `Broker` trait and the embedded `SimpleBroker` |
 //! | [`events`] | session lifecycle events |
@@ -99,7 +101,9 @@ pub mod outbound;
 #[cfg(feature = "relay")]
 pub mod relay;
 mod sync;
+pub mod telemetry;
 pub mod template;
+pub mod trace;
 pub mod user;
 pub mod version;
 

@@ -67,6 +67,12 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(addr: SocketAddr, read_buffer: Option<usize>) -> std::io::Result<()> {
+    // Feature `metrics`: a Prometheus recorder, installed before the engine is built, so
+    // the run pays what a server exporting its metrics pays (the text is never rendered).
+    #[cfg(feature = "metrics")]
+    let _metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(std::io::Error::other)?;
     let mut builder = Stomp::builder()
         .app_destination_prefix("/app")
         .simple_broker(["/topic", "/queue"])

@@ -12,6 +12,7 @@
 
 pub mod handlers;
 pub mod messages;
+pub mod metrics;
 pub mod presence;
 mod web;
 
@@ -26,7 +27,7 @@ use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
 use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::messages::PresenceEvent;
 use crate::presence::{Elsewhere, Online};
@@ -106,6 +107,8 @@ pub struct ChatState {
 ///
 /// Must be called inside a Tokio runtime (it spawns the presence task).
 pub fn stomp(config: &Config) -> Stomp {
+    // Before the engine is built, which takes its metric handles from the recorder.
+    metrics::install();
     let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
     let relay = config
         .relay
@@ -154,13 +157,20 @@ pub fn stomp(config: &Config) -> Stomp {
     if let Some(relay) = relay {
         relay.sync_user_registry(stomp.engine().user_registry());
     }
-    tokio::spawn(track_presence(stomp.clone(), state.online));
+    // Subscribed here, not in the task: no session event is missed before it first runs.
+    tokio::spawn(track_presence(
+        stomp.subscribe_events(),
+        stomp.template(),
+        state.online,
+    ));
     stomp
 }
 
-/// The whole application: the page, and `stomp` mounted at `/ws`.
+/// The whole application: the page, `/metrics` (Prometheus) and `stomp` mounted at `/ws`.
 pub fn app_with(config: &Config, stomp: &Stomp) -> Router {
-    web::routes(config.stompjs.clone()).layer(stomp.layer("/ws"))
+    web::routes(config.stompjs.clone())
+        .merge(metrics::routes(stomp))
+        .layer(stomp.layer("/ws"))
 }
 
 /// The whole application: the page, and the STOMP endpoint at `/ws`.
@@ -192,10 +202,11 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
 
 /// Follows the engine's session events: a user's first session → online, their last one
 /// gone → offline, each change published on [`PRESENCE_TOPIC`].
-async fn track_presence(stomp: Stomp, online: Arc<Online>) {
-    let mut events = stomp.subscribe_events();
-    let template = stomp.template();
-    drop(stomp);
+async fn track_presence(
+    mut events: broadcast::Receiver<SessionEvent>,
+    template: MessagingTemplate,
+    online: Arc<Online>,
+) {
     loop {
         let change = match events.recv().await {
             Ok(SessionEvent::Connected { info }) => info.principal.and_then(|p| {

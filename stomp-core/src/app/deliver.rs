@@ -87,10 +87,12 @@ async fn unhandled(ctx: &MessageContext, text: &str, type_name: &str) -> Result<
         .map_err(|e| AppError::new("could not send the error reply", e.to_string()))
 }
 
+/// A reply carries the correlation id and the W3C trace context of the message it answers.
 fn copy_correlation(ctx: &MessageContext, headers: &mut Headers) {
     if let Some(id) = ctx.headers().get(CORRELATION_ID) {
         headers.set(CORRELATION_ID, id.to_owned());
     }
+    crate::trace::propagate(ctx.headers(), headers);
 }
 
 async fn send(

@@ -12,6 +12,7 @@ use super::route::{
 };
 use super::{AppDispatch, AppError, AppRequest, AppRequestKind, MessageContext};
 use futures_util::future::BoxFuture;
+use tracing::Instrument;
 
 /// Why a router could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +59,8 @@ pub(crate) struct Entry<S> {
     pub(crate) kind: RouteKind,
     /// Controller-scoped exception handlers.
     pub(crate) scoped: Arc<[ExceptionRoute<S>]>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::telemetry::RouteMetrics,
 }
 
 /// Collects routes, exception handlers and controllers; [`build`](Self::build) checks them
@@ -187,6 +190,8 @@ impl<S: Clone + Send + Sync + 'static> AppRouterBuilder<S> {
                 }
             }
             entries.push(Entry {
+                #[cfg(feature = "metrics")]
+                metrics: crate::telemetry::RouteMetrics::new(&path, route_kind_label(route.kind)),
                 pattern: path.into(),
                 handler: route.handler,
                 target: route.target,
@@ -303,13 +308,49 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
                 return Err(AppError::new("no handler for destination", "stale route"));
             };
             let ctx = Arc::new(MessageContext::new(request, entry.pattern.clone(), vars));
-            let reply = CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
-            let exceptions = Exceptions {
-                scoped: &entry.scoped,
-                global: &self.global,
-                state: &self.state,
-            };
-            deliver(&ctx, &entry.target, reply, &exceptions).await
+            let span = handler_span(&ctx, kind);
+            #[cfg(feature = "metrics")]
+            let started = std::time::Instant::now();
+            let result = async {
+                let reply =
+                    CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
+                let exceptions = Exceptions {
+                    scoped: &entry.scoped,
+                    global: &self.global,
+                    state: &self.state,
+                };
+                deliver(&ctx, &entry.target, reply, &exceptions).await
+            }
+            .instrument(span)
+            .await;
+            #[cfg(feature = "metrics")]
+            entry.metrics.call(started, result.is_ok());
+            result
         })
+    }
+}
+
+/// The [`HANDLER_SPAN`](crate::trace::HANDLER_SPAN) of one handler call.
+fn handler_span(ctx: &MessageContext, kind: RouteKind) -> tracing::Span {
+    let headers = ctx.headers();
+    let session = ctx.session();
+    tracing::info_span!(
+        target: "stomp_core::trace",
+        "stomp.handler",
+        route = ctx.pattern(),
+        kind = %kind,
+        session = %session.id,
+        user = session.principal.as_ref().map(|p| p.name()),
+        traceparent = headers.get(crate::trace::TRACEPARENT),
+        tracestate = headers.get(crate::trace::TRACESTATE),
+    )
+}
+
+/// The `kind` label of a route's metrics.
+#[cfg(feature = "metrics")]
+fn route_kind_label(kind: RouteKind) -> &'static str {
+    match kind {
+        RouteKind::Message => "message_mapping",
+        RouteKind::Subscribe => "subscribe_mapping",
     }
 }

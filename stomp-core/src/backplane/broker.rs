@@ -559,6 +559,25 @@ impl Broker for BackplaneBroker {
         Box::pin(async move { self.shared.local.acknowledge_now(session, ack) })
     }
 
+    #[cfg(feature = "metrics")]
+    fn record_metrics(&self) {
+        self.shared.local.record_metrics();
+        self.shared.transport.record_metrics();
+        let stats = self.stats();
+        let up = matches!(stats.link, LinkState::Connected);
+        metrics::gauge!("stomp_backplane_link_up").set(if up { 1.0 } else { 0.0 });
+        for (outcome, value) in [
+            ("forwarded", stats.forwarded),
+            ("not_forwarded", stats.not_forwarded),
+            ("received", stats.received),
+            ("duplicate", stats.duplicates),
+            ("invalid", stats.invalid),
+        ] {
+            metrics::counter!("stomp_backplane_messages_total", "outcome" => outcome)
+                .absolute(value);
+        }
+    }
+
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.shared.local.close_session_now(session);

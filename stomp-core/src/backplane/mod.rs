@@ -136,4 +136,9 @@ pub trait Backplane: Send + Sync + 'static {
 
     /// Flushes what is queued (bounded in time) and closes the connections.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// Publishes the transport's own figures (reconnects, drops) to the `metrics`
+    /// recorder; the broker calls it when the engine publishes (feature `metrics`).
+    /// Default: nothing.
+    fn record_metrics(&self) {}
 }

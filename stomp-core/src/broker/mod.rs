@@ -275,4 +275,9 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The session is gone: drop its subscriptions and hand its un-acked messages on.
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()>;
+
+    /// Publishes the broker's own figures (queue depths, pending ACKs, link state) to the
+    /// `metrics` recorder; the engine calls it when it publishes its own (feature
+    /// `metrics`, see [`telemetry`](crate::telemetry)). Default: nothing.
+    fn record_metrics(&self) {}
 }

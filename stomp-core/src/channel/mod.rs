@@ -118,6 +118,9 @@ pub struct BrokerChannel {
     broker: Arc<dyn Broker>,
     users: UserDestinations,
     policy: Arc<dyn DestinationPolicy>,
+    /// `stomp_messages_published_total`.
+    #[cfg(feature = "metrics")]
+    published: metrics::Counter,
 }
 
 impl std::fmt::Debug for BrokerChannel {
@@ -162,6 +165,8 @@ impl BrokerChannelBuilder {
             broker: self.broker,
             users: self.users,
             policy: self.policy,
+            #[cfg(feature = "metrics")]
+            published: crate::telemetry::published(),
         }
     }
 }
@@ -223,6 +228,8 @@ impl BrokerChannel {
     /// destinations, skips the policy. Completes when the broker has taken every resulting
     /// publish; on failures the others are still attempted and the first error is returned.
     pub async fn publish(&self, message: Message) -> Result<(), BrokerError> {
+        #[cfg(feature = "metrics")]
+        self.published.increment(1);
         let Some(send) = self.users.resolve_send(&message.destination) else {
             return self.broker.publish(message).await;
         };
@@ -257,6 +264,8 @@ impl BrokerChannel {
         session: &SessionId,
         message: Message,
     ) -> Result<(), BrokerError> {
+        #[cfg(feature = "metrics")]
+        self.published.increment(1);
         self.broker.publish_to_session(session, message).await
     }
 

@@ -42,6 +42,10 @@ impl EngineInner {
                 interval.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 inner.heartbeat_pass();
+                #[cfg(feature = "metrics")]
+                if inner.metrics.due(std::time::Instant::now()) {
+                    inner.record_metrics();
+                }
             }
         });
     }

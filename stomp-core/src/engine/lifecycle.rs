@@ -25,10 +25,15 @@ impl EngineInner {
         if frame.command == crate::frame::Command::Error {
             Counters::inc(&self.counters.errors_sent);
         }
-        shared
+        let sent = shared
             .outbound
             .send(encode_to_bytes(frame, version))
-            .is_ok()
+            .is_ok();
+        #[cfg(feature = "metrics")]
+        if sent {
+            self.metrics.session_frame(frame.command);
+        }
+        sent
     }
 
     /// Performs a close requested from outside the session: the ERROR frame if any, the
@@ -103,10 +108,17 @@ impl EngineInner {
         self.counters
             .frames_out_retired
             .fetch_add(shared.outbound.queued_frames(), Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.metrics.retire(
+            shared.outbound.queued_frames(),
+            shared.outbound.sent_bytes(),
+        );
         let connected = shared.connected.get();
         if connected.is_some() {
             self.channel.session_closed(&shared.id).await;
             self.counters.sessions.fetch_sub(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.metrics.disconnect(&reason);
         }
         match reason {
             CloseReason::SlowConsumer => Counters::inc(&self.counters.slow_consumer_closes),

@@ -123,6 +123,8 @@ pub(crate) struct EngineInner {
     pub(crate) interceptors: Vec<Arc<dyn InboundInterceptor>>,
     pub(crate) events: broadcast::Sender<SessionEvent>,
     pub(crate) counters: Counters,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::telemetry::EngineMetrics,
     registry: Mutex<HashMap<SessionId, Arc<SessionShared>>>,
     registry_empty: Notify,
     start: tokio::time::Instant,
@@ -160,6 +162,8 @@ impl Engine {
                 interceptors,
                 events,
                 counters: Counters::default(),
+                #[cfg(feature = "metrics")]
+                metrics: crate::telemetry::EngineMetrics::new(),
                 registry: Mutex::new(HashMap::new()),
                 registry_empty: Notify::new(),
                 start: tokio::time::Instant::now(),
@@ -304,6 +308,15 @@ impl Engine {
         &self.inner.config.versions
     }
 
+    /// Publishes the engine's gauges and derived counters to the `metrics` recorder now
+    /// (feature `metrics`; the engine also does it about once a second on its own). Call
+    /// it from a `/metrics` handler before rendering for figures as of the scrape. See
+    /// [`telemetry`](crate::telemetry).
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        self.inner.record_metrics();
+    }
+
     /// The engine's counters.
     pub fn stats(&self) -> EngineStats {
         let sessions = self.inner.live_sessions();
@@ -327,6 +340,30 @@ impl EngineInner {
     /// time in tests drives it).
     pub(crate) fn now_ms(&self) -> u64 {
         millis(self.start.elapsed())
+    }
+
+    /// Reads the live sessions and publishes the engine's and the broker's figures.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn record_metrics(&self) {
+        let mut live = crate::telemetry::Live::default();
+        for shared in self.live_sessions() {
+            if shared.is_finished() {
+                continue;
+            }
+            let outbound = &shared.outbound;
+            live.frames += outbound.queued_frames();
+            live.bytes += outbound.sent_bytes();
+            live.queued_frames += outbound.pending_frames();
+            let bytes = outbound.buffered_bytes();
+            live.queued_bytes += bytes;
+            live.queued_bytes_max = live.queued_bytes_max.max(bytes);
+            if shared.connected.get().is_some() {
+                live.sessions += 1;
+                live.subscriptions += shared.subscription_count();
+            }
+        }
+        self.metrics.publish(&live);
+        self.broker.record_metrics();
     }
 
     async fn wait_until_empty(&self) {

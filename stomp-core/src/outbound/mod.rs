@@ -108,6 +108,9 @@ pub enum SendError {
 struct Shared {
     buffered_bytes: AtomicUsize,
     queued_frames: AtomicU64,
+    /// Bytes of every frame ever queued.
+    #[cfg(feature = "metrics")]
+    sent_bytes: AtomicU64,
     closed: AtomicBool,
     close_reason: std::sync::Mutex<Option<CloseReason>>,
     close_notify: Notify,
@@ -134,6 +137,8 @@ pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
     let shared = Arc::new(Shared {
         buffered_bytes: AtomicUsize::new(0),
         queued_frames: AtomicU64::new(0),
+        #[cfg(feature = "metrics")]
+        sent_bytes: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         close_reason: std::sync::Mutex::new(None),
         close_notify: Notify::new(),
@@ -187,6 +192,8 @@ impl OutboundSender {
         match result {
             Ok(()) => {
                 shared.queued_frames.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                shared.sent_bytes.fetch_add(len as u64, Ordering::Relaxed);
                 Ok(())
             }
             Err(()) => {
@@ -230,6 +237,17 @@ impl OutboundSender {
     /// for heart-beat scheduling and statistics.
     pub fn queued_frames(&self) -> u64 {
         self.shared.queued_frames.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of every frame ever queued (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub fn sent_bytes(&self) -> u64 {
+        self.shared.sent_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Items (frames and heart-beats) queued now and not yet taken by the writer.
+    pub fn pending_frames(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
     }
 
     /// Bytes currently queued and not yet taken by the writer.

@@ -705,6 +705,20 @@ impl Broker for Relay {
         Box::pin(self.inner.acknowledge(session, ack))
     }
 
+    #[cfg(feature = "metrics")]
+    fn record_metrics(&self) {
+        let system_up = self
+            .inner
+            .system
+            .client
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| !c.is_closed());
+        metrics::gauge!("stomp_relay_link_up").set(if system_up { 1.0 } else { 0.0 });
+        metrics::gauge!("stomp_relay_broker_connections")
+            .set(self.broker_connection_count() as f64);
+    }
+
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(self.inner.session_closed(session))
     }

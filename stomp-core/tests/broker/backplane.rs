@@ -221,3 +221,30 @@ async fn a_down_link_delivers_locally_and_counts_the_gap() {
     assert_eq!((stats.forwarded, stats.not_forwarded), (1, 1));
     assert_eq!(stats.link, LinkState::Connected);
 }
+
+#[tokio::test]
+async fn the_trace_context_crosses_the_backplane() {
+    use stomp_core::trace::{TRACEPARENT, TRACESTATE};
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let bus = Bus::default();
+    let (a, _, _) = instance(&bus);
+    let (b, _, _) = instance(&bus);
+    let mut on_b = subscribe(&b, "b1", "0", "/topic/t").await;
+    let mut traced = message("/topic/t", "traced");
+    traced.headers.append(TRACEPARENT, parent);
+    traced.headers.append(TRACESTATE, "vendor=1");
+    a.publish(traced).await.unwrap();
+    settle().await;
+    let Some(Outbound::Frame(bytes)) = on_b.try_next() else {
+        panic!("nothing crossed");
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(
+        text.contains(&format!("\n{TRACEPARENT}:{parent}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\n{TRACESTATE}:vendor=1\n")),
+        "{text}"
+    );
+}

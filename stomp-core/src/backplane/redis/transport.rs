@@ -314,6 +314,21 @@ impl Backplane for RedisBackplane {
             self.inner.link.send_replace(LinkState::Disconnected);
         })
     }
+
+    #[cfg(feature = "metrics")]
+    fn record_metrics(&self) {
+        let stats = self.stats();
+        metrics::counter!("stomp_backplane_reconnects_total").absolute(stats.reconnects);
+        metrics::counter!("stomp_backplane_connect_failures_total")
+            .absolute(stats.connect_failures);
+        for (reason, value) in [
+            ("queue_full", stats.queue_full),
+            ("disconnected", stats.disconnected),
+            ("inbound_queue_full", stats.inbound_dropped),
+        ] {
+            metrics::counter!("stomp_backplane_dropped_total", "reason" => reason).absolute(value);
+        }
+    }
 }
 
 async fn connect(

@@ -674,4 +674,12 @@ impl Broker for SimpleBroker {
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(async move { self.close_session_now(session) })
     }
+
+    #[cfg(feature = "metrics")]
+    fn record_metrics(&self) {
+        let stats = self.stats();
+        metrics::gauge!("stomp_broker_pending_acks").set(stats.pending as f64);
+        metrics::gauge!("stomp_broker_queued_messages").set(stats.queued as f64);
+        metrics::gauge!("stomp_broker_destinations").set(stats.destinations as f64);
+    }
 }

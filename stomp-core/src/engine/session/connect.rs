@@ -77,6 +77,8 @@ impl Session {
             .store(engine.now_ms(), Ordering::Relaxed);
         engine.send_frame(&self.shared, &connected);
         engine.counters.sessions.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        engine.metrics.connect(true);
         engine
             .counters
             .sessions_total

@@ -25,12 +25,14 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
+use tracing::Instrument;
 
 use crate::codec::{Decoded, Decoder};
 use crate::engine::{EngineInner, TransportInfo};
 use crate::frame::Frame;
 use crate::identity::{Attributes, SessionId, SessionInfo};
 use crate::outbound::CloseReason;
+use crate::trace;
 use crate::version::Version;
 
 use app_pipeline::AppPipeline;
@@ -166,6 +168,8 @@ impl Session {
             return Err(self.ended());
         }
         self.shared.touch_read(self.engine.now_ms());
+        #[cfg(feature = "metrics")]
+        self.engine.metrics.bytes_received(data.len());
         self.buffer.extend_from_slice(data);
         loop {
             match self.decoder.decode(&mut self.buffer) {
@@ -202,11 +206,43 @@ impl Session {
         if self.state == State::Closed {
             return Err(self.ended());
         }
+        let span = self.frame_span(&frame);
+        self.handle_frame_in_span(frame).instrument(span).await
+    }
+
+    /// The [`FRAME_SPAN`](crate::trace::FRAME_SPAN) of `frame` (disabled, and nothing
+    /// computed, without a subscriber interested in it).
+    fn frame_span(&self, frame: &Frame) -> tracing::Span {
+        let span = tracing::info_span!(
+            target: "stomp_core::trace",
+            "stomp.frame",
+            command = %frame.command,
+            destination = frame.headers.destination(),
+            session = %self.shared.id,
+            user = tracing::field::Empty,
+            traceparent = frame.headers.get(trace::TRACEPARENT),
+            tracestate = frame.headers.get(trace::TRACESTATE),
+        );
+        if !span.is_disabled() {
+            let principal = match self.shared.connected.get() {
+                Some(c) => c.info.principal.as_ref(),
+                None => self.transport.principal.as_ref(),
+            };
+            if let Some(principal) = principal {
+                span.record("user", principal.name());
+            }
+        }
+        span
+    }
+
+    async fn handle_frame_in_span(&mut self, frame: Frame) -> Result<(), SessionEnded> {
         self.shared.touch_read(self.engine.now_ms());
         self.engine
             .counters
             .frames_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.engine.metrics.frame_received(frame.command);
         if let Err(pending) = self.shared.begin_frame() {
             if let Some(close) = pending {
                 self.engine.close_now(&self.shared, close).await;
@@ -299,7 +335,12 @@ impl Session {
     async fn process(&mut self, frame: Frame) -> Result<Outcome, ProtocolError> {
         match self.state {
             State::AwaitingConnect if frame.command.is_connect() => {
-                let version = self.connect(frame).await?;
+                let connected = self.connect(frame).await;
+                #[cfg(feature = "metrics")]
+                if connected.is_err() {
+                    self.engine.metrics.connect(false);
+                }
+                let version = connected?;
                 self.decoder.set_version(version);
                 self.state = State::Connected;
                 Ok(Outcome::Continue)
