@@ -39,6 +39,9 @@ pub struct StompBuilder<S = ()> {
     has_routes: bool,
     stated: Option<Result<AppRouter, BuildError>>,
     custom_app: bool,
+    /// A durable [`SimpleBroker`] to open at build time (its store can fail to open).
+    #[cfg(feature = "durable")]
+    durable: Option<SimpleBrokerConfig>,
 }
 
 impl<S> std::fmt::Debug for StompBuilder<S> {
@@ -54,6 +57,11 @@ impl<S> std::fmt::Debug for StompBuilder<S> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
+    /// The durable store of the embedded broker cannot be opened (feature `durable`; the
+    /// error names the path and the reason).
+    #[cfg(feature = "durable")]
+    #[error(transparent)]
+    Durable(#[from] stomp_core::broker::DurableError),
     /// The handlers' routes are invalid (bad template, conflict).
     #[error("invalid STOMP handler routes: {0}")]
     Routes(#[from] RouteError),
@@ -73,6 +81,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             has_routes: false,
             stated: None,
             custom_app: false,
+            #[cfg(feature = "durable")]
+            durable: None,
         }
     }
 
@@ -116,6 +126,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             has_routes: false,
             stated,
             custom_app: self.custom_app,
+            #[cfg(feature = "durable")]
+            durable: self.durable,
         }
     }
 
@@ -152,13 +164,53 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         )
     }
 
-    /// Uses a [`SimpleBroker`] with this configuration.
-    pub fn simple_broker_config(self, config: SimpleBrokerConfig) -> Self {
-        self.broker(SimpleBroker::new(config))
+    /// Uses a [`SimpleBroker`] with this configuration. With a
+    /// [data directory](SimpleBrokerConfig::data_dir) (feature `durable`) the broker keeps
+    /// persistent queue messages on disk; its store is opened by
+    /// [`try_build`](StompBuilder::try_build), which returns [`BuildError::Durable`] when it
+    /// cannot be.
+    pub fn simple_broker_config(mut self, config: SimpleBrokerConfig) -> Self {
+        #[cfg(feature = "durable")]
+        if config.data_dir_value().is_some() {
+            self.durable = Some(config);
+            return self;
+        }
+        self.engine = self.engine.broker(SimpleBroker::new(config));
+        self
+    }
+
+    /// Uses the embedded broker for these prefixes (as
+    /// [`simple_broker`](Self::simple_broker)) with durable queues in `dir` (feature
+    /// `durable`): a SEND with `persistent:true` to a queue is on disk before its RECEIPT and
+    /// survives a crash. See [`SimpleBrokerConfig::data_dir`].
+    #[cfg(feature = "durable")]
+    pub fn simple_broker_durable<I, P>(
+        self,
+        prefixes: I,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let (queues, topics): (Vec<String>, Vec<String>) = prefixes
+            .into_iter()
+            .map(Into::into)
+            .partition(|p| p.contains("queue"));
+        self.simple_broker_config(
+            SimpleBrokerConfig::new()
+                .topic_prefixes(topics)
+                .queue_prefixes(queues)
+                .data_dir(dir),
+        )
     }
 
     /// Uses this broker (a relay, a backplane, a custom one).
     pub fn broker(mut self, broker: impl Broker) -> Self {
+        #[cfg(feature = "durable")]
+        {
+            self.durable = None;
+        }
         self.engine = self.engine.broker(broker);
         self
     }
@@ -378,6 +430,10 @@ impl StompBuilder<()> {
             (None, false) => None,
         };
         let mut engine = self.engine;
+        #[cfg(feature = "durable")]
+        if let Some(config) = self.durable {
+            engine = engine.broker(SimpleBroker::open(config)?);
+        }
         if let Some(router) = router {
             if self.custom_app {
                 return Err(BuildError::TwoApplications);
