@@ -90,6 +90,15 @@ fn command(data_dir: &Path, port: u16) -> Command {
 impl Chat {
     /// Starts chat on `data_dir` and waits (bounded) until it says it listens.
     pub async fn start(data_dir: &Path) -> Chat {
+        match Chat::try_start(data_dir).await {
+            Ok(chat) => chat,
+            Err((startup, stderr)) => panic!("chat did not start: {startup:?}\nstderr: {stderr}"),
+        }
+    }
+
+    /// Starts chat on `data_dir`: the running server, or what it printed (stdout lines,
+    /// stderr) when it stopped or did not listen in time.
+    pub async fn try_start(data_dir: &Path) -> Result<Chat, (Vec<String>, String)> {
         let port = free_port();
         let mut child = command(data_dir, port).spawn().expect("spawn chat");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -110,15 +119,17 @@ impl Chat {
         })
         .await;
         if listening != Ok(true) {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
             let stderr = read_all(child.stderr.take()).await;
-            panic!("chat did not start: {startup:?}\nstderr: {stderr}");
+            return Err((startup, stderr));
         }
-        Chat {
+        Ok(Chat {
             child,
             port,
             startup,
             stdout,
-        }
+        })
     }
 
     pub fn ws_url(&self) -> String {

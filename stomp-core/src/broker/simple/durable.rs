@@ -90,6 +90,10 @@ pub struct DurableReport {
     /// was replayed up to the last complete commit, and a torn tail (a batch being written
     /// at that moment, never answered so never receipted) was cut off.
     pub recovered: bool,
+    /// Bytes of journal data after the last complete commit that recovery cut off: a few
+    /// bytes for a torn tail; more when damage in the middle of a journal ended the replay
+    /// there (what followed it is lost, and this says how much).
+    pub cut_bytes: u64,
 }
 
 impl std::fmt::Display for DurableReport {
@@ -103,6 +107,13 @@ impl std::fmt::Display for DurableReport {
         )?;
         if self.recovered {
             f.write_str("; not closed cleanly, recovered up to the last complete commit")?;
+        }
+        if self.cut_bytes > 0 {
+            write!(
+                f,
+                "; {} bytes of damaged or torn journal data cut off",
+                self.cut_bytes
+            )?;
         }
         if self.damaged_records > 0 {
             write!(f, "; {} damaged records dropped", self.damaged_records)?;
@@ -232,6 +243,13 @@ impl Store {
         };
         let marker = dir.join(OPEN_MARKER);
         let recovered = marker.exists();
+        // Only after an unclean stop: how far each journal holds data, to tell what
+        // recovery cuts off.
+        let journals = if recovered {
+            journal_data_ends(&path)
+        } else {
+            Vec::new()
+        };
         std::fs::write(&marker, b"open\n")
             .map_err(|e| open_err(&format_args!("{}: {e}", marker.display())))?;
         // fjall panics on a few kinds of damage rather than returning an error: startup
@@ -245,6 +263,20 @@ impl Store {
             Ok(result) => result.map_err(|e| open_err(&e))?,
             Err(_) => return Err(open_err(&"the storage engine failed on a damaged file")),
         };
+        let cut_bytes = journals
+            .iter()
+            .map(|(file, end)| {
+                let now = std::fs::metadata(file).map_or(0, |m| m.len());
+                end.saturating_sub(now)
+            })
+            .sum();
+        if cut_bytes > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                bytes = cut_bytes,
+                "durable store: damaged or torn journal data cut off"
+            );
+        }
         let read_err = |e: &dyn std::fmt::Display| DurableError::Read {
             path: path.clone(),
             reason: e.to_string(),
@@ -286,6 +318,7 @@ impl Store {
             restored_queues: queues.len(),
             damaged_records: damaged.len(),
             recovered,
+            cut_bytes,
         };
         let (tx, rx) = mpsc::channel();
         let fail_writes = Arc::new(AtomicBool::new(false));
@@ -392,6 +425,46 @@ impl Drop for Store {
             }
         }
     }
+}
+
+/// Each journal file (`*.jnl`) of the store, with the end of the data in it: journals are
+/// preallocated, so zeros follow the last batch written.
+fn journal_data_ends(dir: &Path) -> Vec<(PathBuf, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const CHUNK: u64 = 64 * 1024;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "jnl") {
+            continue;
+        }
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let mut end = file.metadata().map_or(0, |m| m.len());
+        let mut buf = vec![0; CHUNK as usize];
+        let data_end = loop {
+            if end == 0 {
+                break 0;
+            }
+            let start = end.saturating_sub(CHUNK);
+            let len = (end - start) as usize;
+            let read = file
+                .seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(&mut buf[..len]));
+            if read.is_err() {
+                break 0;
+            }
+            if let Some(at) = buf[..len].iter().rposition(|&b| b != 0) {
+                break start + at as u64 + 1;
+            }
+            end = start;
+        };
+        out.push((path, data_end));
+    }
+    out
 }
 
 /// The store thread: commits everything queued, one batch and one fsync at a time.
