@@ -387,7 +387,21 @@ impl Store {
 
     /// Writes a record and waits until it is committed and fsync'd; returns its key. The
     /// caller [`reserve`](Self::reserve)d `size` first; on error the reservation is released.
+    ///
+    /// If the caller stops waiting (its session went away), the reservation is released;
+    /// the record may still be committed and then comes back after a restart
+    /// (at-least-once: it was never receipted).
     pub(crate) async fn put(&self, record: Vec<u8>, size: usize) -> Result<u64, String> {
+        /// Releases the reservation unless the put succeeded.
+        struct Reserved<'a>(&'a Store, usize, bool);
+        impl Drop for Reserved<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.release(self.1);
+                }
+            }
+        }
+        let mut reserved = Reserved(self, size, false);
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
         let result = match self.send(Op::Put { key, record, done }) {
@@ -396,9 +410,7 @@ impl Store {
                 .unwrap_or_else(|_| Err("the store thread stopped".into())),
             Err(_) => Err("the store is closed".into()),
         };
-        if result.is_err() {
-            self.release(size);
-        }
+        reserved.2 = result.is_ok();
         result.map(|()| key)
     }
 

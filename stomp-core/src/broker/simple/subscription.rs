@@ -23,6 +23,7 @@ pub(crate) struct SharedMessage {
     pub(crate) prepared: PreparedMessage,
     pub(crate) message_id: Box<str>,
     /// Its key in the durable store, for a persistent queue message kept on disk.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
     pub(crate) durable: Option<u64>,
 }
 
