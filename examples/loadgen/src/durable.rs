@@ -1,7 +1,10 @@
 //! The `durable` scenario: producers send persistent messages (`persistent:true`) to one
 //! queue, each waiting for the RECEIPT of a SEND before the next one (a closed loop, so
-//! every message is on disk before its producer goes on); one consumer drains the queue
-//! with `ack:auto`. Reports messages/s and the RECEIPT latency percentiles.
+//! every message is on disk before its producer goes on). With `--subscribers 1` one
+//! consumer drains the queue with `ack:auto` meanwhile; with `--subscribers 0` (equal
+//! durability: RabbitMQ confirms a persistent message that a consumer already took without
+//! waiting for its disk) the queue is drained only after the timed part. Reports
+//! messages/s and the RECEIPT latency percentiles.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +25,8 @@ pub(crate) struct DurablePlan {
     pub(crate) body: usize,
     pub(crate) queue: String,
     pub(crate) messages: u64,
+    /// A consumer drains the queue while producers run (else only afterwards).
+    pub(crate) consume_during: bool,
 }
 
 /// The report.
@@ -36,6 +41,7 @@ pub(crate) struct DurableResult {
     pub(crate) receipt_p50_ms: f64,
     pub(crate) receipt_p99_ms: f64,
     pub(crate) receipt_max_ms: f64,
+    pub(crate) consume_during: bool,
     pub(crate) consumed: u64,
     pub(crate) errors: Vec<String>,
 }
@@ -82,34 +88,63 @@ async fn produce(
     Ok(hist)
 }
 
+/// Starts the consumer that counts into `consumed`: `ack:auto`, or with `acking` (a
+/// backlog to drain) `ack:client-individual` with an ACK per message, so the broker's
+/// un-acked limit paces the deliveries.
+async fn consume(
+    target: &Target,
+    queue: &str,
+    consumed: &Arc<AtomicU64>,
+    errors: &mut Vec<String>,
+    acking: bool,
+) -> Option<tokio::task::JoinHandle<()>> {
+    match client::connect(target).await {
+        Ok((mut writer, mut reader)) => {
+            let mut subscribe = client::subscribe(queue, "0");
+            if acking {
+                subscribe.headers.set("ack", "client-individual");
+            }
+            if let Err(e) = writer.send(&subscribe).await {
+                errors.push(format!("consumer: {e}"));
+            }
+            let consumed = consumed.clone();
+            Some(tokio::spawn(async move {
+                while let Ok(frame) = reader.next_frame().await {
+                    if frame.command != Command::Message {
+                        continue;
+                    }
+                    consumed.fetch_add(1, Ordering::Relaxed);
+                    let ack = frame.headers.ack().or_else(|| frame.headers.message_id());
+                    if let (true, Some(id)) = (acking, ack) {
+                        let ack = stomp_core::Frame::new(Command::Ack).header("id", id);
+                        if writer.send(&ack).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }))
+        }
+        Err(e) => {
+            errors.push(format!("consumer: {e}"));
+            None
+        }
+    }
+}
+
 /// Runs the scenario.
 pub(crate) async fn run(target: &Target, plan: &DurablePlan) -> DurableResult {
     let mut result = DurableResult {
         producers: plan.producers,
         queue: plan.queue.clone(),
         body_bytes: plan.body,
+        consume_during: plan.consume_during,
         ..DurableResult::default()
     };
     let consumed = Arc::new(AtomicU64::new(0));
-    let consumer = match client::connect(target).await {
-        Ok((mut writer, mut reader)) => {
-            if let Err(e) = writer.send(&client::subscribe(&plan.queue, "0")).await {
-                result.errors.push(format!("consumer: {e}"));
-            }
-            let consumed = consumed.clone();
-            Some(tokio::spawn(async move {
-                let _writer = writer;
-                while let Ok(frame) = reader.next_frame().await {
-                    if frame.command == Command::Message {
-                        consumed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }))
-        }
-        Err(e) => {
-            result.errors.push(format!("consumer: {e}"));
-            None
-        }
+    let mut consumer = if plan.consume_during {
+        consume(target, &plan.queue, &consumed, &mut result.errors, false).await
+    } else {
+        None
     };
     let body = Bytes::from(vec![b'x'; plan.body]);
     let start = Instant::now();
@@ -149,8 +184,11 @@ pub(crate) async fn run(target: &Target, plan: &DurablePlan) -> DurableResult {
     result.receipt_p50_ms = ms(all.value_at_quantile(0.50));
     result.receipt_p99_ms = ms(all.value_at_quantile(0.99));
     result.receipt_max_ms = ms(all.max());
-    // Give the consumer a moment to drain what is left (bounded).
-    let drain_until = Instant::now() + Duration::from_secs(5);
+    if consumer.is_none() {
+        consumer = consume(target, &plan.queue, &consumed, &mut result.errors, true).await;
+    }
+    // Drain what is left, so no queue stays full (bounded).
+    let drain_until = Instant::now() + Duration::from_secs(30);
     while consumed.load(Ordering::Relaxed) < result.receipted && Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

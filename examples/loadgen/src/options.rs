@@ -10,7 +10,8 @@ pub(crate) const USAGE: &str = "\
 usage: loadgen <fanout|pairs|latency|app|conns|durable> --url ws://HOST:PORT/PATH [options]
   --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
   --server-pid PID         server CPU and memory from /proc
-  --subscribers N          fanout/app: 100, latency: 10
+  --subscribers N          fanout/app: 100, latency: 10; durable: 1 consumer while
+                           producing, or 0 (drained afterwards)
   --pairs P                pairs: 50; durable: producers (persistent SENDs to one queue,
                            each waiting for its RECEIPT; one auto-ack consumer)
   --rate R                 messages/s per publisher (0 = unbounded; latency: 1000)
@@ -187,6 +188,7 @@ impl Options {
             body: self.body,
             queue: format!("/queue/lg-durable-{run_id}"),
             messages: self.messages,
+            consume_during: self.subscribers.unwrap_or(1) > 0,
         }
     }
 

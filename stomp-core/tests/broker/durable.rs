@@ -189,3 +189,20 @@ async fn the_store_is_bounded_and_counted_in_the_stats() {
         .unwrap();
     assert_eq!(t.bodies(), ["news"]);
 }
+
+#[tokio::test]
+async fn persistent_messages_wait_for_a_consumer_that_comes_later() {
+    let dir = Dir::new("later");
+    let broker = open(&dir);
+    for n in 0..3 {
+        broker
+            .publish(persistent("/queue/w", &n.to_string()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(broker.stats().queued, 3);
+    let mut c = Client::new("c");
+    subscribe(&broker, &c, "s", "/queue/w", AckMode::Auto).await;
+    assert_eq!(c.bodies(), ["0", "1", "2"]);
+    assert_eq!(broker.stats().stored_messages, 0);
+}
