@@ -206,3 +206,13 @@ async fn persistent_messages_wait_for_a_consumer_that_comes_later() {
     assert_eq!(c.bodies(), ["0", "1", "2"]);
     assert_eq!(broker.stats().stored_messages, 0);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_data_directory_it_creates_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new("private");
+    let _broker = open(&dir);
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+}

@@ -232,10 +232,25 @@ impl Store {
     pub(crate) fn open(
         dir: &Path,
     ) -> Result<(Store, Vec<StoredMessage>, DurableReport), DurableError> {
-        std::fs::create_dir_all(dir).map_err(|source| DurableError::Directory {
-            path: dir.to_owned(),
-            source,
-        })?;
+        // Message bodies are stored as sent: a directory this creates is private to the
+        // server's user (on Unix).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .and_then(|()| {
+                if dir.is_dir() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("not a directory"))
+                }
+            })
+            .map_err(|source| DurableError::Directory {
+                path: dir.to_owned(),
+                source,
+            })?;
         let path = dir.join(STORE_DIR);
         let open_err = |e: &dyn std::fmt::Display| DurableError::Open {
             path: path.clone(),
