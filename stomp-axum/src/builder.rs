@@ -42,6 +42,12 @@ pub struct StompBuilder<S = ()> {
     /// `simple_broker`'s prefixes, turned into a `SimpleBroker` at build time.
     simple_prefixes: Option<Vec<String>>,
     queue_prefixes: Vec<String>,
+    /// A durable [`SimpleBroker`] to open at build time (its store can fail to open).
+    #[cfg(feature = "durable")]
+    durable: Option<SimpleBrokerConfig>,
+    /// `simple_broker_durable`'s data directory.
+    #[cfg(feature = "durable")]
+    simple_data_dir: Option<std::path::PathBuf>,
 }
 
 impl<S> std::fmt::Debug for StompBuilder<S> {
@@ -57,6 +63,11 @@ impl<S> std::fmt::Debug for StompBuilder<S> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
+    /// The durable store of the embedded broker cannot be opened (feature `durable`; the
+    /// error names the path and the reason).
+    #[cfg(feature = "durable")]
+    #[error(transparent)]
+    Durable(#[from] stomp_core::broker::DurableError),
     /// The handlers' routes are invalid (bad template, conflict).
     #[error("invalid STOMP handler routes: {0}")]
     Routes(#[from] RouteError),
@@ -78,6 +89,10 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             custom_app: false,
             simple_prefixes: None,
             queue_prefixes: vec!["/queue".to_owned()],
+            #[cfg(feature = "durable")]
+            durable: None,
+            #[cfg(feature = "durable")]
+            simple_data_dir: None,
         }
     }
 
@@ -123,6 +138,10 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             custom_app: self.custom_app,
             simple_prefixes: self.simple_prefixes,
             queue_prefixes: self.queue_prefixes,
+            #[cfg(feature = "durable")]
+            durable: self.durable,
+            #[cfg(feature = "durable")]
+            simple_data_dir: self.simple_data_dir,
         }
     }
 
@@ -150,6 +169,11 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         P: Into<String>,
     {
         self.simple_prefixes = Some(prefixes.into_iter().map(Into::into).collect());
+        #[cfg(feature = "durable")]
+        {
+            self.simple_data_dir = None;
+            self.durable = None;
+        }
         self
     }
 
@@ -165,14 +189,48 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
-    /// Uses a [`SimpleBroker`] with this configuration.
-    pub fn simple_broker_config(self, config: SimpleBrokerConfig) -> Self {
-        self.broker(SimpleBroker::new(config))
+    /// Uses a [`SimpleBroker`] with this configuration. With a
+    /// [data directory](SimpleBrokerConfig::data_dir) (feature `durable`) the broker keeps
+    /// persistent queue messages on disk; its store is opened by
+    /// [`try_build`](StompBuilder::try_build), which returns [`BuildError::Durable`] when it
+    /// cannot be.
+    pub fn simple_broker_config(mut self, config: SimpleBrokerConfig) -> Self {
+        self.simple_prefixes = None;
+        #[cfg(feature = "durable")]
+        if config.data_dir_value().is_some() {
+            self.durable = Some(config);
+            return self;
+        }
+        self.engine = self.engine.broker(SimpleBroker::new(config));
+        self
+    }
+
+    /// Uses the embedded broker for these prefixes (as
+    /// [`simple_broker`](Self::simple_broker)) with durable queues in `dir` (feature
+    /// `durable`): a SEND with `persistent:true` to a queue is on disk before its RECEIPT and
+    /// survives a crash. See [`SimpleBrokerConfig::data_dir`].
+    #[cfg(feature = "durable")]
+    pub fn simple_broker_durable<I, P>(
+        self,
+        prefixes: I,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let mut builder = self.simple_broker(prefixes);
+        builder.simple_data_dir = Some(dir.into());
+        builder
     }
 
     /// Uses this broker (a relay, a backplane, a custom one).
     pub fn broker(mut self, broker: impl Broker) -> Self {
         self.simple_prefixes = None;
+        #[cfg(feature = "durable")]
+        {
+            self.durable = None;
+        }
         self.engine = self.engine.broker(broker);
         self
     }
@@ -399,11 +457,21 @@ impl StompBuilder<()> {
             let (queues, topics): (Vec<String>, Vec<String>) = prefixes
                 .into_iter()
                 .partition(|p| self.queue_prefixes.contains(p));
-            engine = engine.broker(SimpleBroker::new(
-                SimpleBrokerConfig::new()
-                    .topic_prefixes(topics)
-                    .queue_prefixes(queues),
-            ));
+            let config = SimpleBrokerConfig::new()
+                .topic_prefixes(topics)
+                .queue_prefixes(queues);
+            #[cfg(feature = "durable")]
+            let broker = match self.simple_data_dir {
+                Some(dir) => SimpleBroker::open(config.data_dir(dir))?,
+                None => SimpleBroker::new(config),
+            };
+            #[cfg(not(feature = "durable"))]
+            let broker = SimpleBroker::new(config);
+            engine = engine.broker(broker);
+        }
+        #[cfg(feature = "durable")]
+        if let Some(config) = self.durable {
+            engine = engine.broker(SimpleBroker::open(config)?);
         }
         if let Some(router) = router {
             if self.custom_app {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use stomp_axum::core::authz::DestinationRules;
+use stomp_axum::core::broker::{SimpleBroker, SimpleBrokerConfig};
 use stomp_axum::core::events::SessionEvent;
 use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
 use stomp_axum::core::HeartBeat;
@@ -81,6 +82,10 @@ pub struct Config {
     /// Link several chat servers through Redis pub/sub (the embedded broker stays, topics
     /// and user destinations are shared). Ignored when `relay` is set. Default: none.
     pub backplane: Option<stomp_core::backplane::redis::RedisConfig>,
+    /// Keep persistent queue messages on disk in this directory (the embedded broker's
+    /// durable queues): a SEND with `persistent:true` to a `/queue/..` survives a crash.
+    /// Ignored with `relay` or `backplane`. Default: none (in memory).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -90,6 +95,7 @@ impl Default for Config {
             heartbeat: Duration::from_secs(10),
             relay: None,
             backplane: None,
+            data_dir: None,
         }
     }
 }
@@ -106,7 +112,19 @@ pub struct ChatState {
 /// The STOMP endpoint of the chat, with its handlers, and the task that tracks presence.
 ///
 /// Must be called inside a Tokio runtime (it spawns the presence task).
+///
+/// # Panics
+/// If the durable store of [`Config::data_dir`] cannot be opened; [`try_stomp`] returns
+/// the error instead.
 pub fn stomp(config: &Config) -> Stomp {
+    match try_stomp(config) {
+        Ok(stomp) => stomp,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`stomp`], or why it cannot be built (the durable store cannot be opened).
+pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
     // Before the engine is built, which takes its metric handles from the recorder.
     metrics::install();
     let millis = u32::try_from(config.heartbeat.as_millis()).unwrap_or(u32::MAX);
@@ -145,7 +163,21 @@ pub fn stomp(config: &Config) -> Stomp {
             ))
         }),
         (None, Some(backplane)) => builder.backplane(backplane),
-        (None, None) => builder.simple_broker(["/topic", "/queue"]),
+        (None, None) => match &config.data_dir {
+            Some(dir) => {
+                let broker = SimpleBroker::open(
+                    SimpleBrokerConfig::new()
+                        .topic_prefixes(["/topic"])
+                        .queue_prefixes(["/queue"])
+                        .data_dir(dir.clone()),
+                )?;
+                if let Some(report) = broker.durable_report() {
+                    println!("chat: {report}");
+                }
+                builder.broker(broker)
+            }
+            None => builder.simple_broker(["/topic", "/queue"]),
+        },
     };
     let stomp = builder
         // A demo: anyone may log in as anyone (see the README).
@@ -153,7 +185,7 @@ pub fn stomp(config: &Config) -> Stomp {
         .engine(|engine| engine.destination_policy(policy()))
         .user_destination_prefix("/user")
         .heartbeat(HeartBeat::new(millis, millis))
-        .build();
+        .try_build()?;
     if let Some(relay) = relay {
         relay.sync_user_registry(stomp.engine().user_registry());
     }
@@ -163,7 +195,7 @@ pub fn stomp(config: &Config) -> Stomp {
         stomp.template(),
         state.online,
     ));
-    stomp
+    Ok(stomp)
 }
 
 /// The whole application: the page, `/metrics` (Prometheus) and `stomp` mounted at `/ws`.
@@ -187,8 +219,17 @@ pub fn app(config: Config) -> Router {
 /// behind Nagle's algorithm). Bind `listener` with [`stomp_axum::bind`] for a listen
 /// backlog of 4,096 (bursts of connections).
 pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
-    let stomp = stomp(&config);
-    let app = app_with(&config, &stomp);
+    let stomp = try_stomp(&config).map_err(std::io::Error::other)?;
+    serve_stomp(listener, &config, stomp).await
+}
+
+/// [`serve`] with an endpoint built already (by [`try_stomp`]).
+pub async fn serve_stomp(
+    listener: TcpListener,
+    config: &Config,
+    stomp: Stomp,
+) -> std::io::Result<()> {
+    let app = app_with(config, &stomp);
     let ctrl_c = async {
         // If the signal handler cannot be installed, run until killed.
         if tokio::signal::ctrl_c().await.is_err() {

@@ -1,5 +1,5 @@
 //! `chat [--addr HOST:PORT] [--relay HOST:PORT[,..] [--relay-login L] [--relay-passcode P]]
-//! [--backplane redis://HOST:PORT]`:
+//! [--backplane redis://HOST:PORT] [--data-dir DIR]`:
 //! starts the chat server (default 127.0.0.1:8080, embedded broker).
 
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use stomp_axum::core::relay::RelayConfig;
 const USAGE: &str = "\
 usage: chat [--addr HOST:PORT] [--relay HOST:PORT[,HOST:PORT...]]
             [--relay-login LOGIN] [--relay-passcode PASSCODE] [--backplane REDIS_URL]
+            [--data-dir DIR]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:8080)
   --relay HOSTS           relay /topic and /queue to an external STOMP broker (RabbitMQ's
@@ -20,6 +21,9 @@ usage: chat [--addr HOST:PORT] [--relay HOST:PORT[,HOST:PORT...]]
   --relay-passcode PASS   the relay's broker passcode (default guest)
   --backplane REDIS_URL   keep the embedded broker and link several chat servers through
                           Redis pub/sub (e.g. redis://127.0.0.1:6379)
+  --data-dir DIR          durable queues: keep SENDs with persistent:true to /queue/..
+                          on disk in DIR (fsync'd before the RECEIPT); they survive a
+                          crash and are delivered again after a restart
   -h, --help              this help";
 
 /// The command line.
@@ -32,6 +36,8 @@ struct Args {
     relay_passcode: String,
     /// Redis URL of the backplane; none: a standalone server.
     backplane: Option<String>,
+    /// Durable queues in this directory; none: in memory.
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Args {
@@ -42,6 +48,7 @@ impl Default for Args {
             relay_login: "guest".into(),
             relay_passcode: "guest".into(),
             backplane: None,
+            data_dir: None,
         }
     }
 }
@@ -89,6 +96,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .map_err(|e| format!("--backplane {url:?}: {e}"))?;
                 parsed.backplane = Some(url);
             }
+            "--data-dir" => {
+                let dir = value()?;
+                if dir.is_empty() {
+                    return Err("--data-dir needs a directory".into());
+                }
+                parsed.data_dir = Some(dir.into());
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -125,12 +139,29 @@ async fn main() -> ExitCode {
         config.backplane =
             Some(stomp_core::backplane::redis::RedisConfig::new(url.clone()).prefix("chat"));
     }
+    if let Some(dir) = &args.data_dir {
+        if args.relay.is_empty() && args.backplane.is_none() {
+            println!("chat: durable queues in {}", dir.display());
+            config.data_dir = Some(dir.clone());
+        } else {
+            eprintln!("chat: --data-dir applies to the embedded broker alone: ignored");
+        }
+    }
     if !config.stompjs.is_file() {
         eprintln!(
             "chat: warning: {}",
             chat::stompjs_missing_help(&config.stompjs)
         );
     }
+    // Opens the durable store (if any) before listening: a store that cannot be opened
+    // stops startup with its path and reason.
+    let stomp = match chat::try_stomp(&config) {
+        Ok(stomp) => stomp,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let addr = args.addr;
     // A listen backlog of 4,096: bursts of connections are queued, not dropped.
     let listener = match stomp_axum::bind(addr).await {
@@ -142,7 +173,7 @@ async fn main() -> ExitCode {
     };
     let shown = listener.local_addr().unwrap_or(addr);
     println!("chat: open http://{shown}/ in a browser (STOMP endpoint ws://{shown}/ws)");
-    match chat::serve(listener, config).await {
+    match chat::serve_stomp(listener, &config, stomp).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat: server error: {e}");

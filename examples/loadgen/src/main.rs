@@ -14,6 +14,7 @@
 
 mod client;
 mod conns;
+mod durable;
 mod options;
 mod probe;
 mod traffic;
@@ -65,6 +66,12 @@ async fn run(options: &Options) -> (serde_json::Value, bool) {
         "server_pid": options.server_pid,
     });
     let (mut value, ok) = match options.scenario {
+        Scenario::Durable => {
+            let run_id = format!("{}-{}", std::process::id(), unix_millis());
+            let result = durable::run(&target, &options.durable_plan(&run_id)).await;
+            let ok = result.errors.is_empty();
+            (serde_json::to_value(result), ok)
+        }
         Scenario::Conns => {
             let result = conns::run(&target, &options.conn_plan()).await;
             let ok = result.errors.is_empty() && result.failed == 0;

@@ -7,11 +7,13 @@ use crate::conns::ConnPlan;
 use crate::traffic::{Group, Plan};
 
 pub(crate) const USAGE: &str = "\
-usage: loadgen <fanout|pairs|latency|app|conns> --url ws://HOST:PORT/PATH [options]
+usage: loadgen <fanout|pairs|latency|app|conns|durable> --url ws://HOST:PORT/PATH [options]
   --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
   --server-pid PID         server CPU and memory from /proc
-  --subscribers N          fanout/app: 100, latency: 10
-  --pairs P                pairs: 50
+  --subscribers N          fanout/app: 100, latency: 10; durable: 1 consumer while
+                           producing, or 0 (drained afterwards)
+  --pairs P                pairs: 50; durable: producers (persistent SENDs to one queue,
+                           each waiting for its RECEIPT; one auto-ack consumer)
   --rate R                 messages/s per publisher (0 = unbounded; latency: 1000)
   --duration S             publishing time in seconds (default 10)
   --messages M             most messages per publisher (default 10000000)
@@ -33,6 +35,7 @@ pub(crate) enum Scenario {
     Latency,
     App,
     Conns,
+    Durable,
 }
 
 impl Scenario {
@@ -43,6 +46,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::App => "app",
             Scenario::Conns => "conns",
+            Scenario::Durable => "durable",
         }
     }
 }
@@ -86,6 +90,7 @@ impl Options {
             Some("latency") => Scenario::Latency,
             Some("app") => Scenario::App,
             Some("conns") => Scenario::Conns,
+            Some("durable") => Scenario::Durable,
             Some(other) => return Err(format!("unknown scenario {other}")),
             None => return Err("no scenario".into()),
         };
@@ -173,6 +178,18 @@ impl Options {
             _ => self.duration + self.drain + 180.0,
         };
         Duration::from_secs_f64(busy)
+    }
+
+    /// The `durable` scenario's plan.
+    pub(crate) fn durable_plan(&self, run_id: &str) -> crate::durable::DurablePlan {
+        crate::durable::DurablePlan {
+            producers: self.pairs.max(1),
+            duration: Duration::from_secs_f64(self.duration),
+            body: self.body,
+            queue: format!("/queue/lg-durable-{run_id}"),
+            messages: self.messages,
+            consume_during: self.subscribers.unwrap_or(1) > 0,
+        }
     }
 
     pub(crate) fn plan(&self, run_id: &str) -> Plan {

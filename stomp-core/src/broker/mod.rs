@@ -15,6 +15,8 @@ use crate::version::Version;
 pub mod simple;
 
 pub use simple::{BrokerStats, DestinationKind, SimpleBroker, SimpleBrokerConfig};
+#[cfg(feature = "durable")]
+pub use simple::{DurableError, DurableReport};
 
 /// A boxed, sendable future (what [`Broker`] methods return, so brokers can be `dyn`).
 pub use futures_util::future::BoxFuture;
@@ -174,6 +176,10 @@ pub enum BrokerError {
     /// A queue is at its configured depth and takes no more messages.
     #[error("queue {0:?} is full")]
     QueueFull(String),
+    /// The durable store refused a persistent message (a write error such as a full disk,
+    /// or the store's bounds); the broker keeps serving everything else.
+    #[error("durable store: {0}")]
+    Storage(String),
     /// The broker (or the external broker behind a relay) cannot be reached.
     #[error("broker unavailable: {0}")]
     Unavailable(String),

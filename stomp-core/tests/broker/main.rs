@@ -5,6 +5,8 @@
 mod support;
 
 mod backplane;
+#[cfg(feature = "durable")]
+mod durable;
 mod isolation;
 mod pattern_bounds;
 mod queues;

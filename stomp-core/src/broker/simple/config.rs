@@ -36,6 +36,12 @@ pub struct SimpleBrokerConfig {
     pub(crate) max_unacked: usize,
     pub(crate) max_redeliveries: Option<u32>,
     pub(crate) spring_compatible: bool,
+    #[cfg(feature = "durable")]
+    pub(crate) data_dir: Option<std::path::PathBuf>,
+    #[cfg(feature = "durable")]
+    pub(crate) max_stored_messages: usize,
+    #[cfg(feature = "durable")]
+    pub(crate) max_stored_bytes: usize,
 }
 
 impl Default for SimpleBrokerConfig {
@@ -49,6 +55,12 @@ impl Default for SimpleBrokerConfig {
             max_unacked: 1_000,
             max_redeliveries: None,
             spring_compatible: false,
+            #[cfg(feature = "durable")]
+            data_dir: None,
+            #[cfg(feature = "durable")]
+            max_stored_messages: 1_000_000,
+            #[cfg(feature = "durable")]
+            max_stored_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -135,6 +147,44 @@ impl SimpleBrokerConfig {
     #[must_use]
     pub fn spring_compatible(mut self, on: bool) -> Self {
         self.spring_compatible = on;
+        self
+    }
+
+    /// Keeps persistent queue messages on disk in `dir` (feature `durable`; created if
+    /// missing): a SEND with `persistent:true` to a queue destination is written and
+    /// fsync'd before the broker accepts it (so before its RECEIPT and before any consumer
+    /// sees it), removed when acknowledged (or delivered, on an `ack:auto` subscription),
+    /// and restored to its queue, in order and with the same `message-id`, when a broker is
+    /// opened on the same directory again. Open such a broker with
+    /// [`SimpleBroker::open`](super::SimpleBroker::open). Other messages stay in memory.
+    #[cfg(feature = "durable")]
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The data directory, if durable queues are on.
+    #[cfg(feature = "durable")]
+    pub fn data_dir_value(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// Most persistent messages the durable store keeps in all (default 1,000,000); past
+    /// it a persistent SEND fails with `QueueFull`. Restored messages always load.
+    #[cfg(feature = "durable")]
+    #[must_use]
+    pub fn max_stored_messages(mut self, max: usize) -> Self {
+        self.max_stored_messages = max;
+        self
+    }
+
+    /// Most bytes (of encoded messages) the durable store keeps in all (default 1 GiB);
+    /// past it a persistent SEND fails with `QueueFull`.
+    #[cfg(feature = "durable")]
+    #[must_use]
+    pub fn max_stored_bytes(mut self, max: usize) -> Self {
+        self.max_stored_bytes = max;
         self
     }
 

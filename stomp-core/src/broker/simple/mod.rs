@@ -38,10 +38,14 @@
 //! concurrently; calls for different sessions run in parallel.
 
 mod config;
+#[cfg(feature = "durable")]
+pub mod durable;
 mod queue;
 mod subscription;
 
 pub use config::{DestinationKind, SimpleBrokerConfig};
+#[cfg(feature = "durable")]
+pub use durable::{DurableError, DurableReport};
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -62,6 +66,10 @@ use crate::frame::name;
 use crate::identity::SessionId;
 use crate::sync::{lock, read, write};
 
+/// The SEND header that asks for a durable message (the RabbitMQ / ActiveMQ convention).
+#[cfg(feature = "durable")]
+const PERSISTENT: &str = "persistent";
+
 /// Number of shards of each registry map (a power of two).
 const SHARDS: usize = 32;
 
@@ -78,6 +86,11 @@ pub struct BrokerStats {
     pub queued: usize,
     /// Index entries: exact topic destinations, patterns and queues.
     pub destinations: usize,
+    /// Persistent messages held in the durable store (feature `durable`; waiting, or
+    /// delivered and not yet acknowledged).
+    pub stored_messages: usize,
+    /// Bytes of the encoded persistent messages held in the durable store.
+    pub stored_bytes: usize,
 }
 
 impl BrokerStats {
@@ -129,6 +142,11 @@ pub struct SimpleBroker {
     next_key: AtomicU64,
     next_message: AtomicU64,
     id_prefix: Box<str>,
+    /// The durable store (opened by [`SimpleBroker::open`] with a data directory).
+    #[cfg(feature = "durable")]
+    store: Option<durable::Store>,
+    #[cfg(feature = "durable")]
+    report: Option<DurableReport>,
 }
 
 impl Default for SimpleBroker {
@@ -157,8 +175,104 @@ fn reserve_for(buf: &mut BytesMut, message: &SharedMessage, deliveries: usize) {
 }
 
 impl SimpleBroker {
-    /// A broker with `config`.
+    /// An in-memory broker with `config`.
+    ///
+    /// # Panics
+    /// If `config` names a [data directory](SimpleBrokerConfig::data_dir) (feature
+    /// `durable`): opening a store can fail, so such a broker comes from
+    /// [`open`](Self::open), which returns the error.
     pub fn new(config: SimpleBrokerConfig) -> Self {
+        #[cfg(feature = "durable")]
+        assert!(
+            config.data_dir.is_none(),
+            "SimpleBroker::new cannot open a data directory: use SimpleBroker::open"
+        );
+        Self::in_memory(config)
+    }
+
+    /// Opens a broker with `config`: with a [data directory](SimpleBrokerConfig::data_dir),
+    /// opens (or creates) its durable store and restores every persistent message to its
+    /// queue, in order, with its `message-id` and a `redelivered:true` header (it may have
+    /// been delivered before the restart). Without one, the same as [`new`](Self::new).
+    ///
+    /// # Errors
+    /// [`DurableError`] when the directory or the store cannot be used (it names the path
+    /// and the reason: permissions, a full disk, a damaged file the storage engine cannot
+    /// repair). A file not closed cleanly is repaired up to its last complete commit and
+    /// damaged records are dropped; [`durable_report`](Self::durable_report) says so.
+    #[cfg(feature = "durable")]
+    pub fn open(config: SimpleBrokerConfig) -> Result<Self, DurableError> {
+        let Some(dir) = config.data_dir.clone() else {
+            return Ok(Self::in_memory(config));
+        };
+        let (store, messages, mut report) = durable::Store::open(&dir)?;
+        let mut broker = Self::in_memory(config);
+        broker.store = Some(store);
+        let mut restored = 0;
+        for stored in messages {
+            if broker.restore(stored) {
+                restored += 1;
+            }
+        }
+        report.restored_messages = restored;
+        if restored > 0 || report.damaged_records > 0 || report.recovered {
+            tracing::info!("{report}");
+        }
+        broker.report = Some(report);
+        Ok(broker)
+    }
+
+    /// What opening the durable store found (`None` without one).
+    #[cfg(feature = "durable")]
+    pub fn durable_report(&self) -> Option<&DurableReport> {
+        self.report.as_ref()
+    }
+
+    /// Test hook: make the durable store's commits fail (`true`), as a full disk would, or
+    /// work again (`false`).
+    #[cfg(feature = "durable")]
+    #[doc(hidden)]
+    pub fn durable_fail_writes(&self, fail: bool) {
+        if let Some(store) = &self.store {
+            store.fail_writes(fail);
+        }
+    }
+
+    /// Puts a message read back from the store at the back of its queue; `false` if its
+    /// destination is no longer a queue of this configuration (it stays on disk).
+    #[cfg(feature = "durable")]
+    fn restore(&self, stored: durable::StoredMessage) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        if self.config.kind(&stored.queue) != Some(DestinationKind::Queue) {
+            tracing::warn!(
+                destination = stored.queue,
+                "durable store: message kept on disk, its destination is not a queue here"
+            );
+            return false;
+        }
+        let mut headers = stored.headers;
+        headers.set("redelivered", "true");
+        let message = SharedMessage {
+            prepared: PreparedMessage::new(&headers, &stored.body),
+            message_id: stored.message_id.into(),
+            durable: Some(stored.key),
+        };
+        store.count(message.prepared.len());
+        let mut shard = lock(&self.queues[self.shard(&stored.queue)]);
+        let queue = shard.entry(stored.queue.into()).or_default();
+        queue.push(
+            QueuedMessage {
+                message: Arc::new(message),
+                deliveries: 1,
+            },
+            self.limits(),
+        );
+        true
+    }
+
+    fn in_memory(config: SimpleBrokerConfig) -> Self {
         let hasher = RandomState::new();
         // A per-broker random prefix keeps message ids unique across broker instances.
         let id_prefix = format!("{:08x}", hasher.hash_one(0xb70c_u32) as u32).into();
@@ -175,6 +289,10 @@ impl SimpleBroker {
             next_key: AtomicU64::new(1),
             next_message: AtomicU64::new(1),
             id_prefix,
+            #[cfg(feature = "durable")]
+            store: None,
+            #[cfg(feature = "durable")]
+            report: None,
         }
     }
 
@@ -201,6 +319,8 @@ impl SimpleBroker {
             max_unacked: self.config.max_unacked,
             max_redeliveries: self.config.max_redeliveries,
             backlog_bytes: &self.backlog_bytes,
+            #[cfg(feature = "durable")]
+            store: self.store.as_ref(),
         }
     }
 
@@ -238,6 +358,10 @@ impl SimpleBroker {
             let shard = lock(shard);
             stats.destinations += shard.len();
             stats.queued += shard.values().map(|q| q.backlog.len()).sum::<usize>();
+        }
+        #[cfg(feature = "durable")]
+        if let Some(store) = &self.store {
+            (stats.stored_messages, stats.stored_bytes) = store.figures();
         }
         stats
     }
@@ -437,6 +561,60 @@ impl SimpleBroker {
         }
     }
 
+    /// Publishes a `persistent:true` message: to a queue, it is written to the durable
+    /// store and committed (fsync'd, together with what other producers queued meanwhile)
+    /// before it is queued and delivered; to a topic, it is broadcast as usual.
+    #[cfg(feature = "durable")]
+    async fn publish_persistent(
+        &self,
+        store: &durable::Store,
+        message: Message,
+    ) -> Result<(), BrokerError> {
+        let (kind, mut shared) = self.prepare(&message)?;
+        let destination = &*message.destination;
+        let mut buf = BytesMut::new();
+        if kind == DestinationKind::Topic {
+            self.broadcast(destination, &shared, &mut buf);
+            return Ok(());
+        }
+        let full = || BrokerError::QueueFull(destination.chars().take(256).collect());
+        // A full queue costs no write.
+        let depth = lock(&self.queues[self.shard(destination)])
+            .get(destination)
+            .map_or(0, |q| q.backlog.len());
+        if depth >= self.config.max_queue_depth {
+            return Err(full());
+        }
+        let size = shared.prepared.len();
+        if !store.reserve(
+            size,
+            self.config.max_stored_messages,
+            self.config.max_stored_bytes,
+        ) {
+            return Err(BrokerError::Storage(format!(
+                "the durable store is full (at most {} messages, {} bytes)",
+                self.config.max_stored_messages, self.config.max_stored_bytes
+            )));
+        }
+        let record = if message.headers.contains(name::DESTINATION) {
+            durable::encode(
+                destination,
+                &shared.message_id,
+                &message.headers,
+                &message.body,
+            )
+        } else {
+            let mut headers = message.headers.clone();
+            headers.set(name::DESTINATION, message.destination.clone());
+            durable::encode(destination, &shared.message_id, &headers, &message.body)
+        };
+        let key = store.put(record, size).await.map_err(|e| {
+            BrokerError::Storage(format!("cannot write to {}: {e}", store.path().display()))
+        })?;
+        shared.durable = Some(key);
+        self.enqueue(destination, shared, &mut buf)
+    }
+
     /// Publishes to `session`'s resolved user destination at once (what
     /// [`Broker::publish_to_session`] does): on a broadcast destination only `session`'s
     /// exact subscriptions to `message.destination` receive it, and the pattern index is
@@ -489,6 +667,7 @@ impl SimpleBroker {
         let shared = SharedMessage {
             prepared,
             message_id: self.next_message_id(),
+            durable: None,
         };
         Ok((kind, shared))
     }
@@ -528,6 +707,7 @@ impl SimpleBroker {
         let depth = shard.get(destination).map_or(0, |q| q.backlog.len());
         let full = || BrokerError::QueueFull(destination.chars().take(256).collect());
         if depth >= self.config.max_queue_depth {
+            self.limits().forget(&message);
             return Err(full());
         }
         let queue = match shard.get_mut(destination) {
@@ -553,6 +733,7 @@ impl SimpleBroker {
             shard.remove(destination);
         }
         if refused {
+            limits.forget(&message);
             return Err(full());
         }
         Ok(())
@@ -571,6 +752,13 @@ impl SimpleBroker {
         let settled = sub.settle(seq).ok_or_else(|| unknown_ack(ack_id))?;
         if sub.kind == DestinationKind::Queue {
             let limits = self.limits();
+            if !nack {
+                for entry in &settled {
+                    if let Some(queued) = &entry.queued {
+                        limits.forget(&queued.message);
+                    }
+                }
+            }
             let destination = &*sub.destination;
             let mut shard = lock(&self.queues[self.shard(destination)]);
             if let Some(queue) = shard.get_mut(destination) {
@@ -636,7 +824,17 @@ impl Broker for SimpleBroker {
     }
 
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move { self.publish_now(message) })
+        Box::pin(async move {
+            #[cfg(feature = "durable")]
+            if let Some(store) = self
+                .store
+                .as_ref()
+                .filter(|_| message.headers.get(PERSISTENT) == Some("true"))
+            {
+                return self.publish_persistent(store, message).await;
+            }
+            self.publish_now(message)
+        })
     }
 
     fn publish_to_session<'a>(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::subscription::{PendingEntry, QueuedMessage, SharedMessage, Sub, SubList};
+use crate::broker::AckMode;
 use crate::outbound::SendError;
 
 /// One queue destination.
@@ -27,12 +28,26 @@ pub(crate) struct QueueLimits<'a> {
     pub(crate) max_unacked: usize,
     pub(crate) max_redeliveries: Option<u32>,
     pub(crate) backlog_bytes: &'a AtomicUsize,
+    /// The durable store, when the broker has one.
+    #[cfg(feature = "durable")]
+    pub(crate) store: Option<&'a super::durable::Store>,
 }
 
 impl QueueLimits<'_> {
     fn backlog_added(&self, queued: &QueuedMessage) {
         self.backlog_bytes
             .fetch_add(queued.message.prepared.len(), Ordering::Relaxed);
+    }
+
+    /// The message is done with (acknowledged, delivered to an `auto` consumer, or
+    /// dropped): a persistent one leaves the durable store.
+    pub(crate) fn forget(&self, message: &SharedMessage) {
+        #[cfg(feature = "durable")]
+        if let (Some(store), Some(key)) = (self.store, message.durable) {
+            store.delete(key, message.prepared.len());
+        }
+        #[cfg(not(feature = "durable"))]
+        let _ = message;
     }
 
     fn backlog_removed(&self, queued: &QueuedMessage) {
@@ -90,6 +105,7 @@ impl QueueState {
                     deliveries = queued.deliveries,
                     "queue message dropped after its last redelivery"
                 );
+                limits.forget(&queued.message);
                 continue;
             }
             limits.backlog_added(&queued);
@@ -125,6 +141,10 @@ impl QueueState {
                     Ok(()) => {
                         if let Some(sent) = self.backlog.pop_front() {
                             limits.backlog_removed(&sent);
+                        }
+                        if sub.ack == AckMode::Auto {
+                            // Delivered means acknowledged.
+                            limits.forget(&message);
                         }
                         continue 'messages;
                     }

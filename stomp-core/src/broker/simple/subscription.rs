@@ -22,6 +22,9 @@ pub(crate) const CHUNK: usize = 16 * 1024;
 pub(crate) struct SharedMessage {
     pub(crate) prepared: PreparedMessage,
     pub(crate) message_id: Box<str>,
+    /// Its key in the durable store, for a persistent queue message kept on disk.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
+    pub(crate) durable: Option<u64>,
 }
 
 /// A queue message waiting in a backlog or pending at a consumer.
