@@ -111,8 +111,8 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::{AllowedHosts, AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
     pub use stomp_core::app::{
-        ContentType, CorrelationId, DestinationVar, DestinationVars, FromRef, HandlerError, Header,
-        Json, MessageContext, NamedHeader, Payload, Reply, State,
+        AppError, AppErrorPolicy, ContentType, CorrelationId, DestinationVar, DestinationVars,
+        FromRef, HandlerError, Header, Json, MessageContext, NamedHeader, Payload, Reply, State,
     };
     pub use stomp_core::identity::{Principal, SessionId, SessionInfo};
     pub use stomp_core::template::MessagingTemplate;

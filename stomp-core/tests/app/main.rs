@@ -4,6 +4,7 @@
 
 mod support;
 
+mod errors;
 mod routing;
 mod session;
 mod simple_broker;

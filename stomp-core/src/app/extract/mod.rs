@@ -2,7 +2,9 @@
 //!
 //! Every handler argument implements [`FromMessage`]. Extractors do not consume the
 //! message (the body is a shared [`Bytes`](bytes::Bytes)), so their order is free.
-//! A failed extraction is the extractor's `*Rejection`, which becomes an ERROR frame.
+//! A failed extraction is the extractor's `*Rejection`, an application error (see
+//! [`AppErrorPolicy`](crate::app::AppErrorPolicy)): by default reported to the exception
+//! handlers or the session's `/user/queue/errors`, the session stays open.
 //! Wrap an extractor in `Option<_>` to get `None` instead of a rejection.
 
 mod body;
@@ -33,8 +35,10 @@ use super::{AppError, MessageContext};
     note = "`State<T>` needs `T: FromRef<S>` (the router's state type is `{S}`)"
 )]
 pub trait FromMessage<S>: Sized {
-    /// Why extraction failed; it becomes the ERROR frame.
-    type Rejection: Into<AppError>;
+    /// Why extraction failed: handed to the exception handler for its type (then the one
+    /// for [`AppError`]), else reported on the session's `/user/queue/errors`, or an ERROR
+    /// frame under [`AppErrorPolicy::Close`](crate::app::AppErrorPolicy::Close).
+    type Rejection: Into<AppError> + std::fmt::Display + Send + 'static;
 
     /// Builds the argument.
     fn from_message(
