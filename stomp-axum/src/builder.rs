@@ -16,7 +16,7 @@ use stomp_core::codec::Limits;
 use stomp_core::engine::EngineBuilder;
 use stomp_core::identity::Principal;
 use stomp_core::interceptor::{Authenticator, InboundInterceptor};
-use stomp_core::outbound::OutboundConfig;
+use stomp_core::outbound::{OutboundConfig, OutboundInterceptor};
 use stomp_core::HeartBeat;
 
 use crate::config::TransportConfig;
@@ -224,6 +224,14 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     /// Authenticates CONNECT frames (login/passcode or headers).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.engine = self.engine.authenticator(authenticator);
+        self
+    }
+
+    /// Adds an outbound interceptor: sees, changes or drops every MESSAGE, RECEIPT and
+    /// ERROR a session is sent (Spring's `clientOutboundChannel`); a closure
+    /// `Fn(&SessionInfo, Frame) -> Option<Frame>` will do. Free when none is installed.
+    pub fn outbound_interceptor(mut self, interceptor: impl OutboundInterceptor) -> Self {
+        self.engine = self.engine.outbound_interceptor(interceptor);
         self
     }
 

@@ -13,6 +13,7 @@ use crate::channel::BrokerChannel;
 use crate::codec::Limits;
 use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
+use crate::outbound::OutboundInterceptor;
 use crate::outbound::OutboundConfig;
 use crate::user::UserDestinations;
 use crate::version::Version;
@@ -49,6 +50,7 @@ pub struct EngineBuilder {
     users: Option<UserDestinations>,
     authenticator: Arc<dyn Authenticator>,
     interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     app_prefixes: Vec<ByteString>,
     user_prefix: Option<ByteString>,
     heartbeat: HeartBeat,
@@ -88,6 +90,7 @@ impl Default for EngineBuilder {
             users: None,
             authenticator: Arc::new(DefaultAuthenticator),
             interceptors: Vec::new(),
+            outbound_interceptors: Vec::new(),
             app_prefixes: Vec::new(),
             user_prefix: None,
             heartbeat: EngineBuilder::DEFAULT_HEARTBEAT,
@@ -250,6 +253,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds an outbound interceptor (Spring's `clientOutboundChannel` interceptors): it
+    /// sees, may change or drop every MESSAGE, RECEIPT and ERROR a session is sent; they
+    /// run in the order added. None installed (the default) costs nothing on the delivery
+    /// path; installed, each of those frames is decoded and re-encoded per session. See
+    /// [`OutboundInterceptor`].
+    pub fn outbound_interceptor(mut self, interceptor: impl OutboundInterceptor) -> Self {
+        self.outbound_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Adds an inbound interceptor; interceptors run in the order added.
     pub fn inbound_interceptor(mut self, interceptor: impl InboundInterceptor) -> Self {
         self.interceptors.push(Arc::new(interceptor));
@@ -367,6 +380,7 @@ impl EngineBuilder {
             self.app,
             self.authenticator,
             self.interceptors,
+            self.outbound_interceptors,
         )
     }
 }
