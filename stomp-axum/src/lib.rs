@@ -114,6 +114,8 @@ pub mod prelude {
         AppError, AppErrorPolicy, ContentType, CorrelationId, DestinationVar, DestinationVars,
         FromRef, HandlerError, Header, Json, MessageContext, NamedHeader, Payload, Reply, State,
     };
+    #[cfg(feature = "validation")]
+    pub use stomp_core::app::{Valid, ValidationRejection};
     pub use stomp_core::identity::{Principal, SessionId, SessionInfo};
     pub use stomp_core::template::MessagingTemplate;
     pub use stomp_macros::{

@@ -199,6 +199,8 @@ pub use extract::{
     DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,
     HeaderRejection, Json, MissingPrincipal, NamedHeader, Payload, PayloadRejection, State,
 };
+#[cfg(feature = "validation")]
+pub use extract::{Valid, ValidationRejection};
 pub use handler::{ExceptionHandler, Handler};
 pub use reply::{
     HandlerError, IntoReply, Reply, CONTENT_TYPE_BYTES, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT,

@@ -8,3 +8,5 @@ mod errors;
 mod routing;
 mod session;
 mod simple_broker;
+#[cfg(feature = "validation")]
+mod validation;

@@ -12,6 +12,8 @@ mod destination;
 mod header;
 mod rejection;
 mod session;
+#[cfg(feature = "validation")]
+mod valid;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +21,8 @@ use std::future::Future;
 pub use body::{Json, Payload};
 pub use destination::{DestinationVar, DestinationVarValue, DestinationVars, FromDestinationVars};
 pub use header::{ContentType, CorrelationId, Header, NamedHeader};
+#[cfg(feature = "validation")]
+pub use valid::{Valid, ValidationRejection};
 pub use rejection::{
     BodyRejection, DestinationVarRejection, HeaderRejection, MissingPrincipal, PayloadRejection,
 };

@@ -69,6 +69,15 @@ test('SEND of invalid JSON: the error arrives on /user/queue/errors, the session
     await publish(client, { destination: `/app/nowhere/${room}`, body: 'x' });
     const reports = await errors.waitFor(2, 'the unmapped-destination report');
     assert.equal(reports[1].headers.message, 'no handler for destination');
+    // A payload that fails validation (Valid<Payload<PrivateInput>>: `to` is required).
+    await publish(client, {
+      destination: '/app/private',
+      body: JSON.stringify({ to: '', text: 'hello?' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const all = await errors.waitFor(3, 'the validation report');
+    assert.equal(all[2].headers.message, 'validation failed');
+    assert.match(all[2].body, /to: /);
     assert.equal(stompErrors.length, 0, `no ERROR frame: ${stompErrors.map((f) => f.headers.message)}`);
     assert.equal(closed, false, 'the socket stayed open');
     assert.ok(client.connected, 'still connected');
