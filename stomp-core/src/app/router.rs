@@ -7,10 +7,10 @@ use super::deliver::{deliver, handle_error, Exceptions};
 use super::handler::BoxedHandler;
 use super::panic::CatchUnwind;
 use super::path::{parse_template, placeholders};
+use super::reply::HandlerError;
 use super::route::{
     Controller, ExceptionRoute, IntoExceptionRoute, MappedHandler, ReplyTarget, Route, RouteKind,
 };
-use super::reply::HandlerError;
 use super::{AppDispatch, AppError, AppErrorPolicy, AppRequest, AppRequestKind, MessageContext};
 use futures_util::future::BoxFuture;
 
@@ -333,7 +333,8 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
             };
             let ctx = Arc::new(MessageContext::new(request, entry.pattern.clone(), vars));
             let exceptions = self.exceptions(&entry.scoped);
-            let reply = match CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await
+            let reply = match CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone()))
+                .await
             {
                 Ok(reply) => reply,
                 Err(panicked) => {

@@ -13,8 +13,8 @@ use crate::channel::BrokerChannel;
 use crate::codec::Limits;
 use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
-use crate::outbound::OutboundInterceptor;
 use crate::outbound::OutboundConfig;
+use crate::outbound::OutboundInterceptor;
 use crate::user::UserDestinations;
 use crate::version::Version;
 

@@ -53,11 +53,9 @@ fn routes() -> AppRouterBuilder {
         )
         .route(
             "/full/{room}",
-            on_message(
-                |DestinationVar(room): DestinationVar<String>| async move {
-                    Err::<(), _>(RoomFull(room))
-                },
-            ),
+            on_message(|DestinationVar(room): DestinationVar<String>| async move {
+                Err::<(), _>(RoomFull(room))
+            }),
         )
         .route("/ok", on_message(|| async { "fine" }))
         .route("/rooms", on_subscribe(|| async { "lobby" }))
@@ -190,7 +188,10 @@ async fn a_panicking_exception_handler_is_reported_too() {
         .build()
         .unwrap();
     r.dispatch(h.send("/full/1", &[], "")).await.unwrap();
-    assert_eq!(only_error(&h).headers.get("message"), Some("handler failed"));
+    assert_eq!(
+        only_error(&h).headers.get("message"),
+        Some("handler failed")
+    );
 }
 
 #[tokio::test]
@@ -245,7 +246,8 @@ fn engine(policy: AppErrorPolicy) -> Engine {
 
 #[tokio::test]
 async fn a_session_survives_a_bad_payload_and_gets_its_receipt_after_the_report() {
-    let (mut session, mut rx) = engine(AppErrorPolicy::default()).open_session(TransportInfo::default());
+    let (mut session, mut rx) =
+        engine(AppErrorPolicy::default()).open_session(TransportInfo::default());
     session
         .receive(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
         .await
@@ -263,12 +265,18 @@ async fn a_session_survives_a_bad_payload_and_gets_its_receipt_after_the_report(
     let report = next_text(&mut rx).await;
     assert!(report.starts_with("MESSAGE\n"), "{report}");
     assert!(report.contains("subscription:e\n"), "{report}");
-    assert!(report.contains("destination:/user/queue/errors\n"), "{report}");
+    assert!(
+        report.contains("destination:/user/queue/errors\n"),
+        "{report}"
+    );
     assert!(report.contains("message:invalid payload\n"), "{report}");
     assert!(report.contains("receipt-id:r-1\n"), "{report}");
     assert!(report.contains("correlation-id:c-1\n"), "{report}");
     let receipt = next_text(&mut rx).await;
-    assert!(receipt.starts_with("RECEIPT\nreceipt-id:r-1\n"), "{receipt}");
+    assert!(
+        receipt.starts_with("RECEIPT\nreceipt-id:r-1\n"),
+        "{receipt}"
+    );
 
     session
         .receive(b"SEND\ndestination:/app/chat/1\n\n{\"text\":\"hi\"}\0")
@@ -281,7 +289,8 @@ async fn a_session_survives_a_bad_payload_and_gets_its_receipt_after_the_report(
 
 #[tokio::test]
 async fn under_the_close_policy_a_bad_payload_ends_the_session_with_error() {
-    let (mut session, mut rx) = engine(AppErrorPolicy::Close).open_session(TransportInfo::default());
+    let (mut session, mut rx) =
+        engine(AppErrorPolicy::Close).open_session(TransportInfo::default());
     session
         .receive(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
         .await

@@ -8,9 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stomp_core::app::{
     on_exception, on_message, on_subscribe, AppDispatch, AppError, AppErrorPolicy, AppRouter,
-    AppRouterBuilder,
-    ContentType, Controller, ControllerRoutes, DestinationVar, DestinationVars, FromRef, Header,
-    Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
+    AppRouterBuilder, ContentType, Controller, ControllerRoutes, DestinationVar, DestinationVars,
+    FromRef, Header, Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
 };
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
 use stomp_core::outbound::{Next, Outbound};

@@ -107,7 +107,10 @@ async fn an_exception_handler_gets_the_failed_rules() {
 #[tokio::test]
 async fn under_the_close_policy_a_failed_rule_is_an_error_frame() {
     let h = Harness::new(None);
-    let r = routes().error_policy(AppErrorPolicy::Close).build().unwrap();
+    let r = routes()
+        .error_policy(AppErrorPolicy::Close)
+        .build()
+        .unwrap();
     let err = r
         .dispatch(h.send("/signup", &[], r#"{"name":"","age":30}"#))
         .await

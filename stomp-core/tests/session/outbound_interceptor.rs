@@ -55,7 +55,11 @@ async fn login(engine: &Engine, name: &str) -> (stomp_core::engine::Session, Out
         TransportInfo::default(),
         frame(
             Command::Connect,
-            &[("accept-version", "1.2"), ("heart-beat", "0,0"), ("login", name)],
+            &[
+                ("accept-version", "1.2"),
+                ("heart-beat", "0,0"),
+                ("login", name),
+            ],
         ),
     )
     .await
@@ -111,9 +115,12 @@ async fn interceptors_change_and_drop_messages_per_session_and_see_receipts_and_
     assert_eq!(news.headers.get("note"), Some("a:b\\c"));
 
     // Bob's /topic/secret copy was dropped: the next thing bob gets is this RECEIPT.
-    bob.handle_frame(frame(Command::Unsubscribe, &[("id", "1"), ("receipt", "u")]))
-        .await
-        .unwrap();
+    bob.handle_frame(frame(
+        Command::Unsubscribe,
+        &[("id", "1"), ("receipt", "u")],
+    ))
+    .await
+    .unwrap();
     let next = next_frame(&mut bob_rx).await;
     assert_eq!(next.command, Command::Receipt, "{next:?}");
     assert_eq!(next.headers.receipt_id(), Some("u"));
@@ -155,12 +162,18 @@ async fn interceptors_run_in_order_and_see_frames_refused_before_connected() {
     let (first, second) = (seen.clone(), seen.clone());
     let engine = base()
         .outbound_interceptor(move |s: &SessionInfo, f: Frame| {
-            first.lock().unwrap().push((format!("1 {}", s.id), f.command));
+            first
+                .lock()
+                .unwrap()
+                .push((format!("1 {}", s.id), f.command));
             Some(f.header("x-order", "1"))
         })
         .outbound_interceptor(move |s: &SessionInfo, f: Frame| {
             assert_eq!(f.headers.get("x-order"), Some("1"), "runs after the first");
-            second.lock().unwrap().push((format!("2 {}", s.id), f.command));
+            second
+                .lock()
+                .unwrap()
+                .push((format!("2 {}", s.id), f.command));
             Some(f)
         })
         .build();

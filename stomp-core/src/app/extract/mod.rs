@@ -21,11 +21,11 @@ use std::future::Future;
 pub use body::{Json, Payload};
 pub use destination::{DestinationVar, DestinationVarValue, DestinationVars, FromDestinationVars};
 pub use header::{ContentType, CorrelationId, Header, NamedHeader};
-#[cfg(feature = "validation")]
-pub use valid::{Valid, ValidationRejection};
 pub use rejection::{
     BodyRejection, DestinationVarRejection, HeaderRejection, MissingPrincipal, PayloadRejection,
 };
+#[cfg(feature = "validation")]
+pub use valid::{Valid, ValidationRejection};
 
 use super::{AppError, MessageContext};
 
