@@ -86,6 +86,17 @@ pub(crate) async fn handle_error<S: Clone + Send + Sync + 'static>(
     };
     match reply.into_parts() {
         ReplyParts::Empty => Ok(()),
+        // No route matched: the default target (`/topic` + a destination the client made
+        // up) would let a client choose a topic; the reply goes to the session instead.
+        ReplyParts::Message(mut headers, body)
+            if ctx.pattern().is_empty() && handler.target.is_default() =>
+        {
+            copy_correlation(ctx, &mut headers);
+            ctx.template()
+                .send_to_session(&ctx.session().id, ERROR_DESTINATION, headers, body)
+                .await
+                .map_err(|e| AppError::new("could not send the error reply", e.to_string()))
+        }
         ReplyParts::Message(headers, body) => send(ctx, &handler.target, headers, body).await,
         // An exception handler's own error is not handled again.
         ReplyParts::Error(error) => match error.into_app_error() {

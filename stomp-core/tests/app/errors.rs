@@ -308,3 +308,23 @@ async fn under_the_close_policy_a_bad_payload_ends_the_session_with_error() {
         other => panic!("expected the close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_routing_miss_never_lets_the_client_pick_the_exception_replys_topic() {
+    // Old code: the miss was an ERROR and no handler ran; the default target of an
+    // exception handler (`/topic` + destination) must not become `/topic/<anything>`.
+    let h = Harness::new(None);
+    let r = routes()
+        .exception_handler(on_exception(|e: AppError| async move { e.message }))
+        .build()
+        .unwrap();
+    r.dispatch(h.send("/chat.lobby", &[("correlation-id", "c")], ""))
+        .await
+        .unwrap();
+    let m = only_error(&h);
+    assert_eq!(body(&m), "no handler for destination");
+    assert_eq!(m.headers.get("correlation-id"), Some("c"));
+    // A mapped route's rejection keeps the default target (`/topic` + the route's path).
+    r.dispatch(h.send("/json", &[], "{")).await.unwrap();
+    assert_eq!(h.broker.take()[0].destination, "/topic/json");
+}
