@@ -86,7 +86,9 @@
 //!    errors), the failing frame's `correlation-id`, and its `receipt` as `receipt-id`;
 //! 3. the frame's RECEIPT, if it asked for one, still follows: it confirms the frame was
 //!    handled, not that the handler succeeded (so a client waiting for it is never stuck);
-//!    the error report comes first and names it in `receipt-id`.
+//!    the error report names it in `receipt-id` and comes first with the embedded broker
+//!    and the backplane (through a relay the report travels via the external broker and
+//!    may arrive after the RECEIPT).
 //!
 //! [`AppErrorPolicy::Close`] keeps the old behaviour: those errors (not a handler's own
 //! `Err(e)`) are ERROR frames that end the session. Protocol errors (a malformed frame, a
