@@ -313,7 +313,9 @@ impl EngineBuilder {
     ///   (backpressure). Replies of one session may then come out of order.
     ///
     /// Either way a frame's RECEIPT is sent only after its dispatch completed, and a
-    /// failed dispatch ends the session with ERROR (with `receipt-id` when asked for).
+    /// failed dispatch ends the session with ERROR (with `receipt-id` when asked for;
+    /// `AppRouter` fails a dispatch only under `AppErrorPolicy::Close`, by default it
+    /// reports application errors and the dispatch completes).
     /// Every other frame (broker SUBSCRIBE/SEND, UNSUBSCRIBE, ACK, transactions,
     /// DISCONNECT), a protocol ERROR of the session's own, and closing the session first
     /// wait until the session's in-flight dispatches are done, so nothing overtakes them.
