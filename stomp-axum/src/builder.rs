@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use stomp_core::app::{
-    AppDispatch, AppRouter, AppRouterBuilder, Controller, IntoExceptionRoute, MappedHandler,
-    RouteError,
+    AppDispatch, AppErrorPolicy, AppRouter, AppRouterBuilder, Controller, IntoExceptionRoute,
+    MappedHandler, RouteError,
 };
 use stomp_core::backplane::BackplaneBroker;
 use stomp_core::broker::{Broker, SimpleBroker, SimpleBrokerConfig};
@@ -16,7 +16,7 @@ use stomp_core::codec::Limits;
 use stomp_core::engine::EngineBuilder;
 use stomp_core::identity::Principal;
 use stomp_core::interceptor::{Authenticator, InboundInterceptor};
-use stomp_core::outbound::OutboundConfig;
+use stomp_core::outbound::{OutboundConfig, OutboundInterceptor};
 use stomp_core::HeartBeat;
 
 use crate::config::TransportConfig;
@@ -37,7 +37,7 @@ pub struct StompBuilder<S = ()> {
     principal_resolver: Option<PrincipalResolver>,
     routes: AppRouterBuilder<S>,
     has_routes: bool,
-    stated: Option<Result<AppRouter, BuildError>>,
+    stated: Option<Result<StatedRoutes, BuildError>>,
     custom_app: bool,
     /// `simple_broker`'s prefixes, turned into a `SimpleBroker` at build time.
     simple_prefixes: Option<Vec<String>>,
@@ -48,7 +48,12 @@ pub struct StompBuilder<S = ()> {
     /// `simple_broker_durable`'s data directory.
     #[cfg(feature = "durable")]
     simple_data_dir: Option<std::path::PathBuf>,
+    error_policy: AppErrorPolicy,
 }
+
+/// The handlers and their state after `with_state`, built into the router at `build` (so
+/// settings given after `with_state`, such as the error policy, still apply).
+type StatedRoutes = Box<dyn FnOnce(AppErrorPolicy) -> Result<AppRouter, RouteError> + Send>;
 
 impl<S> std::fmt::Debug for StompBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +98,7 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             durable: None,
             #[cfg(feature = "durable")]
             simple_data_dir: None,
+            error_policy: AppErrorPolicy::default(),
         }
     }
 
@@ -122,11 +128,10 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         let stated = if self.stated.is_some() {
             Some(Err(BuildError::TwoApplications))
         } else {
-            Some(
-                self.routes
-                    .build_with_state(state)
-                    .map_err(BuildError::from),
-            )
+            let routes = self.routes;
+            let deferred: StatedRoutes =
+                Box::new(move |policy| routes.error_policy(policy).build_with_state(state));
+            Some(Ok(deferred))
         };
         StompBuilder {
             engine: self.engine,
@@ -142,7 +147,18 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             durable: self.durable,
             #[cfg(feature = "durable")]
             simple_data_dir: self.simple_data_dir,
+            error_policy: self.error_policy,
         }
+    }
+
+    /// What the handlers' router does with application errors (extractor rejections,
+    /// unmapped `/app` destinations, panicking handlers): report them to the exception
+    /// handlers or the session's `/user/queue/errors` and keep the session
+    /// ([`AppErrorPolicy::Report`], the default, as Spring does), or answer with an ERROR
+    /// frame and close ([`AppErrorPolicy::Close`]). Protocol errors always close.
+    pub fn app_error_policy(mut self, policy: AppErrorPolicy) -> Self {
+        self.error_policy = policy;
+        self
     }
 
     /// Adds an application destination prefix (repeatable; `/app` when none is given):
@@ -283,6 +299,14 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     /// `stomp_core::interceptor::InsecureLoginAuthenticator` takes it unchecked).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.engine = self.engine.authenticator(authenticator);
+        self
+    }
+
+    /// Adds an outbound interceptor: sees, changes or drops every MESSAGE, RECEIPT and
+    /// ERROR a session is sent (Spring's `clientOutboundChannel`); a closure
+    /// `Fn(&SessionInfo, Frame) -> Option<Frame>` will do. Free when none is installed.
+    pub fn outbound_interceptor(mut self, interceptor: impl OutboundInterceptor) -> Self {
+        self.engine = self.engine.outbound_interceptor(interceptor);
         self
     }
 
@@ -446,10 +470,11 @@ impl StompBuilder<()> {
     fn into_engine(
         self,
     ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError> {
+        let policy = self.error_policy;
         let router = match (self.stated, self.has_routes) {
             (Some(_), true) => return Err(BuildError::TwoApplications),
-            (Some(stated), false) => Some(stated?),
-            (None, true) => Some(self.routes.build()?),
+            (Some(stated), false) => Some(stated?(policy)?),
+            (None, true) => Some(self.routes.error_policy(policy).build()?),
             (None, false) => None,
         };
         let mut engine = self.engine;

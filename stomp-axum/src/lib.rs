@@ -119,11 +119,19 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::{AllowedHosts, AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
     pub use stomp_core::app::{
-        ContentType, CorrelationId, DestinationVar, DestinationVars, FromRef, HandlerError, Header,
-        Json, MessageContext, NamedHeader, Payload, Reply, State,
+        AppError, AppErrorPolicy, ContentType, CorrelationId, DestinationVar, DestinationVars,
+        FromRef, HandlerError, Header, Json, MessageContext, MissingPrincipal, NamedHeader,
+        Payload, PayloadRejection, Reply, State,
     };
+    #[cfg(feature = "validation")]
+    pub use stomp_core::app::{Valid, ValidationRejection};
+    pub use stomp_core::broker::AckMode;
+    pub use stomp_core::events::SessionEvent;
     pub use stomp_core::identity::{Principal, SessionId, SessionInfo};
-    pub use stomp_core::template::MessagingTemplate;
+    pub use stomp_core::interceptor::Authenticator;
+    pub use stomp_core::outbound::OutboundInterceptor;
+    pub use stomp_core::template::{MessagingTemplate, TemplateError};
+    pub use stomp_core::HeartBeat;
     pub use stomp_macros::{
         controller, message_exception_handler, message_mapping, send_to, send_to_user,
         subscribe_mapping,

@@ -7,7 +7,7 @@
 //! | `#[subscribe_mapping("/rooms")]` | `async fn` | answers SUBSCRIBEs to `/app/rooms`, straight to the subscriber |
 //! | `#[send_to("/topic/chat/{room}")]` | mapped fn | where replies go (default: `/topic` + the destination) |
 //! | `#[send_to_user("/queue/reply", broadcast = false)]` | mapped fn | replies to the calling user (or session) |
-//! | `#[message_exception_handler]` | `async fn(err: E, ...)` | handles `Err(E)` returned by handlers |
+//! | `#[message_exception_handler]` | `async fn(err: E, ...)` | handles `Err(E)` returned by handlers, and application errors of type `E` (`PayloadRejection`, `AppError`, ..) |
 //! | `#[controller("/room")]` | `impl` block | its annotated methods become routes under `/room` |
 //!
 //! An annotated fn `chat` becomes a unit struct `chat` that still calls like the fn

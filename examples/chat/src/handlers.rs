@@ -44,15 +44,16 @@ pub async fn join(
 
 /// `SEND /app/private` `{to, text}`: deliver to every session of `to` on
 /// `/user/queue/private`, and a copy to the sender (the return value, `send_to_user`).
+/// An invalid payload (no `to`) is reported on the sender's `/user/queue/errors`.
 #[message_mapping("/private")]
 #[send_to_user("/queue/private")]
 pub async fn private(
     principal: Principal,
     template: MessagingTemplate,
-    Payload(input): Payload<PrivateInput>,
+    Valid(Payload(input)): Valid<Payload<PrivateInput>>,
 ) -> Result<Option<PrivateMessage>, TemplateError> {
     let text = clean_text(&input.text);
-    if text.is_empty() || input.to.is_empty() {
+    if text.is_empty() {
         return Ok(None);
     }
     let message = PrivateMessage {

@@ -14,12 +14,16 @@ pub struct ChatInput {
     pub text: String,
 }
 
-/// What a client SENDs to `/app/private`.
-#[derive(Debug, Clone, Deserialize)]
+/// What a client SENDs to `/app/private`, validated by the handler's
+/// `Valid<Payload<PrivateInput>>` (a failure is reported on the sender's
+/// `/user/queue/errors`).
+#[derive(Debug, Clone, Deserialize, garde::Validate)]
 pub struct PrivateInput {
-    /// The user name of the recipient.
+    /// The user name of the recipient: 1 to 64 characters.
+    #[garde(length(chars, min = 1, max = 64))]
     pub to: String,
-    /// The message text.
+    /// The message text (trimmed and cut by the handler).
+    #[garde(skip)]
     pub text: String,
 }
 

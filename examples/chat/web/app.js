@@ -58,6 +58,11 @@
       setStatus('online', 'connected');
       client.subscribe(`/topic/chat.${room}`, (m) => onRoomMessage(JSON.parse(m.body)));
       client.subscribe('/user/queue/private', (m) => onPrivate(JSON.parse(m.body)));
+      // Application errors (a bad payload, an unknown /app destination) come here; the
+      // connection stays open. Protocol errors still arrive as ERROR frames (below).
+      client.subscribe('/user/queue/errors', (m) => {
+        addSystem(`Error: ${m.headers.message ?? ''} ${m.body ?? ''}`.trim(), true);
+      });
       client.subscribe('/topic/presence', (m) => onPresence(JSON.parse(m.body)));
       client.subscribe('/app/online', (m) => setOnline(JSON.parse(m.body)));
       client.publish({ destination: `/app/join/${room}`, body: '{}', headers: { 'content-type': 'application/json' } });

@@ -2,6 +2,7 @@
 //! `send_to_user`), straight to a subscriber (`subscribe_mapping`), or through the
 //! exception handlers.
 
+use std::any::TypeId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -11,15 +12,28 @@ use super::panic::CatchUnwind;
 use super::path::fill;
 use super::reply::{HandlerError, Reply, ReplyParts, CONTENT_TYPE_TEXT};
 use super::route::{ExceptionRoute, ReplyTarget};
-use super::{AppError, AppRequestKind, MessageContext, CORRELATION_ID, ERROR_DESTINATION};
+use super::{
+    AppError, AppErrorPolicy, AppRequestKind, MessageContext, CORRELATION_ID, ERROR_DESTINATION,
+};
 use crate::codec::PreparedMessage;
 use crate::frame::{name, Headers};
 
-/// The exception handlers that apply to one route.
+/// The exception handlers that apply to one route, and what to do with application
+/// errors.
 pub(crate) struct Exceptions<'a, S> {
     pub(crate) scoped: &'a [ExceptionRoute<S>],
     pub(crate) global: &'a [ExceptionRoute<S>],
     pub(crate) state: &'a S,
+    pub(crate) policy: AppErrorPolicy,
+}
+
+impl<S> Exceptions<'_, S> {
+    fn find(&self, type_id: TypeId) -> Option<&ExceptionRoute<S>> {
+        self.scoped
+            .iter()
+            .chain(self.global)
+            .find(|h| h.error_type == type_id)
+    }
 }
 
 /// Sends `reply` for the request in `ctx`.
@@ -36,45 +50,97 @@ pub(crate) async fn deliver<S: Clone + Send + Sync + 'static>(
     }
 }
 
-async fn handle_error<S: Clone + Send + Sync + 'static>(
+/// Hands `error` to its exception handler (by its type; for the router's own errors then
+/// the one for [`AppError`]); none: reports it on the session's error queue. Under
+/// [`AppErrorPolicy::Close`] the router's own errors are returned instead (an ERROR frame).
+pub(crate) async fn handle_error<S: Clone + Send + Sync + 'static>(
     ctx: &Arc<MessageContext>,
     error: HandlerError,
     exceptions: &Exceptions<'_, S>,
 ) -> Result<(), AppError> {
-    let type_id = error.type_id();
-    let found = exceptions
-        .scoped
-        .iter()
-        .chain(exceptions.global)
-        .find(|h| h.error_type == type_id);
-    let Some(handler) = found else {
-        return unhandled(ctx, &error.to_string(), error.type_name()).await;
+    let close = exceptions.policy == AppErrorPolicy::Close;
+    let (handler, error) = match exceptions.find(error.type_id()) {
+        Some(handler) if !(close && error.is_rejection()) => (handler, error),
+        _ => match error.into_app_error() {
+            Ok(app) if close => return Err(app),
+            Ok(app) => match exceptions.find(TypeId::of::<AppError>()) {
+                Some(handler) => (handler, HandlerError::rejection(app)),
+                None => return report(ctx, Some(&app.message), &app.detail, "AppError").await,
+            },
+            Err(error) => {
+                let text = error.to_string();
+                return report(ctx, None, &text, error.type_name()).await;
+            }
+        },
     };
-    let reply = CatchUnwind::new((handler.handler)(
+    let reply = match CatchUnwind::new((handler.handler)(
         error,
         ctx.clone(),
         exceptions.state.clone(),
     ))
-    .await?;
+    .await
+    {
+        Ok(reply) => reply,
+        Err(e) if close => return Err(e),
+        Err(e) => return report(ctx, Some(&e.message), &e.detail, "AppError").await,
+    };
     match reply.into_parts() {
         ReplyParts::Empty => Ok(()),
+        // No route matched: the default target (`/topic` + a destination the client made
+        // up) would let a client choose a topic; the reply goes to the session instead.
+        ReplyParts::Message(mut headers, body)
+            if ctx.pattern().is_empty() && handler.target.is_default() =>
+        {
+            copy_correlation(ctx, &mut headers);
+            ctx.template()
+                .send_to_session(&ctx.session().id, ERROR_DESTINATION, headers, body)
+                .await
+                .map_err(|e| AppError::new("could not send the error reply", e.to_string()))
+        }
         ReplyParts::Message(headers, body) => send(ctx, &handler.target, headers, body).await,
         // An exception handler's own error is not handled again.
-        ReplyParts::Error(error) => unhandled(ctx, &error.to_string(), error.type_name()).await,
+        ReplyParts::Error(error) => match error.into_app_error() {
+            Ok(app) if close => Err(app),
+            Ok(app) => report(ctx, Some(&app.message), &app.detail, "AppError").await,
+            Err(error) => report(ctx, None, &error.to_string(), error.type_name()).await,
+        },
     }
 }
 
-/// No exception handler: log, and tell the calling session on `/user/queue/errors`.
-async fn unhandled(ctx: &MessageContext, text: &str, type_name: &str) -> Result<(), AppError> {
-    tracing::error!(
-        session = %ctx.session().id,
-        destination = %ctx.lookup_path(),
-        error.type = type_name,
-        error = %text,
-        "unhandled error from a STOMP handler"
-    );
-    let mut headers = Headers::with_capacity(3);
+/// No exception handler: log, and tell the calling session on `/user/queue/errors`
+/// (anonymous sessions too: the report goes to the session, not to a user). `message` is
+/// the short text of the router's own errors (a `message` header, as on ERROR frames).
+async fn report(
+    ctx: &MessageContext,
+    message: Option<&str>,
+    text: &str,
+    type_name: &str,
+) -> Result<(), AppError> {
+    match message {
+        // A client's mistake (bad payload, unmapped destination): not the server's error.
+        Some(message) => tracing::debug!(
+            session = %ctx.session().id,
+            destination = %ctx.lookup_path(),
+            error.message = message,
+            error = %text,
+            "application error reported to the session"
+        ),
+        None => tracing::error!(
+            session = %ctx.session().id,
+            destination = %ctx.lookup_path(),
+            error.type = type_name,
+            error = %text,
+            "unhandled error from a STOMP handler"
+        ),
+    }
+    let mut headers = Headers::with_capacity(4);
     headers.set(name::CONTENT_TYPE, CONTENT_TYPE_TEXT);
+    if let Some(message) = message {
+        headers.set(name::MESSAGE, message.to_owned());
+    }
+    if let Some(receipt) = ctx.headers().receipt() {
+        headers.set(name::RECEIPT_ID, receipt.to_owned());
+    }
     copy_correlation(ctx, &mut headers);
     ctx.template()
         .send_to_session(

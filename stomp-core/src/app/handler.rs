@@ -48,7 +48,7 @@ macro_rules! handler_tuple {
                     $(
                         let $t = match $t::from_message(&ctx, &state).await {
                             Ok(v) => v,
-                            Err(rejection) => return Err(rejection.into()),
+                            Err(rejection) => return Ok(Reply::rejection(rejection)),
                         };
                     )*
                     Ok(self($($t),*).await.into_reply())

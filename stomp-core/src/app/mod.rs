@@ -69,12 +69,32 @@
 //! Replies carry `content-type` (`application/json`, `text/plain;charset=UTF-8` or
 //! `application/octet-stream`) and the request's [`CORRELATION_ID`] header when it has one.
 //!
-//! # Errors and execution
+//! # Application errors keep the session
 //!
-//! No matching route, a rejected argument and a panicking handler are [`AppError`]s: the
-//! session answers with an ERROR frame. Handlers run inside the session's dispatch: one
-//! session's frames are handled in order, sessions run concurrently. Opt in to concurrent
-//! handling within one session with
+//! A SEND to an unmapped destination, an argument that cannot be extracted (a body that is
+//! not the expected JSON, a missing header, a `Principal` on an anonymous session) and a
+//! panicking handler are *application* errors, as a handler's own `Err(e)` is. As in
+//! Spring, they do not end the session ([`AppErrorPolicy::Report`], the default):
+//!
+//! 1. the exception handler for the error's type gets it (controller's first, then
+//!    global): a rejection by its type ([`PayloadRejection`], [`MissingPrincipal`], ..),
+//!    then the router's own errors as [`AppError`] (`on_exception(|e: AppError| ..)`
+//!    catches them all);
+//! 2. none: the calling session gets it on `/user/queue/errors` (anonymous sessions too: it
+//!    goes to the session, not to a user), `content-type: text/plain;charset=UTF-8`, the
+//!    error text as body, the short text in a `message` header (for the router's own
+//!    errors), the failing frame's `correlation-id`, and its `receipt` as `receipt-id`;
+//! 3. the frame's RECEIPT, if it asked for one, still follows: it confirms the frame was
+//!    handled, not that the handler succeeded (so a client waiting for it is never stuck);
+//!    the error report names it in `receipt-id` and comes first with the embedded broker
+//!    and the backplane (through a relay the report travels via the external broker and
+//!    may arrive after the RECEIPT).
+//!
+//! [`AppErrorPolicy::Close`] keeps the old behaviour: those errors (not a handler's own
+//! `Err(e)`) are ERROR frames that end the session. Protocol errors (a malformed frame, a
+//! missing `destination`, a denied destination) always end it, as the STOMP spec requires.
+//! Handlers run inside the session's dispatch: one session's frames are handled in order,
+//! sessions run concurrently. Opt in to concurrent handling within one session with
 //! [`EngineBuilder::app_concurrency`](crate::engine::EngineBuilder::app_concurrency).
 
 use bytestring::ByteString;
@@ -116,8 +136,10 @@ pub struct AppRequest {
     pub template: MessagingTemplate,
 }
 
-/// An application failure that ends in an ERROR frame (routing miss, rejected argument,
-/// handler panic, unhandled error).
+/// An application failure: a routing miss, a rejected argument (every rejection converts
+/// into one), a handler panic, or a reply the broker refused. Reported as
+/// [`AppErrorPolicy`] says; an [`AppDispatch`] that returns it ends the session with an
+/// ERROR frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
@@ -135,6 +157,22 @@ impl AppError {
             detail: detail.into(),
         }
     }
+}
+
+/// What the router does with application errors: extractor rejections, SENDs and
+/// SUBSCRIBEs to unmapped application destinations, and panicking handlers (see the
+/// [module docs](self#application-errors-keep-the-session)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AppErrorPolicy {
+    /// Hand the error to the exception handlers, else report it on the calling session's
+    /// `/user/queue/errors`; the session stays open, the frame's RECEIPT still follows
+    /// (Spring's behaviour).
+    #[default]
+    Report,
+    /// Answer with an ERROR frame (with `receipt-id` when the frame asked for a receipt)
+    /// and end the session.
+    Close,
 }
 
 /// Handles frames sent to application destinations. The handler router implements it;
@@ -163,6 +201,8 @@ pub use extract::{
     DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,
     HeaderRejection, Json, MissingPrincipal, NamedHeader, Payload, PayloadRejection, State,
 };
+#[cfg(feature = "validation")]
+pub use extract::{Valid, ValidationRejection};
 pub use handler::{ExceptionHandler, Handler};
 pub use reply::{
     HandlerError, IntoReply, Reply, CONTENT_TYPE_BYTES, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT,

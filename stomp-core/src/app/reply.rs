@@ -23,6 +23,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Serialize;
 
+use super::AppError;
 use crate::frame::{name, Headers};
 
 /// `content-type` of JSON replies.
@@ -91,6 +92,17 @@ impl Reply {
         }
     }
 
+    /// An extractor's rejection (what a handler whose argument could not be extracted
+    /// replies): reported as the router's [`AppErrorPolicy`](super::AppErrorPolicy) says.
+    pub fn rejection<R>(rejection: R) -> Self
+    where
+        R: Into<AppError> + fmt::Display + Send + 'static,
+    {
+        Reply {
+            inner: Inner::Error(HandlerError::rejection(rejection)),
+        }
+    }
+
     /// Builder: adds a header to the message (no effect on an empty or error reply).
     #[must_use]
     pub fn header(mut self, name: impl Into<ByteString>, value: impl Into<ByteString>) -> Self {
@@ -121,6 +133,11 @@ impl Reply {
         }
     }
 
+    /// Whether this reply is a handler error.
+    pub(crate) fn is_error(&self) -> bool {
+        matches!(self.inner, Inner::Error(_))
+    }
+
     pub(crate) fn into_parts(self) -> ReplyParts {
         match self.inner {
             Inner::Empty => ReplyParts::Empty,
@@ -139,11 +156,22 @@ pub(crate) enum ReplyParts {
 trait ErasedError: Any + fmt::Display + Send {}
 impl<E: Any + fmt::Display + Send> ErasedError for E {}
 
-/// An error returned by a handler (`Err(e)` of a `Result` return), on its way to the
-/// exception handler registered for its type.
+/// An error on its way to the exception handler registered for its type: a handler's own
+/// error (`Err(e)` of a `Result` return), or an application error the router found (an
+/// extractor's rejection, a routing miss, a panic; see [`AppErrorPolicy`](super::AppErrorPolicy)).
 pub struct HandlerError {
     error: Box<dyn ErasedError>,
     type_name: &'static str,
+    /// Set for the router's own errors: turns the boxed error back into its [`AppError`].
+    to_app_error: Option<fn(Box<dyn Any>) -> AppError>,
+}
+
+/// Converts a boxed `R` back into its [`AppError`] (the box always holds an `R`).
+fn rejection_to_app_error<R: Into<AppError> + 'static>(error: Box<dyn Any>) -> AppError {
+    match error.downcast::<R>() {
+        Ok(r) => (*r).into(),
+        Err(_) => AppError::new("application error", std::any::type_name::<R>()),
+    }
 }
 
 impl fmt::Debug for HandlerError {
@@ -167,6 +195,38 @@ impl HandlerError {
         HandlerError {
             error: Box::new(error),
             type_name: std::any::type_name::<E>(),
+            to_app_error: None,
+        }
+    }
+
+    /// Wraps an application error the router found: an extractor's rejection, or an
+    /// [`AppError`] (routing miss, panic). Exception handlers for `R`, then for
+    /// [`AppError`], see it.
+    pub fn rejection<R>(rejection: R) -> Self
+    where
+        R: Into<AppError> + fmt::Display + Send + 'static,
+    {
+        HandlerError {
+            error: Box::new(rejection),
+            type_name: std::any::type_name::<R>(),
+            to_app_error: Some(rejection_to_app_error::<R>),
+        }
+    }
+
+    /// `true` for the router's own errors ([`rejection`](Self::rejection)), `false` for
+    /// errors handlers returned.
+    pub fn is_rejection(&self) -> bool {
+        self.to_app_error.is_some()
+    }
+
+    /// The router's own error as its [`AppError`], or itself back for a handler's error.
+    pub fn into_app_error(self) -> Result<AppError, Self> {
+        match self.to_app_error {
+            Some(convert) => {
+                let any: Box<dyn Any> = self.error;
+                Ok(convert(any))
+            }
+            None => Err(self),
         }
     }
 
@@ -195,6 +255,7 @@ impl HandlerError {
         any.downcast::<E>().map(|b| *b).map_err(|_| HandlerError {
             error: Box::new("downcast failed"),
             type_name: "&str",
+            to_app_error: None,
         })
     }
 }

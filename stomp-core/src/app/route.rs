@@ -184,8 +184,12 @@ impl<S> ExceptionRoute<S> {
 }
 
 /// An exception handler for the errors of type `E` (the fn's first argument) that
-/// handlers return as `Err(E)` (Spring's `@MessageExceptionHandler`). Its reply goes to
-/// `/topic` + the destination unless `send_to` / `send_to_user` say otherwise.
+/// handlers return as `Err(E)` (Spring's `@MessageExceptionHandler`), and for the
+/// router's application errors of that type (an extractor's rejection such as
+/// `PayloadRejection`, or [`AppError`] for all of them; see
+/// [`AppErrorPolicy`](super::AppErrorPolicy)). Its reply goes to `/topic` + the
+/// destination unless `send_to` / `send_to_user` say otherwise; for a destination no
+/// route matched, to the calling session's `/user/queue/errors` instead.
 pub fn on_exception<H, T, S>(handler: H) -> ExceptionRoute<S>
 where
     H: ExceptionHandler<T, S>,

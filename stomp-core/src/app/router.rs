@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use super::deliver::{deliver, Exceptions};
+use super::deliver::{deliver, handle_error, Exceptions};
 use super::handler::BoxedHandler;
 use super::panic::CatchUnwind;
 use super::path::{parse_template, placeholders};
+use super::reply::HandlerError;
 use super::route::{
     Controller, ExceptionRoute, IntoExceptionRoute, MappedHandler, ReplyTarget, Route, RouteKind,
 };
-use super::{AppDispatch, AppError, AppRequest, AppRequestKind, MessageContext};
+use super::{AppDispatch, AppError, AppErrorPolicy, AppRequest, AppRequestKind, MessageContext};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
@@ -82,6 +83,7 @@ pub(crate) struct Entry<S> {
 pub struct AppRouterBuilder<S = ()> {
     routes: Vec<Pending<S>>,
     exception_handlers: Vec<ExceptionRoute<S>>,
+    policy: AppErrorPolicy,
 }
 
 impl<S> std::fmt::Debug for AppRouterBuilder<S> {
@@ -89,6 +91,7 @@ impl<S> std::fmt::Debug for AppRouterBuilder<S> {
         f.debug_struct("AppRouterBuilder")
             .field("routes", &self.routes.len())
             .field("exception_handlers", &self.exception_handlers.len())
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -98,6 +101,7 @@ impl<S> Default for AppRouterBuilder<S> {
         AppRouterBuilder {
             routes: Vec::new(),
             exception_handlers: Vec::new(),
+            policy: AppErrorPolicy::default(),
         }
     }
 }
@@ -129,6 +133,15 @@ impl<S: Clone + Send + Sync + 'static> AppRouterBuilder<S> {
     #[must_use]
     pub fn exception_handler<H: IntoExceptionRoute<S>>(mut self, handler: H) -> Self {
         self.exception_handlers.push(handler.into_exception_route());
+        self
+    }
+
+    /// Builder: what happens to application errors (extractor rejections, unmapped
+    /// destinations, panics): reported and the session kept ([`AppErrorPolicy::Report`],
+    /// the default), or an ERROR frame that ends the session ([`AppErrorPolicy::Close`]).
+    #[must_use]
+    pub fn error_policy(mut self, policy: AppErrorPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -206,6 +219,7 @@ impl<S: Clone + Send + Sync + 'static> AppRouterBuilder<S> {
                 entries,
                 global: self.exception_handlers.into(),
                 state,
+                policy: self.policy,
             }),
         })
     }
@@ -224,6 +238,7 @@ struct Inner<S> {
     entries: Vec<Entry<S>>,
     global: Arc<[ExceptionRoute<S>]>,
     state: S,
+    policy: AppErrorPolicy,
 }
 
 trait Dispatcher: Send + Sync + 'static {
@@ -236,11 +251,12 @@ trait Dispatcher: Send + Sync + 'static {
 ///
 /// * A SEND is routed among the `message_mapping` routes, a SUBSCRIBE among the
 ///   `subscribe_mapping` ones, by the destination without the application prefix.
-/// * No matching route is an [`AppError`] (an ERROR frame); Spring drops such messages
-///   silently, we tell the client.
+/// * No matching route, a rejected argument and a panicking handler are application errors:
+///   handed to the exception handlers, else reported on the calling session's
+///   `/user/queue/errors`; the session stays open (Spring drops unmapped messages silently;
+///   we tell the client). [`AppErrorPolicy::Close`] makes them ERROR frames instead.
 /// * The handler runs inside the session's dispatch, so one session's frames are handled
-///   one at a time, in order; different sessions run concurrently. A panicking handler is
-///   an ERROR for that frame, nothing more.
+///   one at a time, in order; different sessions run concurrently.
 #[derive(Clone)]
 pub struct AppRouter {
     inner: Arc<dyn Dispatcher>,
@@ -272,6 +288,17 @@ impl AppDispatch for AppRouter {
     }
 }
 
+impl<S> Inner<S> {
+    fn exceptions<'a>(&'a self, scoped: &'a [ExceptionRoute<S>]) -> Exceptions<'a, S> {
+        Exceptions {
+            scoped,
+            global: &self.global,
+            state: &self.state,
+            policy: self.policy,
+        }
+    }
+}
+
 impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
     fn routes(&self) -> Vec<(RouteKind, Arc<str>)> {
         self.entries
@@ -286,45 +313,58 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher for Inner<S> {
                 AppRequestKind::Send => (&self.message, RouteKind::Message),
                 AppRequestKind::Subscribe { .. } => (&self.subscribe, RouteKind::Subscribe),
             };
-            let (index, vars) = match table.at(&request.lookup_path) {
-                Ok(m) => (
-                    *m.value,
-                    m.params
-                        .iter()
-                        .map(|(n, v)| (Arc::<str>::from(n), v.to_owned()))
-                        .collect::<Vec<_>>(),
-                ),
-                Err(_) => {
-                    return Err(AppError::new(
-                        "no handler for destination",
-                        format!(
-                            "no {kind} matches {:?}",
-                            request.lookup_path.chars().take(256).collect::<String>()
-                        ),
-                    ))
-                }
-            };
-            let Some(entry) = self.entries.get(index) else {
-                return Err(AppError::new("no handler for destination", "stale route"));
+            let found = table.at(&request.lookup_path).map(|m| {
+                let vars = m
+                    .params
+                    .iter()
+                    .map(|(n, v)| (Arc::<str>::from(n), v.to_owned()))
+                    .collect::<Vec<_>>();
+                (*m.value, vars)
+            });
+            let Some((entry, vars)) = found
+                .ok()
+                .and_then(|(index, vars)| Some((self.entries.get(index)?, vars)))
+            else {
+                let miss = AppError::new(
+                    "no handler for destination",
+                    format!(
+                        "no {kind} matches {:?}",
+                        request.lookup_path.chars().take(256).collect::<String>()
+                    ),
+                );
+                let ctx = Arc::new(MessageContext::new(request, Arc::from(""), Vec::new()));
+                let exceptions = self.exceptions(&[]);
+                return handle_error(&ctx, HandlerError::rejection(miss), &exceptions).await;
             };
             let ctx = Arc::new(MessageContext::new(request, entry.pattern.clone(), vars));
             let span = handler_span(&ctx, kind);
             #[cfg(feature = "metrics")]
             let started = std::time::Instant::now();
-            let result = async {
-                let reply =
-                    CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone())).await?;
-                let exceptions = Exceptions {
-                    scoped: &entry.scoped,
-                    global: &self.global,
-                    state: &self.state,
+            let exceptions = self.exceptions(&entry.scoped);
+            let (result, failed) = async {
+                let reply = match CatchUnwind::new((entry.handler)(ctx.clone(), self.state.clone()))
+                    .await
+                {
+                    Ok(reply) => reply,
+                    Err(panicked) => {
+                        let handled =
+                            handle_error(&ctx, HandlerError::rejection(panicked), &exceptions)
+                                .await;
+                        return (handled, true);
+                    }
                 };
-                deliver(&ctx, &entry.target, reply, &exceptions).await
+                let failed = reply.is_error();
+                (
+                    deliver(&ctx, &entry.target, reply, &exceptions).await,
+                    failed,
+                )
             }
             .instrument(span)
             .await;
             #[cfg(feature = "metrics")]
-            entry.metrics.call(started, result.is_ok());
+            entry.metrics.call(started, !failed && result.is_ok());
+            #[cfg(not(feature = "metrics"))]
+            let _ = failed;
             result
         })
     }

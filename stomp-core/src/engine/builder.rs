@@ -14,6 +14,7 @@ use crate::codec::Limits;
 use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
 use crate::outbound::OutboundConfig;
+use crate::outbound::OutboundInterceptor;
 use crate::user::UserDestinations;
 use crate::version::Version;
 
@@ -49,6 +50,7 @@ pub struct EngineBuilder {
     users: Option<UserDestinations>,
     authenticator: Arc<dyn Authenticator>,
     interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     app_prefixes: Vec<ByteString>,
     user_prefix: Option<ByteString>,
     heartbeat: HeartBeat,
@@ -88,6 +90,7 @@ impl Default for EngineBuilder {
             users: None,
             authenticator: Arc::new(DefaultAuthenticator),
             interceptors: Vec::new(),
+            outbound_interceptors: Vec::new(),
             app_prefixes: Vec::new(),
             user_prefix: None,
             heartbeat: EngineBuilder::DEFAULT_HEARTBEAT,
@@ -250,6 +253,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds an outbound interceptor (Spring's `clientOutboundChannel` interceptors): it
+    /// sees, may change or drop every MESSAGE, RECEIPT and ERROR a session is sent; they
+    /// run in the order added. None installed (the default) costs nothing on the delivery
+    /// path; installed, each of those frames is decoded and re-encoded per session. See
+    /// [`OutboundInterceptor`].
+    pub fn outbound_interceptor(mut self, interceptor: impl OutboundInterceptor) -> Self {
+        self.outbound_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     /// Adds an inbound interceptor; interceptors run in the order added.
     pub fn inbound_interceptor(mut self, interceptor: impl InboundInterceptor) -> Self {
         self.interceptors.push(Arc::new(interceptor));
@@ -300,7 +313,9 @@ impl EngineBuilder {
     ///   (backpressure). Replies of one session may then come out of order.
     ///
     /// Either way a frame's RECEIPT is sent only after its dispatch completed, and a
-    /// failed dispatch ends the session with ERROR (with `receipt-id` when asked for).
+    /// failed dispatch ends the session with ERROR (with `receipt-id` when asked for;
+    /// `AppRouter` fails a dispatch only under `AppErrorPolicy::Close`, by default it
+    /// reports application errors and the dispatch completes).
     /// Every other frame (broker SUBSCRIBE/SEND, UNSUBSCRIBE, ACK, transactions,
     /// DISCONNECT), a protocol ERROR of the session's own, and closing the session first
     /// wait until the session's in-flight dispatches are done, so nothing overtakes them.
@@ -367,6 +382,7 @@ impl EngineBuilder {
             self.app,
             self.authenticator,
             self.interceptors,
+            self.outbound_interceptors,
         )
     }
 }

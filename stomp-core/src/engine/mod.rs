@@ -59,6 +59,7 @@ use crate::channel::BrokerChannel;
 use crate::events::SessionEvent;
 use crate::identity::{Principal, SessionId};
 use crate::interceptor::{Authenticator, InboundInterceptor};
+use crate::outbound::OutboundInterceptor;
 use crate::outbound::{self, CloseReason, OutboundReceiver};
 use crate::template::MessagingTemplate;
 use crate::version::Version;
@@ -121,6 +122,8 @@ pub(crate) struct EngineInner {
     pub(crate) app: Option<Arc<dyn AppDispatch>>,
     pub(crate) authenticator: Arc<dyn Authenticator>,
     pub(crate) interceptors: Vec<Arc<dyn InboundInterceptor>>,
+    /// `None` when no outbound interceptor is installed.
+    pub(crate) outbound_interceptors: Option<Arc<[Arc<dyn OutboundInterceptor>]>>,
     pub(crate) events: broadcast::Sender<SessionEvent>,
     pub(crate) counters: Counters,
     #[cfg(feature = "metrics")]
@@ -146,6 +149,7 @@ impl Engine {
         app: Option<Arc<dyn AppDispatch>>,
         authenticator: Arc<dyn Authenticator>,
         interceptors: Vec<Arc<dyn InboundInterceptor>>,
+        outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     ) -> Engine {
         let broker = channel.broker().clone();
         let template = MessagingTemplate::from_channel(channel.clone());
@@ -160,6 +164,8 @@ impl Engine {
                 app,
                 authenticator,
                 interceptors,
+                outbound_interceptors: (!outbound_interceptors.is_empty())
+                    .then(|| outbound_interceptors.into()),
                 events,
                 counters: Counters::default(),
                 #[cfg(feature = "metrics")]
@@ -180,9 +186,13 @@ impl Engine {
     /// writer task.
     pub fn open_session(&self, transport: TransportInfo) -> (Session, OutboundReceiver) {
         let inner = &self.inner;
-        let (tx, rx) = outbound::channel(inner.config.outbound);
         let n = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let id = SessionId::from(format!("{}-{n}", inner.id_prefix));
+        let intercept = inner
+            .outbound_interceptors
+            .as_ref()
+            .map(|all| Arc::new(outbound::Interception::new(all.clone(), id.clone())));
+        let (tx, rx) = outbound::intercepted_channel(inner.config.outbound, intercept);
         let shared = Arc::new(SessionShared::new(
             id.clone(),
             tx,

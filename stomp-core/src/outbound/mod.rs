@@ -11,6 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
+mod interceptor;
+
+pub(crate) use interceptor::Interception;
+pub use interceptor::OutboundInterceptor;
+
 /// What a session's writer task sends to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outbound {
@@ -122,6 +127,8 @@ struct Shared {
 pub struct OutboundSender {
     tx: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
+    /// The session's outbound interceptors; `None` (the common case) costs one branch.
+    intercept: Option<Arc<Interception>>,
 }
 
 /// The consuming end, owned by the transport's writer task.
@@ -133,6 +140,14 @@ pub struct OutboundReceiver {
 
 /// Creates a session's outbound queue.
 pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
+    intercepted_channel(config, None)
+}
+
+/// Creates a session's outbound queue whose frames pass through `intercept`.
+pub(crate) fn intercepted_channel(
+    config: OutboundConfig,
+    intercept: Option<Arc<Interception>>,
+) -> (OutboundSender, OutboundReceiver) {
     let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
     let shared = Arc::new(Shared {
         buffered_bytes: AtomicUsize::new(0),
@@ -148,6 +163,7 @@ pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
         OutboundSender {
             tx,
             shared: shared.clone(),
+            intercept,
         },
         OutboundReceiver { rx, shared },
     )
@@ -155,7 +171,16 @@ pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
 
 impl OutboundSender {
     /// Queues encoded frames without waiting; a full queue applies the slow-consumer policy.
+    /// With [`OutboundInterceptor`]s installed they see the frames first; a frame they drop
+    /// counts as sent.
     pub fn send(&self, frame: Bytes) -> Result<(), SendError> {
+        let frame = match &self.intercept {
+            None => frame,
+            Some(intercept) => match intercept.apply(frame) {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
         let len = frame.len();
         self.push(Outbound::Frame(frame), len)
     }
@@ -253,6 +278,13 @@ impl OutboundSender {
     /// Bytes currently queued and not yet taken by the writer.
     pub fn buffered_bytes(&self) -> usize {
         self.shared.buffered_bytes.load(Ordering::Acquire)
+    }
+
+    /// The session connected: its outbound interceptors see `info` from now on.
+    pub(crate) fn connected(&self, info: &crate::identity::SessionInfo) {
+        if let Some(intercept) = &self.intercept {
+            intercept.connected(info.clone());
+        }
     }
 
     /// `true` if both senders feed the same queue.

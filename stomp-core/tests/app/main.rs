@@ -4,6 +4,9 @@
 
 mod support;
 
+mod errors;
 mod routing;
 mod session;
 mod simple_broker;
+#[cfg(feature = "validation")]
+mod validation;

@@ -7,9 +7,9 @@ use crate::support::{body, Harness};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stomp_core::app::{
-    on_exception, on_message, on_subscribe, AppDispatch, AppError, AppRouter, AppRouterBuilder,
-    ContentType, Controller, ControllerRoutes, DestinationVar, DestinationVars, FromRef, Header,
-    Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
+    on_exception, on_message, on_subscribe, AppDispatch, AppError, AppErrorPolicy, AppRouter,
+    AppRouterBuilder, ContentType, Controller, ControllerRoutes, DestinationVar, DestinationVars,
+    FromRef, Header, Json, NamedHeader, Payload, Reply, RouteError, RouteKind, State,
 };
 use stomp_core::identity::{Attributes, Principal, SessionId, SessionInfo};
 use stomp_core::outbound::{Next, Outbound};
@@ -24,6 +24,12 @@ struct Chat {
 
 fn router(builder: AppRouterBuilder) -> AppRouter {
     builder.build().expect("valid routes")
+}
+
+/// A router whose application errors are ERROR frames (`AppErrorPolicy::Close`, the old
+/// behaviour; the default is tested in `errors.rs`).
+fn closing(builder: AppRouterBuilder) -> AppRouter {
+    router(builder.error_policy(AppErrorPolicy::Close))
 }
 
 async fn echo(
@@ -160,7 +166,7 @@ async fn subscribe_mapping_replies_straight_to_the_subscriber() {
 #[tokio::test]
 async fn subscribe_and_send_routes_are_separate() {
     let h = Harness::new(None);
-    let r = router(AppRouter::builder().route("/rooms", on_subscribe(|| async { "x" })));
+    let r = closing(AppRouter::builder().route("/rooms", on_subscribe(|| async { "x" })));
     let err = r.dispatch(h.send("/rooms", &[], "")).await.unwrap_err();
     assert_eq!(err.message, "no handler for destination");
     assert!(err.detail.contains("message_mapping"), "{}", err.detail);
@@ -275,7 +281,7 @@ async fn unhandled_errors_go_to_the_sessions_error_queue() {
 #[tokio::test]
 async fn routing_misses_are_errors() {
     let h = Harness::new(None);
-    let r = router(AppRouter::builder().route("/a/{x}", on_message(|| async {})));
+    let r = closing(AppRouter::builder().route("/a/{x}", on_message(|| async {})));
     for path in ["/b", "/a", "/a/1/2", ""] {
         let err = r.dispatch(h.send(path, &[], "")).await.unwrap_err();
         assert_eq!(err.message, "no handler for destination", "{path}");
@@ -323,7 +329,7 @@ fn route_conflicts_and_bad_templates_are_build_errors() {
 #[tokio::test]
 async fn a_panicking_handler_is_an_error_and_the_router_lives_on() {
     let h = Harness::new(None);
-    let r = router(
+    let r = closing(
         AppRouter::builder()
             .route(
                 "/boom",
@@ -441,7 +447,7 @@ async fn every_extractor() {
 #[tokio::test]
 async fn rejections_are_errors() {
     let h = Harness::new(None);
-    let r = router(
+    let r = closing(
         AppRouter::builder()
             .route("/json", on_message(|Payload(_): Payload<Chat>| async {}))
             .route("/text", on_message(|_: String| async {}))
@@ -563,7 +569,7 @@ async fn sessions_run_concurrently() {
 #[tokio::test]
 async fn a_panicking_exception_handler_is_an_error_too() {
     let h = Harness::new(None);
-    let r = router(
+    let r = closing(
         AppRouter::builder()
             .route("/join/{room}", on_message(join))
             .exception_handler(on_exception(|_: RoomFull| async {

@@ -1,5 +1,5 @@
 //! The application router behind a real session: the engine hands SENDs and SUBSCRIBEs
-//! under `/app` to it; replies come back as MESSAGEs, misses as ERRORs.
+//! under `/app` to it; replies come back as MESSAGEs, misses on `/user/queue/errors`.
 
 use stomp_core::app::{on_message, on_subscribe, AppRouter, DestinationVar, Json};
 use stomp_core::broker::{SimpleBroker, SimpleBrokerConfig};
@@ -59,11 +59,18 @@ async fn a_session_reaches_handlers_under_the_application_prefix() {
     assert!(reply.starts_with("MESSAGE\nsubscription:1\n"), "{reply}");
     assert!(reply.ends_with("\n\n[\"lobby\"]\0"), "{reply}");
 
-    let _ = session
+    // An unmapped destination is an application error: reported on the session's error
+    // queue, the session stays open (errors.rs covers every class, and the Close policy).
+    session
+        .receive(b"SUBSCRIBE\nid:e\ndestination:/user/queue/errors\n\n\0")
+        .await
+        .unwrap();
+    session
         .receive(b"SEND\ndestination:/app/nowhere\n\nx\0")
-        .await;
+        .await
+        .unwrap();
     let error = next_text(&mut rx).await;
-    assert!(error.starts_with("ERROR\n"), "{error}");
+    assert!(error.starts_with("MESSAGE\nsubscription:e\n"), "{error}");
     assert!(
         error.contains("message:no handler for destination"),
         "{error}"

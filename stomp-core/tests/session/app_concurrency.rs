@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::{connect, drain, next_frame, next_out, Out};
 use stomp_core::app::{
-    on_message, on_subscribe, AppRouter, AppRouterBuilder, DestinationVar, State,
+    on_message, on_subscribe, AppErrorPolicy, AppRouter, AppRouterBuilder, DestinationVar, State,
 };
 use stomp_core::engine::Session;
 use stomp_core::engine::{Engine, EngineBuilder};
@@ -127,8 +127,15 @@ async fn b(State(p): P) {
     p.b_ran.notify_one();
 }
 
+/// Application errors are ERROR frames here (`AppErrorPolicy::Close`): these tests are
+/// about how a failed dispatch ends a pipelined session.
 fn router(probe: &Arc<Probe>) -> AppRouter {
+    router_with(probe, AppErrorPolicy::Close)
+}
+
+fn router_with(probe: &Arc<Probe>, policy: AppErrorPolicy) -> AppRouter {
     AppRouterBuilder::new()
+        .error_policy(policy)
         .route("/work/{k}", on_message(work))
         .route("/barrier", on_message(barrier))
         .route("/hold", on_message(hold))
@@ -578,4 +585,41 @@ async fn with_concurrency_on_threads_bounded_and_every_receipt_once() {
     assert!(probe.max_in_flight.load(Ordering::SeqCst) <= 8);
     session.transport_closed().await;
     assert!(engine.sessions().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_concurrency_a_reported_app_error_keeps_the_session_and_its_receipt() {
+    let probe = Probe::new(1);
+    let engine = Engine::builder()
+        .app(router_with(&probe, AppErrorPolicy::Report))
+        .app_concurrency(4)
+        .build();
+    let (mut session, mut rx) = connect(&engine).await;
+    session
+        .handle_frame(subscribe("/user/queue/errors", "e", "r-sub"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_frame(&mut rx).await.headers.get("receipt-id"),
+        Some("r-sub")
+    );
+    session
+        .handle_frame(send("/app/nowhere", "x", Some("bad")))
+        .await
+        .unwrap();
+    let report = within("report", next_frame(&mut rx)).await;
+    assert_eq!(report.command, Command::Message);
+    assert_eq!(report.headers.get("subscription"), Some("e"));
+    assert_eq!(report.headers.get("receipt-id"), Some("bad"));
+    let receipt = next_frame(&mut rx).await;
+    assert_eq!(receipt.command, Command::Receipt);
+    assert_eq!(receipt.headers.get("receipt-id"), Some("bad"));
+    // Still open: the next dispatch is answered.
+    session
+        .handle_frame(send("/app/count", "1", Some("ok")))
+        .await
+        .unwrap();
+    let receipt = within("receipt", next_frame(&mut rx)).await;
+    assert_eq!(receipt.headers.get("receipt-id"), Some("ok"));
+    session.transport_closed().await;
 }

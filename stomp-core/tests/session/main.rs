@@ -9,4 +9,5 @@ mod basics;
 mod e2e;
 mod inbound;
 mod lifecycle;
+mod outbound_interceptor;
 mod versions;

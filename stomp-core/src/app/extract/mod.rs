@@ -2,7 +2,9 @@
 //!
 //! Every handler argument implements [`FromMessage`]. Extractors do not consume the
 //! message (the body is a shared [`Bytes`](bytes::Bytes)), so their order is free.
-//! A failed extraction is the extractor's `*Rejection`, which becomes an ERROR frame.
+//! A failed extraction is the extractor's `*Rejection`, an application error (see
+//! [`AppErrorPolicy`](crate::app::AppErrorPolicy)): by default reported to the exception
+//! handlers or the session's `/user/queue/errors`, the session stays open.
 //! Wrap an extractor in `Option<_>` to get `None` instead of a rejection.
 
 mod body;
@@ -10,6 +12,8 @@ mod destination;
 mod header;
 mod rejection;
 mod session;
+#[cfg(feature = "validation")]
+mod valid;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +24,8 @@ pub use header::{ContentType, CorrelationId, Header, NamedHeader};
 pub use rejection::{
     BodyRejection, DestinationVarRejection, HeaderRejection, MissingPrincipal, PayloadRejection,
 };
+#[cfg(feature = "validation")]
+pub use valid::{Valid, ValidationRejection};
 
 use super::{AppError, MessageContext};
 
@@ -33,8 +39,10 @@ use super::{AppError, MessageContext};
     note = "`State<T>` needs `T: FromRef<S>` (the router's state type is `{S}`)"
 )]
 pub trait FromMessage<S>: Sized {
-    /// Why extraction failed; it becomes the ERROR frame.
-    type Rejection: Into<AppError>;
+    /// Why extraction failed: handed to the exception handler for its type (then the one
+    /// for [`AppError`]), else reported on the session's `/user/queue/errors`, or an ERROR
+    /// frame under [`AppErrorPolicy::Close`](crate::app::AppErrorPolicy::Close).
+    type Rejection: Into<AppError> + std::fmt::Display + Send + 'static;
 
     /// Builds the argument.
     fn from_message(

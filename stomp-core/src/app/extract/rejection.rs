@@ -1,4 +1,4 @@
-//! Rejections: why an extractor failed, each an ERROR frame.
+//! Rejections: why an extractor failed, each an application error ([`AppError`]).
 
 use super::super::AppError;
 

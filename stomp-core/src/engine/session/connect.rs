@@ -67,6 +67,7 @@ impl Session {
             connected = connected.header("user-name", principal.name());
         }
         // Set before queueing CONNECTED, so the frame is encoded in the negotiated version.
+        self.shared.outbound.connected(&info);
         let _ = self.shared.connected.set(Connected {
             info: info.clone(),
             since: SystemTime::now(),

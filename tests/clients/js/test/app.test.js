@@ -2,7 +2,7 @@
 // answer, and presence events on a topic. Needs the chat server (STOMP_FLAVOR=stomp-axum).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NEEDS_OURS, connect, disconnect, inbox, publish, subscribe, unique, within } from '../lib.js';
+import { NEEDS_OURS, connect, disconnect, inbox, publish, receipt, subscribe, unique } from '../lib.js';
 
 test('SEND /app/chat/{room} is broadcast on /topic/chat.{room} with the sender name', { skip: NEEDS_OURS }, async () => {
   const room = unique('room');
@@ -29,19 +29,60 @@ test('SEND /app/chat/{room} is broadcast on /topic/chat.{room} with the sender n
   }
 });
 
-test('SEND with a bad JSON payload is reported to the sender, not dropped', { skip: NEEDS_OURS }, async () => {
+test('SEND of invalid JSON: the error arrives on /user/queue/errors, the session stays open, the next SEND works', { skip: NEEDS_OURS }, async () => {
+  const room = unique('room');
   const { client } = await connect();
-  let gotError;
-  const error = new Promise((resolve) => (gotError = resolve));
-  client.onStompError = (frame) => gotError(`ERROR frame: ${frame.headers.message}`);
+  let closed = false;
+  const stompErrors = [];
+  client.onStompError = (frame) => stompErrors.push(frame);
+  client.onWebSocketClose = () => { closed = true; };
   try {
-    // Either answer is fine: an ERROR frame, or a message on the user's error queue.
-    await subscribe(client, '/user/queue/errors', (m) => gotError(`on /user/queue/errors: ${m.body}`));
-    client.publish({ destination: '/app/chat/lobby', body: '{not json', headers: { 'content-type': 'application/json' } });
-    const what = await within(5000, 'an error report for a bad payload', error);
-    assert.ok(what.length > 0, what);
+    const errors = inbox();
+    const chat = inbox();
+    await subscribe(client, '/user/queue/errors', errors.push);
+    await subscribe(client, `/topic/chat.${room}`, chat.push);
+
+    // The bad SEND asks for a receipt: the RECEIPT still comes, after the error report.
+    const id = unique('bad-');
+    const r = receipt(client, id);
+    client.publish({
+      destination: `/app/chat/${room}`,
+      body: '{not json',
+      headers: { 'content-type': 'application/json', receipt: id, 'correlation-id': 'corr-1' },
+    });
+    const [report] = await errors.waitFor(1, 'the error on /user/queue/errors');
+    assert.equal(report.headers.message, 'invalid payload');
+    assert.equal(report.headers['receipt-id'], id, 'the report names the failing frame\'s receipt');
+    assert.equal(report.headers['correlation-id'], 'corr-1');
+    assert.match(report.body, /could not read the JSON payload/);
+    await r;
+
+    // Still the same connection: no ERROR frame, no close, and the next SEND works.
+    await publish(client, {
+      destination: `/app/chat/${room}`,
+      body: JSON.stringify({ text: 'after the error' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const [m] = await chat.waitFor(1, 'the next chat message');
+    assert.equal(JSON.parse(m.body).text, 'after the error');
+    // A SEND to an unmapped /app destination is reported the same way.
+    await publish(client, { destination: `/app/nowhere/${room}`, body: 'x' });
+    const reports = await errors.waitFor(2, 'the unmapped-destination report');
+    assert.equal(reports[1].headers.message, 'no handler for destination');
+    // A payload that fails validation (Valid<Payload<PrivateInput>>: `to` is required).
+    await publish(client, {
+      destination: '/app/private',
+      body: JSON.stringify({ to: '', text: 'hello?' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const all = await errors.waitFor(3, 'the validation report');
+    assert.equal(all[2].headers.message, 'validation failed');
+    assert.match(all[2].body, /to: /);
+    assert.equal(stompErrors.length, 0, `no ERROR frame: ${stompErrors.map((f) => f.headers.message)}`);
+    assert.equal(closed, false, 'the socket stayed open');
+    assert.ok(client.connected, 'still connected');
   } finally {
-    await client.deactivate();
+    await disconnect(client);
   }
 });
 
