@@ -129,8 +129,20 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
     assert!(counter("stomp_bytes_sent_total", "") > 0.0);
     assert!(counter("stomp_bytes_received_total", "") > 0.0);
 
-    // mallory's SEND does not parse: the handler call fails and the session ends with ERROR.
+    // mallory's SEND does not parse: the handler call fails and is reported on her error
+    // queue (the session stays); then a SEND without a destination is a protocol error:
+    // ERROR, and the session ends.
     let mut mallory = login(&server, "mallory").await;
+    mallory
+        .send_text(
+            &frame("SUBSCRIBE")
+                .header("id", "errors")
+                .header("destination", "/user/queue/errors")
+                .header("receipt", "errors")
+                .text(),
+        )
+        .await;
+    mallory.expect_frame("RECEIPT").await;
     mallory
         .send_text(
             &frame("SEND")
@@ -140,6 +152,9 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
                 .text(),
         )
         .await;
+    let report = mallory.expect_frame("MESSAGE").await;
+    assert_eq!(report.header("destination"), Some("/user/queue/errors"));
+    mallory.send_text(&frame("SEND").body("where to?").text()).await;
     mallory.expect_frame("ERROR").await;
 
     // alice says goodbye; bob's tab just closes.

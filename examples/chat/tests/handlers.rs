@@ -177,10 +177,17 @@ async fn clients_cannot_write_to_a_room_topic_directly() -> Result<(), TestError
 async fn an_anonymous_client_cannot_chat() -> Result<(), TestError> {
     let stomp = chat();
     let mut nobody = TestClient::connect(stomp.engine()).await?;
-    let error = nobody
+    nobody.subscribe("/user/queue/errors").await?;
+    // An application error: reported on the sender's error queue, the session stays.
+    nobody
         .send_json("/app/chat/lobby", &json!({ "text": "hi" }))
-        .await
-        .expect_err("a Principal is required");
-    assert!(error.frame().is_some(), "an ERROR frame, got {error}");
+        .await?;
+    let report = nobody.expect_message_on("/user/queue/errors").await?;
+    let text = String::from_utf8_lossy(&report.body).into_owned();
+    assert!(
+        text.contains("requires an authenticated user"),
+        "a Principal is required: {text}"
+    );
+    nobody.expect_no_message()?;
     Ok(())
 }
