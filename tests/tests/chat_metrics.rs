@@ -154,7 +154,9 @@ async fn metrics_follow_clients_that_connect_chat_and_leave() {
         .await;
     let report = mallory.expect_frame("MESSAGE").await;
     assert_eq!(report.header("destination"), Some("/user/queue/errors"));
-    mallory.send_text(&frame("SEND").body("where to?").text()).await;
+    mallory
+        .send_text(&frame("SEND").body("where to?").text())
+        .await;
     mallory.expect_frame("ERROR").await;
 
     // alice says goodbye; bob's tab just closes.

@@ -26,7 +26,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let stomp = Stomp::builder()
 //!     .app_destination_prefix("/app")
-//!     .simple_broker(["/topic"])
+//!     .simple_broker(["/topic", "/queue"])
 //!     .handler(greet)
 //!     .build();
 //!
@@ -38,10 +38,18 @@
 //! assert_eq!(&message.body[..], b"alice greets bob");
 //! bob.expect_no_message()?;
 //!
-//! // Refusals come back as the ERROR frame the client would see.
-//! let error = alice.send("/app/nowhere", "x").await.unwrap_err();
-//! let frame = error.frame().expect("an ERROR frame");
-//! assert_eq!(frame.headers.message(), Some("no handler for destination"));
+//! // An application error keeps the session: it is reported on the sender's
+//! // `/user/queue/errors`, as the client would see it.
+//! alice.subscribe("/user/queue/errors").await?;
+//! alice.send("/app/nowhere", "x").await?;
+//! let report = alice.expect_message_on("/user/queue/errors").await?;
+//! assert_eq!(report.headers.message(), Some("no handler for destination"));
+//!
+//! // Protocol errors (here: a destination over the 1,024-byte limit) still end the
+//! // session with the ERROR frame the client would see.
+//! let too_long = format!("/queue/{}", "x".repeat(2_000));
+//! let error = alice.send(&too_long, "x").await.unwrap_err();
+//! assert!(error.frame().is_some(), "an ERROR frame: {error}");
 //! # Ok::<(), stomp_axum::testing::TestError>(())
 //! # }).unwrap();
 //! ```
