@@ -15,6 +15,7 @@
 //! ```
 
 mod client;
+pub mod external;
 mod frames;
 pub mod relay;
 mod server;
