@@ -196,6 +196,7 @@ mod route;
 mod router;
 
 pub use context::MessageContext;
+pub use extract::{Claims, ClaimsRejection};
 pub use extract::{
     BodyRejection, ContentType, CorrelationId, DestinationVar, DestinationVarRejection,
     DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,

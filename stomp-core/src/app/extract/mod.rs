@@ -8,6 +8,7 @@
 //! Wrap an extractor in `Option<_>` to get `None` instead of a rejection.
 
 mod body;
+mod claims;
 mod destination;
 mod header;
 mod rejection;
@@ -19,6 +20,7 @@ use std::convert::Infallible;
 use std::future::Future;
 
 pub use body::{Json, Payload};
+pub use claims::{Claims, ClaimsRejection};
 pub use destination::{DestinationVar, DestinationVarValue, DestinationVars, FromDestinationVars};
 pub use header::{ContentType, CorrelationId, Header, NamedHeader};
 pub use rejection::{
@@ -34,8 +36,9 @@ use super::{AppError, MessageContext};
     message = "`{Self}` cannot be a STOMP handler argument",
     label = "not an extractor for state `{S}`",
     note = "handler arguments implement `FromMessage<S>`: `Payload<T>`, `Json<T>`, `String`, `Bytes`, \
-            `DestinationVar<T>`, `DestinationVars`, `Header<N>`, `Headers`, `Principal`, `SessionInfo`, \
-            `SessionId`, `Attributes`, `State<T>`, `MessagingTemplate`, `Frame`, or an `Option` of one",
+            `DestinationVar<T>`, `DestinationVars`, `Header<N>`, `Headers`, `Principal`, `Claims<T>`, \
+            `SessionInfo`, `SessionId`, `Attributes`, `State<T>`, `MessagingTemplate`, `UserRegistry`, \
+            `Frame`, or an `Option` of one",
     note = "`State<T>` needs `T: FromRef<S>` (the router's state type is `{S}`)"
 )]
 pub trait FromMessage<S>: Sized {
