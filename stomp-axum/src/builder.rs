@@ -442,6 +442,49 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self.principal_resolver = Some(PrincipalResolver::from_extractor::<E>());
         self
     }
+
+    /// As [`handshake_extractor`](Self::handshake_extractor), with the application's
+    /// state: `E: FromRequestParts<T>` runs with `state` as axum runs a handler's
+    /// extractors, so it can use `State<_>` parts of it (`FromRef`), e.g. a session
+    /// store. See [`crate::auth`].
+    pub fn handshake_extractor_with_state<E, T>(mut self, state: T) -> Self
+    where
+        E: FromRequestParts<T> + Into<Option<Principal>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.principal_resolver = Some(PrincipalResolver::from_extractor_with_state::<E, T>(state));
+        self
+    }
+
+    /// Authenticates CONNECT frames with an async closure of the
+    /// [`ConnectRequest`](stomp_core::interceptor::ConnectRequest): `Ok(Principal)` (or
+    /// `Ok(Option<Principal>)`) admits the session, `Err(Rejection)` refuses it with an
+    /// ERROR frame. Shorthand for `.authenticator(authenticator_fn(f))`; see
+    /// [`crate::auth`].
+    pub fn authenticate<F, Fut, P>(self, f: F) -> Self
+    where
+        F: Fn(stomp_core::interceptor::ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<P, stomp_core::interceptor::Rejection>> + Send + 'static,
+        P: Into<Option<Principal>>,
+    {
+        self.authenticator(stomp_core::interceptor::authenticator_fn(f))
+    }
+
+    /// Adds an inbound interceptor made of an async closure of the frame and (a clone of)
+    /// the session: the frame to pass on, or a `Rejection` that ends the session.
+    /// Shorthand for `.inbound_interceptor(inbound_fn(f))`.
+    pub fn intercept_inbound<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(stomp_core::frame::Frame, stomp_core::identity::SessionInfo) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<stomp_core::frame::Frame, stomp_core::interceptor::Rejection>>
+            + Send
+            + 'static,
+    {
+        self.inbound_interceptor(stomp_core::interceptor::inbound_fn(f))
+    }
 }
 
 impl StompBuilder<()> {

@@ -78,6 +78,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;
@@ -132,6 +133,8 @@ pub mod prelude {
     pub use stomp_core::outbound::OutboundInterceptor;
     pub use stomp_core::template::{MessagingTemplate, TemplateError};
     pub use stomp_core::HeartBeat;
+    // Auth (`crate::auth`): typed claims and the user registry as handler arguments.
+    pub use crate::auth::{Claims, ClaimsRejection, UserRegistry};
     pub use stomp_macros::{
         controller, message_exception_handler, message_mapping, send_to, send_to_user,
         subscribe_mapping,

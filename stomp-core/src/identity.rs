@@ -135,7 +135,9 @@ impl Principal {
 
     /// A shared handle to the claims, when the principal has claims of type `T`.
     pub fn claims_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        Arc::clone(&self.claims.as_ref()?.value).downcast::<T>().ok()
+        Arc::clone(&self.claims.as_ref()?.value)
+            .downcast::<T>()
+            .ok()
     }
 
     /// Builder: the principal's roles (for authorization policies).
@@ -249,12 +251,18 @@ mod tests {
         let plain = Principal::new("ann");
         let with = Principal::new("ann").with_claims(Tenant("acme"));
         assert_eq!(with.claims::<Tenant>(), Some(&Tenant("acme")));
-        assert_eq!(with.claims_arc::<Tenant>().as_deref(), Some(&Tenant("acme")));
+        assert_eq!(
+            with.claims_arc::<Tenant>().as_deref(),
+            Some(&Tenant("acme"))
+        );
         assert!(with.claims::<u32>().is_none());
         assert!(plain.claims::<Tenant>().is_none());
         assert_eq!(plain, with);
         let debug = format!("{with:?}");
-        assert!(debug.contains("Tenant") && !debug.contains("acme"), "{debug}");
+        assert!(
+            debug.contains("Tenant") && !debug.contains("acme"),
+            "{debug}"
+        );
         let replaced = with.with_claims(7u32);
         assert!(replaced.claims::<Tenant>().is_none());
         assert_eq!(replaced.claims::<u32>(), Some(&7));

@@ -196,12 +196,12 @@ mod route;
 mod router;
 
 pub use context::MessageContext;
-pub use extract::{Claims, ClaimsRejection};
 pub use extract::{
     BodyRejection, ContentType, CorrelationId, DestinationVar, DestinationVarRejection,
     DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,
     HeaderRejection, Json, MissingPrincipal, NamedHeader, Payload, PayloadRejection, State,
 };
+pub use extract::{Claims, ClaimsRejection};
 #[cfg(feature = "validation")]
 pub use extract::{Valid, ValidationRejection};
 pub use handler::{ExceptionHandler, Handler};

@@ -162,7 +162,10 @@ mod tests {
             }
         });
         let ann = auth.authenticate(connect(Some("ann"))).await;
-        assert_eq!(ann.unwrap().map(|p| p.name().to_owned()).as_deref(), Some("ann"));
+        assert_eq!(
+            ann.unwrap().map(|p| p.name().to_owned()).as_deref(),
+            Some("ann")
+        );
         assert_eq!(auth.authenticate(connect(None)).await, Ok(None));
         assert_eq!(
             auth.authenticate(connect(Some("eve"))).await,

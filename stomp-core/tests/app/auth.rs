@@ -16,9 +16,9 @@ fn router() -> AppRouter {
     AppRouter::builder()
         .route(
             "/whoami",
-            on_message(|claims: Claims<Jwt>| async move {
-                format!("{}@{}", claims.sub, claims.tenant)
-            }),
+            on_message(
+                |claims: Claims<Jwt>| async move { format!("{}@{}", claims.sub, claims.tenant) },
+            ),
         )
         .route(
             "/maybe",
@@ -29,7 +29,11 @@ fn router() -> AppRouter {
         .route(
             "/online",
             on_message(|users: UserRegistry| async move {
-                let mut names: Vec<String> = users.users().into_iter().map(|u| u.name.to_string()).collect();
+                let mut names: Vec<String> = users
+                    .users()
+                    .into_iter()
+                    .map(|u| u.name.to_string())
+                    .collect();
                 names.sort();
                 names.join(",")
             }),
@@ -64,8 +68,16 @@ async fn a_handler_extracts_the_principals_typed_claims() {
 async fn missing_claims_are_reported_on_the_error_queue_and_the_session_is_kept() {
     // (session, expected `message` header, expected detail fragment)
     let cases = [
-        (Harness::new(None), "not authenticated", "requires an authenticated user"),
-        (Harness::new(Some("bob")), "missing claims", "no claims of type"),
+        (
+            Harness::new(None),
+            "not authenticated",
+            "requires an authenticated user",
+        ),
+        (
+            Harness::new(Some("bob")),
+            "missing claims",
+            "no claims of type",
+        ),
     ];
     for (h, message, detail) in cases {
         let r = router();
@@ -98,7 +110,11 @@ async fn a_claims_rejection_reaches_its_exception_handler() {
     r.dispatch(h.send("/whoami", &[], "")).await.unwrap();
     let sent = h.broker.take();
     assert_eq!(sent[0].destination, "/topic/auth");
-    assert!(body(&sent[0]).contains("no claims of type"), "{}", body(&sent[0]));
+    assert!(
+        body(&sent[0]).contains("no claims of type"),
+        "{}",
+        body(&sent[0])
+    );
 }
 
 #[tokio::test]
@@ -109,7 +125,10 @@ async fn a_handler_sees_who_is_online_through_the_user_registry() {
     let r = router();
     r.dispatch(h.send("/online", &[], "")).await.unwrap();
     assert_eq!(body(&h.broker.take()[0]), "ann,bob");
-    h.template.channel().user_registry().session_disconnected(&"s2".into());
+    h.template
+        .channel()
+        .user_registry()
+        .session_disconnected(&"s2".into());
     r.dispatch(h.send("/online", &[], "")).await.unwrap();
     assert_eq!(body(&h.broker.take()[0]), "ann");
 }
