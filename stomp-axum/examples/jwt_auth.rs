@@ -6,6 +6,8 @@
 //! or as the `passcode`. A missing, expired or forged token is an ERROR frame and the
 //! connection closes; a good one makes the token's subject the session's principal (so
 //! `/user/...` destinations address it) and its claims reach handlers as `Claims<JwtClaims>`.
+//! A session does not outlive its token: an inbound interceptor ends it at its first frame
+//! after the token's `exp`.
 //!
 //! Run `JWT_SECRET=... cargo run -p stomp-axum --example jwt_auth`: it prints a token for
 //! `ann`; CONNECT to `ws://127.0.0.1:8080/ws` with it, SUBSCRIBE to `/user/queue/whoami`
@@ -16,7 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use stomp_axum::auth::{Claims, ConnectRequest, Principal, Rejection};
+use stomp_axum::auth::{Claims, ConnectRequest, Principal, Rejection, SessionInfo};
+use stomp_axum::core::Frame;
 use stomp_axum::prelude::*;
 
 /// What the tokens carry (registered claims `sub` and `exp`, and the app's own).
@@ -37,17 +40,21 @@ impl JwtClaims {
     /// Claims for `sub` of `tenant`, expiring `ttl` from now (a negative `ttl` makes an
     /// expired token).
     pub(crate) fn new(sub: &str, tenant: &str, roles: &[&str], ttl: i64) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
         JwtClaims {
             sub: sub.to_owned(),
-            exp: now.saturating_add_signed(ttl),
+            exp: unix_now().saturating_add_signed(ttl),
             tenant: tenant.to_owned(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         }
     }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
 }
 
 /// The verifying half: the key and the rules a token must pass.
@@ -128,6 +135,19 @@ pub(crate) fn stomp(secret: &[u8]) -> jsonwebtoken::errors::Result<Stomp> {
             // Decoding is quick and synchronous: done here, the future only hands it over.
             let verdict = verifier.authenticate(&connect);
             async move { verdict }
+        })
+        .intercept_inbound(|frame: Frame, session: SessionInfo| async move {
+            // Before CONNECT completes there is no principal yet: CONNECT itself passes.
+            let claims = session
+                .principal
+                .as_ref()
+                .and_then(|p| p.claims::<JwtClaims>());
+            match claims {
+                // Expired as `jsonwebtoken` judges it (no leeway): `exp` is in the past.
+                Some(claims) if claims.exp < unix_now() => Err(Rejection::new("token expired")
+                    .with_detail("the session's token expired: reconnect with a fresh one")),
+                _ => Ok(frame),
+            }
         })
         .build())
 }

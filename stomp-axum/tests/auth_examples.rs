@@ -138,6 +138,33 @@ async fn jwt_an_expired_forged_or_missing_token_gets_an_error_frame_and_a_close(
     }
 }
 
+#[tokio::test]
+async fn jwt_a_session_ends_at_its_first_frame_after_the_token_expired() {
+    let server = jwt_server().await;
+    let claims = jwt_auth::JwtClaims::new("ann", "acme", &["user"], 2);
+    let bearer = format!("Bearer {}", jwt_auth::issue(SECRET, &claims).unwrap());
+    let mut client = WsClient::connect(&server.ws_url("/ws")).await;
+    client
+        .send_text(&connect_with(&[("Authorization", &bearer)]))
+        .await;
+    client.expect_frame("CONNECTED").await;
+    subscribe(&mut client, "me", "/user/queue/whoami").await;
+    assert_eq!(
+        ask(&mut client, "/app/whoami").await,
+        "ann of acme (roles: user)"
+    );
+    // The wall clock is what expires a token: wait (at most ~3 s) until `exp` has passed.
+    while jwt_auth::unix_now() <= claims.exp {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    client
+        .send_text(&frame("SEND").header("destination", "/app/whoami").text())
+        .await;
+    let error = client.expect_frame("ERROR").await;
+    assert_eq!(error.header("message"), Some("token expired"));
+    client.expect_close().await;
+}
+
 async fn cookie_server() -> (stomp_axum::Stomp, cookie_session::AppState, TestServer) {
     let state = cookie_session::AppState::default();
     state.sessions.insert("sid-ann", "ann");
