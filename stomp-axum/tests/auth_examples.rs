@@ -100,7 +100,9 @@ async fn jwt_an_expired_forged_or_missing_token_gets_an_error_frame_and_a_close(
         let other: Vec<&str> = other.split('.').collect();
         format!("Bearer {}.{}.{}", good[0], other[1], good[2])
     };
-    let cases: [(&str, Vec<(&str, &str)>, &str, &str); 5] = [
+    // (case, CONNECT headers, ERROR `message`, a fragment of the ERROR body)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: [Case; 5] = [
         (
             "expired",
             vec![("Authorization", &expired)],
