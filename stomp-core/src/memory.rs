@@ -264,19 +264,16 @@ impl SessionMemory {
         self.inner.budget.give_back(bytes);
     }
 
-    /// Counts `bytes` of a frame entering the session's outbound queue. The queue has its
-    /// own byte limit (below the share), so only the engine total is checked, and only
-    /// when the queue already holds something (`queue_empty` false): a session that keeps
-    /// up always gets its next frame.
-    pub(crate) fn charge_outbound(&self, bytes: usize, queue_empty: bool) -> bool {
+    /// Counts `bytes` of a frame entering the session's outbound queue. Never refused:
+    /// each queue has its own byte limit (far below the share; past it the slow-consumer
+    /// policy applies), and refusing deliveries when the total is reached would evict
+    /// exactly the consumers draining the broker's backlog. Counted, these bytes make
+    /// new reservations (transactions, subscriptions, SENDs the broker would hold) wait
+    /// for room instead.
+    pub(crate) fn charge_outbound(&self, bytes: usize) {
         let inner = &self.inner;
-        if queue_empty {
-            inner.budget.reserved.fetch_add(bytes, Ordering::AcqRel);
-        } else if inner.budget.take(bytes).is_err() {
-            return false;
-        }
+        inner.budget.reserved.fetch_add(bytes, Ordering::AcqRel);
         inner.used.fetch_add(bytes, Ordering::AcqRel);
-        true
     }
 
     /// Gives back bytes charged with [`charge_outbound`](Self::charge_outbound).
@@ -420,14 +417,19 @@ mod tests {
     }
 
     #[test]
-    fn outbound_frames_pass_into_an_empty_queue_only_when_over_the_total() {
+    fn outbound_bytes_are_counted_and_leave_less_room_for_reservations() {
         let budget = MemoryBudget::new(100, 100);
         let s = budget.session();
-        let r = s.reserve(90).unwrap();
-        assert!(!s.charge_outbound(20, false), "backlogged and over: refused");
-        assert!(s.charge_outbound(20, true), "empty queue: let through");
-        assert_eq!(budget.used(), 110);
-        s.release_outbound(20);
+        let r = s.reserve(60).unwrap();
+        s.charge_outbound(30);
+        assert_eq!((budget.used(), s.used()), (90, 90));
+        assert_eq!(
+            s.reserve(20).unwrap_err(),
+            MemoryBudgetError::SessionShare { limit: 100 }
+        );
+        s.charge_outbound(30);
+        assert_eq!(budget.used(), 120, "deliveries are never refused");
+        s.release_outbound(60);
         drop(r);
         assert_eq!((budget.used(), s.used()), (0, 0));
     }

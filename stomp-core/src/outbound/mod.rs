@@ -229,17 +229,14 @@ impl OutboundSender {
         }
         let shared = &self.shared;
         let before = shared.buffered_bytes.fetch_add(len, Ordering::AcqRel);
-        // One frame larger than the whole budget is still let through into an empty queue;
-        // so is one frame past the engine's memory total.
+        // One frame larger than the whole budget is still let through into an empty queue.
         let over = before > 0 && before + len > shared.config.max_buffered_bytes;
-        let charged = !over
-            && shared
-                .memory
-                .as_ref()
-                .is_none_or(|memory| memory.charge_outbound(len, before == 0));
-        let result = if !charged {
+        let result = if over {
             Err(())
         } else {
+            if let Some(memory) = &shared.memory {
+                memory.charge_outbound(len);
+            }
             self.tx.try_send(item).map_err(|e| {
                 if let Some(memory) = &shared.memory {
                     memory.release_outbound(len);

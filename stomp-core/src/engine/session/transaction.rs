@@ -144,7 +144,11 @@ mod tests {
         assert!(tx.commit("b").is_err(), "aborted is gone");
         assert!(tx.abort("a").is_err(), "committed is gone");
         assert_eq!(tx.len(), 0);
-        assert_eq!(budget.used(), 0, "committed and aborted release their memory");
+        assert_eq!(
+            budget.used(),
+            0,
+            "committed and aborted release their memory"
+        );
     }
 
     #[test]
