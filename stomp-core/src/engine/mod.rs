@@ -394,9 +394,10 @@ impl EngineInner {
                 live.subscriptions += shared.subscription_count();
             }
         }
+        live.memory_used = self.memory.used();
+        live.memory_sessions = self.memory.reserved();
+        live.memory_total = self.memory.total();
         self.metrics.publish(&live);
-        metrics::gauge!("stomp_memory_budget_used_bytes").set(self.memory.used() as f64);
-        metrics::gauge!("stomp_memory_budget_sessions_bytes").set(self.memory.reserved() as f64);
         self.broker.record_metrics();
     }
 
