@@ -294,6 +294,23 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
+    /// The engine's memory budget in bytes (default 512 MiB, for a 1 GiB server): what
+    /// all sessions and the broker may hold together (transactions, subscriptions,
+    /// outbound queues, queued messages). See
+    /// [`EngineBuilder::memory_budget`](stomp_core::engine::EngineBuilder::memory_budget).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.memory_budget(bytes);
+        self
+    }
+
+    /// The most one session may hold of the memory budget, in bytes (default 32 MiB);
+    /// past it the session gets an ERROR naming the limit. See
+    /// [`EngineBuilder::session_memory_share`](stomp_core::engine::EngineBuilder::session_memory_share).
+    pub fn session_memory_share(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.session_memory_share(bytes);
+        self
+    }
+
     /// Authenticates CONNECT frames (login/passcode or headers). Default: the handshake
     /// principal, if any, else anonymous; never the CONNECT `login` (for demos,
     /// `stomp_core::interceptor::InsecureLoginAuthenticator` takes it unchecked).

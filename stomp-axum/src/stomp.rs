@@ -137,7 +137,8 @@ impl Stomp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StompStats {
-    /// Sessions, subscriptions, frames, errors.
+    /// Sessions, subscriptions, frames, errors, and the memory budget's usage
+    /// (`memory_used`, `memory_sessions`, `memory_total`).
     pub engine: EngineStats,
     /// Connections, refused handshakes, limit breaches.
     pub transport: TransportStats,

@@ -97,6 +97,7 @@ pub mod events;
 pub mod frame;
 pub mod identity;
 pub mod interceptor;
+pub mod memory;
 pub mod outbound;
 #[cfg(feature = "relay")]
 pub mod relay;

@@ -13,6 +13,7 @@ use crate::channel::BrokerChannel;
 use crate::codec::Limits;
 use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
+use crate::memory::MemoryBudget;
 use crate::outbound::OutboundConfig;
 use crate::outbound::OutboundInterceptor;
 use crate::user::UserDestinations;
@@ -63,6 +64,8 @@ pub struct EngineBuilder {
     max_transaction_frames: usize,
     max_destination_len: usize,
     max_destination_segments: usize,
+    memory_total: usize,
+    session_memory_share: usize,
     server_name: ByteString,
     versions: Vec<Version>,
     event_capacity: usize,
@@ -103,6 +106,8 @@ impl Default for EngineBuilder {
             max_transaction_frames: 1024,
             max_destination_len: EngineBuilder::DEFAULT_MAX_DESTINATION_LEN,
             max_destination_segments: EngineBuilder::DEFAULT_MAX_DESTINATION_SEGMENTS,
+            memory_total: MemoryBudget::DEFAULT_TOTAL,
+            session_memory_share: MemoryBudget::DEFAULT_SESSION_SHARE,
             server_name: ByteString::from_static(concat!("stomp-core/", env!("CARGO_PKG_VERSION"))),
             versions: Version::ALL.to_vec(),
             event_capacity: 1024,
@@ -245,6 +250,28 @@ impl EngineBuilder {
         self
     }
 
+    /// The engine's memory budget, in bytes (default
+    /// [`MemoryBudget::DEFAULT_TOTAL`], 512 MiB, for a 1 GiB server): everything clients
+    /// can make the server hold (frames buffered in transactions, subscriptions, outbound
+    /// queues, and the broker's queued and un-acked messages) counts against it. A frame
+    /// that would pass it ends its session with the ERROR
+    /// `memory budget: engine total of {bytes} bytes exceeded`; other sessions go on.
+    /// Read the usage with [`Engine::stats`] (`memory_used`).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_total = bytes;
+        self
+    }
+
+    /// The most one session may hold of the [`memory_budget`](Self::memory_budget), in
+    /// bytes (default [`MemoryBudget::DEFAULT_SESSION_SHARE`], 32 MiB): its transactions'
+    /// frames, its subscriptions and its outbound queue. A frame that would pass it ends
+    /// the session with the ERROR `memory budget: session share of {bytes} bytes
+    /// exceeded`, so one client cannot take the budget from the others.
+    pub fn session_memory_share(mut self, bytes: usize) -> Self {
+        self.session_memory_share = bytes;
+        self
+    }
+
     /// Decides who connects (default: [`DefaultAuthenticator`]: the transport's principal,
     /// never the CONNECT `login`; for demos only, see
     /// [`InsecureLoginAuthenticator`](crate::interceptor::InsecureLoginAuthenticator)).
@@ -378,6 +405,7 @@ impl EngineBuilder {
         }
         Engine::from_parts(
             config,
+            MemoryBudget::new(self.memory_total, self.session_memory_share),
             channel.build(),
             self.app,
             self.authenticator,

@@ -120,6 +120,28 @@ struct Shared {
     close_reason: std::sync::Mutex<Option<CloseReason>>,
     close_notify: Notify,
     config: OutboundConfig,
+    /// The session's account in the engine's memory budget, charged for queued bytes.
+    memory: Option<crate::memory::SessionMemory>,
+}
+
+impl Shared {
+    /// Bytes of a frame the writer took (or that left the queue some other way).
+    fn taken(&self, len: usize) {
+        self.buffered_bytes.fetch_sub(len, Ordering::AcqRel);
+        if let Some(memory) = &self.memory {
+            memory.release_outbound(len);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Frames still queued when both ends are gone leave with the queue.
+        let left = *self.buffered_bytes.get_mut();
+        if let (Some(memory), true) = (&self.memory, left > 0) {
+            memory.release_outbound(left);
+        }
+    }
 }
 
 /// The producing end of a session's outbound queue. Cheap to clone.
@@ -140,13 +162,15 @@ pub struct OutboundReceiver {
 
 /// Creates a session's outbound queue.
 pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
-    intercepted_channel(config, None)
+    intercepted_channel(config, None, None)
 }
 
-/// Creates a session's outbound queue whose frames pass through `intercept`.
+/// Creates a session's outbound queue whose frames pass through `intercept` and whose
+/// queued bytes count against `memory`.
 pub(crate) fn intercepted_channel(
     config: OutboundConfig,
     intercept: Option<Arc<Interception>>,
+    memory: Option<crate::memory::SessionMemory>,
 ) -> (OutboundSender, OutboundReceiver) {
     let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
     let shared = Arc::new(Shared {
@@ -158,6 +182,7 @@ pub(crate) fn intercepted_channel(
         close_reason: std::sync::Mutex::new(None),
         close_notify: Notify::new(),
         config,
+        memory,
     });
     (
         OutboundSender {
@@ -209,9 +234,17 @@ impl OutboundSender {
         let result = if over {
             Err(())
         } else {
-            self.tx.try_send(item).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => (),
-                mpsc::error::TrySendError::Closed(_) => (),
+            if let Some(memory) = &shared.memory {
+                memory.charge_outbound(len);
+            }
+            self.tx.try_send(item).map_err(|e| {
+                if let Some(memory) = &shared.memory {
+                    memory.release_outbound(len);
+                }
+                match e {
+                    mpsc::error::TrySendError::Full(_) => (),
+                    mpsc::error::TrySendError::Closed(_) => (),
+                }
             })
         };
         match result {
@@ -329,9 +362,7 @@ impl OutboundReceiver {
             };
             if let Some(item) = item {
                 if let Outbound::Frame(bytes) = &item {
-                    self.shared
-                        .buffered_bytes
-                        .fetch_sub(bytes.len(), Ordering::AcqRel);
+                    self.shared.taken(bytes.len());
                 }
                 return Next::Item(item);
             }
@@ -347,9 +378,7 @@ impl OutboundReceiver {
         }
         let item = self.rx.try_recv().ok()?;
         if let Outbound::Frame(bytes) = &item {
-            self.shared
-                .buffered_bytes
-                .fetch_sub(bytes.len(), Ordering::AcqRel);
+            self.shared.taken(bytes.len());
         }
         Some(item)
     }

@@ -873,6 +873,10 @@ impl Broker for SimpleBroker {
         Box::pin(async move { self.close_session_now(session) })
     }
 
+    fn held_bytes(&self) -> usize {
+        self.queued_bytes()
+    }
+
     #[cfg(feature = "metrics")]
     fn record_metrics(&self) {
         let stats = self.stats();
