@@ -185,6 +185,7 @@ impl MemoryBudget {
             inner: Arc::new(SessionInner {
                 budget: self.inner.clone(),
                 used: AtomicUsize::new(0),
+                outbound: AtomicUsize::new(0),
             }),
         }
     }
@@ -192,7 +193,11 @@ impl MemoryBudget {
 
 struct SessionInner {
     budget: Arc<Inner>,
+    /// Bytes charged to this session: reservations, and its outbound queue in whole
+    /// quanta.
     used: AtomicUsize,
+    /// Exact bytes in the session's outbound queue.
+    outbound: AtomicUsize,
 }
 
 /// One session's account in a [`MemoryBudget`]. Cheap to clone.
@@ -271,15 +276,34 @@ impl SessionMemory {
     /// new reservations (transactions, subscriptions, SENDs the broker would hold) wait
     /// for room instead.
     pub(crate) fn charge_outbound(&self, bytes: usize) {
-        let inner = &self.inner;
-        inner.budget.reserved.fetch_add(bytes, Ordering::AcqRel);
-        inner.used.fetch_add(bytes, Ordering::AcqRel);
+        let before = self.inner.outbound.fetch_add(bytes, Ordering::AcqRel);
+        let grow = quanta(before + bytes) - quanta(before);
+        if grow > 0 {
+            let inner = &self.inner;
+            inner.budget.reserved.fetch_add(grow, Ordering::AcqRel);
+            inner.used.fetch_add(grow, Ordering::AcqRel);
+        }
     }
 
     /// Gives back bytes charged with [`charge_outbound`](Self::charge_outbound).
     pub(crate) fn release_outbound(&self, bytes: usize) {
-        self.give_back(bytes);
+        let before = self.inner.outbound.fetch_sub(bytes, Ordering::AcqRel);
+        let shrink = quanta(before) - quanta(before - bytes);
+        if shrink > 0 {
+            self.give_back(shrink);
+        }
     }
+}
+
+/// Outbound bytes are charged to the budget in whole quanta, so a delivery touches the
+/// engine-wide counter only when its session's queue crosses a quantum boundary (about
+/// once per 64 KiB delivered), not once per frame: the fan-out path stays free of a
+/// counter shared by every core.
+pub(crate) const OUTBOUND_QUANTUM: usize = 64 * 1024;
+
+/// `bytes` rounded up to whole [`OUTBOUND_QUANTUM`]s, in bytes.
+fn quanta(bytes: usize) -> usize {
+    bytes.div_ceil(OUTBOUND_QUANTUM) * OUTBOUND_QUANTUM
 }
 
 /// Bytes reserved in a [`MemoryBudget`]; dropping it gives them back.
@@ -418,18 +442,29 @@ mod tests {
 
     #[test]
     fn outbound_bytes_are_counted_and_leave_less_room_for_reservations() {
-        let budget = MemoryBudget::new(100, 100);
+        const Q: usize = OUTBOUND_QUANTUM;
+        let budget = MemoryBudget::new(3 * Q, 3 * Q);
         let s = budget.session();
-        let r = s.reserve(60).unwrap();
+        let r = s.reserve(Q).unwrap();
         s.charge_outbound(30);
-        assert_eq!((budget.used(), s.used()), (90, 90));
         assert_eq!(
-            s.reserve(20).unwrap_err(),
-            MemoryBudgetError::SessionShare { limit: 100 }
+            (budget.used(), s.used()),
+            (2 * Q, 2 * Q),
+            "one whole quantum"
         );
-        s.charge_outbound(30);
-        assert_eq!(budget.used(), 120, "deliveries are never refused");
-        s.release_outbound(60);
+        s.charge_outbound(Q - 30);
+        assert_eq!(budget.used(), 2 * Q, "still within the first quantum");
+        assert_eq!(
+            s.reserve(Q + 1).unwrap_err(),
+            MemoryBudgetError::SessionShare { limit: 3 * Q }
+        );
+        s.charge_outbound(2 * Q);
+        assert_eq!(budget.used(), 4 * Q, "deliveries are never refused");
+        s.release_outbound(Q);
+        assert_eq!(budget.used(), 3 * Q);
+        s.release_outbound(2 * Q - 1);
+        assert_eq!(budget.used(), 2 * Q, "one byte left keeps one quantum");
+        s.release_outbound(1);
         drop(r);
         assert_eq!((budget.used(), s.used()), (0, 0));
     }
