@@ -252,10 +252,10 @@ impl SimpleBroker {
             );
             return false;
         }
-        let mut headers = stored.headers;
-        headers.set("redelivered", "true");
+        // Restored with one delivery counted: it may have been delivered before the
+        // restart, so its next delivery is marked `redelivered:true`.
         let message = SharedMessage {
-            prepared: PreparedMessage::new(&headers, &stored.body),
+            prepared: PreparedMessage::new(&stored.headers, &stored.body),
             message_id: stored.message_id.into(),
             durable: Some(stored.key),
         };
