@@ -481,7 +481,10 @@ mod chat_policy {
         let (mut anonymous, _) = connect(&server, None).await;
         let error = subscribe_refused(&mut anonymous, "/user/queue/inbox").await;
         assert!(
-            error.header("message").unwrap().contains("authenticated user"),
+            error
+                .header("message")
+                .unwrap()
+                .contains("authenticated user"),
             "{error:?}"
         );
 
@@ -494,7 +497,12 @@ mod chat_policy {
             watching.push((attacker, c));
         }
         let (mut alice, _) = connect(&server, Some("alice")).await;
-        send(&mut alice, "/app/private", r#"{"to":"bob","text":"secret"}"#).await;
+        send(
+            &mut alice,
+            "/app/private",
+            r#"{"to":"bob","text":"secret"}"#,
+        )
+        .await;
         for (attacker, _) in &watching {
             let marker = serde_json::json!({ "to": attacker, "text": "marker" }).to_string();
             send(&mut alice, "/app/private", &marker).await;
@@ -515,7 +523,10 @@ mod chat_policy {
         assert_eq!(commands, ["MESSAGE", "RECEIPT"], "{a:?} {b:?}");
         let m = if a.command == "MESSAGE" { a } else { b };
         let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();
-        assert_eq!((&message["from"], &message["text"]), (&"alice".into(), &"secret".into()));
+        assert_eq!(
+            (&message["from"], &message["text"]),
+            (&"alice".into(), &"secret".into())
+        );
     }
 
     #[tokio::test]

@@ -121,13 +121,16 @@ async fn a_private_message_reaches_its_recipient_and_a_copy_the_sender() -> Resu
 /// Issue 15, item 4: a private message to someone offline waits in their inbox and reaches
 /// them when they next join; once they are online, the next one arrives at once.
 #[tokio::test]
-async fn a_private_message_to_someone_offline_reaches_them_when_they_join(
-) -> Result<(), TestError> {
+async fn a_private_message_to_someone_offline_reaches_them_when_they_join() -> Result<(), TestError>
+{
     let stomp = chat();
     let mut alice = login(&stomp, "alice").await?;
     alice.subscribe("/user/queue/private").await?;
     alice
-        .send_json("/app/private", &json!({ "to": "bob", "text": "while away" }))
+        .send_json(
+            "/app/private",
+            &json!({ "to": "bob", "text": "while away" }),
+        )
         .await?;
     // Alice's copy is sent once bob's message is in his inbox.
     let _: PrivateMessage = alice.expect_json_on("/user/queue/private").await?;
@@ -135,7 +138,10 @@ async fn a_private_message_to_someone_offline_reaches_them_when_they_join(
     let mut bob = login(&stomp, "bob").await?;
     bob.subscribe("/user/queue/inbox").await?;
     let waited: PrivateMessage = bob.expect_json_on("/user/queue/inbox").await?;
-    assert_eq!((waited.from.as_str(), waited.text.as_str()), ("alice", "while away"));
+    assert_eq!(
+        (waited.from.as_str(), waited.text.as_str()),
+        ("alice", "while away")
+    );
 
     alice
         .send_json("/app/private", &json!({ "to": "bob", "text": "now" }))

@@ -252,7 +252,8 @@ impl UserDestinations {
         if user.is_empty() || !self.user_queues.iter().any(|q| q == destination) {
             return None;
         }
-        let mut d = String::with_capacity(destination.len() + USER_QUEUE_MARKER.len() + user.len() * 3);
+        let mut d =
+            String::with_capacity(destination.len() + USER_QUEUE_MARKER.len() + user.len() * 3);
         d.push_str(destination);
         d.push_str(USER_QUEUE_MARKER);
         for b in user.bytes() {
@@ -270,10 +271,7 @@ impl UserDestinations {
     /// Refuses a destination outside the user prefix that is in a user queue's namespace
     /// (`{queue}-user.…`), or a pattern whose literal part could reach one.
     fn guard_user_queues(&self, destination: &str) -> Result<(), UserDestinationError> {
-        let literal = match destination.find('*') {
-            Some(at) => Some(&destination[..at]),
-            None => None,
-        };
+        let literal = destination.find('*').map(|at| &destination[..at]);
         let refused = self.user_queues.iter().any(|queue| {
             let namespace_len = queue.len() + USER_QUEUE_MARKER.len();
             let in_namespace = |d: &str| {

@@ -257,7 +257,11 @@ async fn no_other_user_can_reach_an_inbox_by_any_name() {
         }
         let mut forged = Headers::new();
         forged.append("destination", "/user/queue/inbox");
-        for name in ["/queue/inbox-user.bob", "/queue/inbox-user.bo", "/queue/inbox-user.bob/x"] {
+        for name in [
+            "/queue/inbox-user.bob",
+            "/queue/inbox-user.bo",
+            "/queue/inbox-user.bob/x",
+        ] {
             let message = stomp_core::broker::Message {
                 destination: name.into(),
                 headers: forged.clone(),

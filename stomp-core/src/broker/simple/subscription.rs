@@ -176,9 +176,14 @@ impl Sub {
         if buf.capacity() < need {
             buf.reserve(need.max(CHUNK));
         }
-        message
-            .prepared
-            .write_delivery_marked(version, &self.id, message_id, ack, redelivered, buf);
+        message.prepared.write_delivery_marked(
+            version,
+            &self.id,
+            message_id,
+            ack,
+            redelivered,
+            buf,
+        );
         let frame = buf.split().freeze();
         let result = self.subscriber.outbound.send(frame);
         if let (Err(_), Some(seq)) = (&result, seq) {
