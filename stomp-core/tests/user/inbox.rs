@@ -141,6 +141,34 @@ async fn the_owners_name_may_appear_in_the_subscription() {
     assert_eq!(bodies(&bob.messages()), ["hi"]);
 }
 
+/// A client SEND to `/user/{name}/queue/inbox` (when the policy allows it) lands in the
+/// inbox as the template's does, and an inbox is bounded like any queue.
+#[tokio::test]
+async fn a_client_send_reaches_the_inbox_which_is_bounded_like_any_queue() {
+    let w = world_on(SimpleBroker::new(
+        SimpleBrokerConfig::new().max_queue_depth(2),
+    ));
+    let alice = w.open("s1", Some("alice")).await;
+    for body in ["one", "two"] {
+        let message = stomp_core::broker::Message {
+            destination: "/user/bob/queue/inbox".into(),
+            headers: Headers::new(),
+            body: body.into(),
+        };
+        w.channel.send_from(&alice.info, message).await.unwrap();
+    }
+    let err = w
+        .template
+        .send_to_user("bob", INBOX, "three")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    let mut bob = w.inbox_of("s2", "bob").await;
+    let got = bob.messages();
+    assert_eq!(bodies(&got), ["one", "two"]);
+    assert!(got.iter().all(|m| m.header("persistent") == Some("true")));
+}
+
 /// Two tabs of one user: the inbox is a queue, each message goes to one of them.
 #[tokio::test]
 async fn two_sessions_of_a_user_are_competing_consumers() {
