@@ -38,6 +38,12 @@ pub use web::{default_stompjs_path, stompjs_missing_help};
 /// Where presence events are published.
 pub const PRESENCE_TOPIC: &str = "/topic/presence";
 
+/// The private-message inbox (a user destination, without the `/user` prefix): the web page
+/// subscribes to `/user/queue/inbox`. With the embedded broker it is a user queue
+/// ([`UserDestinations::durable_queue`](stomp_axum::core::user::UserDestinations::durable_queue)):
+/// messages wait there for the user's next session, on disk with [`Config::data_dir`].
+pub const INBOX: &str = "/queue/inbox";
+
 /// Room topics are `/topic/chat.{room}`.
 pub const ROOM_TOPIC_PREFIX: &str = "/topic/chat.";
 
@@ -50,9 +56,10 @@ pub fn is_room_topic(destination: &str) -> bool {
 ///
 /// - room topics (`/topic/chat.{room}`): written by `join` and `chat`;
 /// - [`PRESENCE_TOPIC`]: written by the presence task;
-/// - private messages (`/user/{name}/queue/private`): written by `private`. (A SEND straight
-///   to another session's resolved queue, `/queue/private-user{session}`, is refused by the
-///   engine itself.)
+/// - private messages (`/user/{name}/queue/inbox`, and the sender's copy on
+///   `/user/{name}/queue/private`): written by `private`. (A SEND straight to a user's
+///   inbox queue, `/queue/inbox-user.{name}`, or to another session's resolved queue,
+///   `/queue/private-user{session}`, is refused by the engine itself.)
 ///
 /// So every message there carries the `from` its handler took from the sender's principal.
 /// SUBSCRIBE is not restricted, and other `/topic` and `/queue` destinations stay open to
@@ -65,6 +72,8 @@ pub fn policy() -> DestinationRules {
         .send("/topic/*")
         .matching(|request| !is_room_topic(request.destination))
         .send("/user/*/queue/private")
+        .deny_all()
+        .send("/user/*/queue/inbox")
         .deny_all()
 }
 
@@ -83,8 +92,10 @@ pub struct Config {
     /// and user destinations are shared). Ignored when `relay` is set. Default: none.
     pub backplane: Option<stomp_core::backplane::redis::RedisConfig>,
     /// Keep persistent queue messages on disk in this directory (the embedded broker's
-    /// durable queues): a SEND with `persistent:true` to a `/queue/..` survives a crash.
-    /// Ignored with `relay` or `backplane`. Default: none (in memory).
+    /// durable queues): a SEND with `persistent:true` to a `/queue/..` survives a crash,
+    /// and so do private messages waiting in a user's [`INBOX`] (across a restart, they
+    /// reach the user's next session). Ignored with `relay` or `backplane`. Default: none
+    /// (in memory).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -177,7 +188,15 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
                 builder.broker(broker)
             }
             None => builder.simple_broker(["/topic", "/queue"]),
-        },
+        }
+        // The embedded broker holds each user's inbox: a queue per user, so a private
+        // message to someone offline waits for them.
+        .engine(|engine| {
+            engine.user_destinations(
+                stomp_axum::core::user::UserDestinations::new(user_registry.clone())
+                    .durable_queue(INBOX),
+            )
+        }),
     };
     let stomp = builder
         // A demo: anyone may log in as anyone (see the README).

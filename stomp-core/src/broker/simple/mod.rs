@@ -5,7 +5,8 @@
 //! - **Queues are queues.** A destination under a queue prefix (default `/queue`) delivers
 //!   each message to *one* consumer, round-robin. With `ack: client` or
 //!   `client-individual`, an un-acked message goes to the next consumer on NACK or when
-//!   its consumer unsubscribes or disconnects; a queue without a consumer keeps messages up
+//!   its consumer unsubscribes or disconnects, marked `redelivered:true` (as RabbitMQ marks
+//!   redeliveries; a first delivery has no `redelivered` header); a queue without a consumer keeps messages up
 //!   to [`SimpleBrokerConfig::max_queue_depth`] (past it a SEND fails with
 //!   [`BrokerError::QueueFull`]) and hands them out in order when one subscribes. Topic
 //!   prefixes (default `/topic`) broadcast. [`SimpleBrokerConfig::spring_compatible`]
@@ -192,8 +193,8 @@ impl SimpleBroker {
 
     /// Opens a broker with `config`: with a [data directory](SimpleBrokerConfig::data_dir),
     /// opens (or creates) its durable store and restores every persistent message to its
-    /// queue, in order, with its `message-id` and a `redelivered:true` header (it may have
-    /// been delivered before the restart). Without one, the same as [`new`](Self::new).
+    /// queue, in order, with its `message-id`; its next delivery carries `redelivered:true`
+    /// (it may have been delivered before the restart). Without one, the same as [`new`](Self::new).
     ///
     /// # Errors
     /// [`DurableError`] when the directory or the store cannot be used (it names the path
@@ -252,10 +253,10 @@ impl SimpleBroker {
             );
             return false;
         }
-        let mut headers = stored.headers;
-        headers.set("redelivered", "true");
+        // Restored with one delivery counted: it may have been delivered before the
+        // restart, so its next delivery is marked `redelivered:true`.
         let message = SharedMessage {
-            prepared: PreparedMessage::new(&headers, &stored.body),
+            prepared: PreparedMessage::new(&stored.headers, &stored.body),
             message_id: stored.message_id.into(),
             durable: Some(stored.key),
         };

@@ -145,6 +145,9 @@ impl Sub {
         max_unacked: usize,
         buf: &mut BytesMut,
     ) -> Result<(), SendError> {
+        // A queue message handed out again (after a NACK, a consumer that left, or a
+        // restart) says so.
+        let redelivered = queued.as_ref().is_some_and(|q| q.deliveries > 1);
         let seq = (self.ack != AckMode::Auto).then(|| {
             let mut pending = self.pending();
             let seq = pending.next_seq;
@@ -169,13 +172,18 @@ impl Sub {
             + self.id.len()
             + message_id.len()
             + ack.map_or(0, str::len)
-            + 64;
+            + 82;
         if buf.capacity() < need {
             buf.reserve(need.max(CHUNK));
         }
-        message
-            .prepared
-            .write_delivery(version, &self.id, message_id, ack, buf);
+        message.prepared.write_delivery_marked(
+            version,
+            &self.id,
+            message_id,
+            ack,
+            redelivered,
+            buf,
+        );
         let frame = buf.split().freeze();
         let result = self.subscriber.outbound.send(frame);
         if let (Err(_), Some(seq)) = (&result, seq) {
