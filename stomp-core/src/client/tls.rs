@@ -136,8 +136,7 @@ impl TlsConfig {
     /// an alias.
     pub fn server_name(mut self, name: impl Into<String>) -> Result<Self, TlsError> {
         let name = name.into();
-        let parsed =
-            ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name))?;
+        let parsed = ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name))?;
         self.server_name = Some(parsed);
         Ok(self)
     }

@@ -102,10 +102,9 @@ impl Inner {
             slot
         };
         let config = self.config.system_client();
-        let (client, _) =
-            system::connect_any(&self.config, self.system.preferred_host(), &config)
-                .await
-                .map_err(unavailable)?;
+        let (client, _) = system::connect_any(&self.config, self.system.preferred_host(), &config)
+            .await
+            .map_err(unavailable)?;
         let chosen = {
             let mut pool = self.pool();
             match pool.get_mut(slot) {

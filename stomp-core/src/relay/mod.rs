@@ -258,6 +258,14 @@ impl Relay {
         *self.inner.system.availability.borrow() == BrokerAvailability::Available
     }
 
+    /// Why the system connection last failed to connect, or ended (`None` before any
+    /// failure): e.g. [`ClientError::Tls`](crate::client::ClientError::Tls) for a broker
+    /// certificate that is not trusted or not valid for the broker's name. For health
+    /// checks and logs; the relay keeps reconnecting.
+    pub fn last_error(&self) -> Option<crate::client::ClientError> {
+        self.inner.system.last_error()
+    }
+
     /// Waits until the system connection is up, at most `timeout`.
     pub async fn wait_available(&self, timeout: Duration) -> Result<(), BrokerError> {
         let mut rx = self.availability();

@@ -3,7 +3,7 @@
 //! and reports broker availability.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -28,6 +28,8 @@ pub(crate) struct SystemState {
     /// Index of the host the system connection last reached: other connections try it
     /// first, so a dead host in front of the list costs nothing once failed over.
     host: AtomicUsize,
+    /// Why the system connection last failed to connect or ended.
+    last_error: Mutex<Option<ClientError>>,
 }
 
 impl SystemState {
@@ -36,12 +38,22 @@ impl SystemState {
             client: watch::channel(None).0,
             availability: watch::channel(BrokerAvailability::Unavailable).0,
             host: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
         })
     }
 
     /// The host index new broker connections start from.
     pub(crate) fn preferred_host(&self) -> usize {
         self.host.load(Ordering::Relaxed)
+    }
+
+    /// Why the system connection last failed to connect or ended.
+    pub(crate) fn last_error(&self) -> Option<ClientError> {
+        crate::sync::lock(&self.last_error).clone()
+    }
+
+    fn failed(&self, error: ClientError) {
+        *crate::sync::lock(&self.last_error) = Some(error);
     }
 
     fn set(&self, client: Option<Client>) {
@@ -105,12 +117,14 @@ pub(crate) async fn supervise(config: Arc<RelayConfig>, state: Arc<SystemState>)
                 state.set(Some(client.clone()));
                 let error = client.closed().await;
                 tracing::warn!(%error, "relay system connection lost");
+                state.failed(error);
                 state.set(None);
                 // Try the same host again at once; the next failure moves on and backs off.
             }
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in = ?delay, "broker unavailable");
+                state.failed(error);
                 host = host.wrapping_add(1);
                 tokio::time::sleep(delay).await;
             }

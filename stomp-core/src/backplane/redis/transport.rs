@@ -124,13 +124,12 @@ impl RedisConfig {
                         "TLS certificates are set but the URL is not rediss://",
                     )));
                 }
-                let client_tls =
-                    self.tls_identity
-                        .clone()
-                        .map(|(client_cert, client_key)| ::redis::ClientTlsConfig {
-                            client_cert,
-                            client_key,
-                        });
+                let client_tls = self.tls_identity.clone().map(|(client_cert, client_key)| {
+                    ::redis::ClientTlsConfig {
+                        client_cert,
+                        client_key,
+                    }
+                });
                 return ::redis::Client::build_with_tls(
                     self.url.as_str(),
                     ::redis::TlsCertificates {
