@@ -39,6 +39,8 @@
 //! ```
 //!
 //! The README has a longer example (state, `#[subscribe_mapping]`, the messaging template).
+//! Coming from Spring's `@EnableWebSocketMessageBroker`? [`guide::spring`] puts each Spring
+//! STOMP annotation and configuration item beside its equivalent here.
 //!
 //! [`serve`] gives sessions the peer address; with `axum::serve`, serve
 //! `into_make_service_with_connect_info::<SocketAddr>()` for that.
@@ -106,6 +108,12 @@ pub use stomp::{Stomp, StompStats};
 
 /// The transport-agnostic engine, re-exported so one dependency is enough.
 pub use stomp_core as core;
+
+/// Guides (long-form documentation; their examples are compiled as doctests).
+pub mod guide {
+    #[doc = include_str!("docs/spring_migration.md")]
+    pub mod spring {}
+}
 
 /// The README's Rust examples, compiled as doctests (the README is their one source).
 #[cfg(doctest)]

@@ -84,6 +84,8 @@
 
 pub mod app;
 pub mod authz;
+#[cfg(any(feature = "relay", feature = "redis"))]
+mod backoff;
 pub mod backplane;
 pub mod broker;
 pub mod channel;
