@@ -256,9 +256,18 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
     }
 
     /// Uses this broker (a custom one; for a relay use [`relay`](Self::relay), for a
-    /// backplane [`backplane`](Self::backplane), which also wire user destinations).
-    pub fn broker(mut self, broker: impl Broker) -> Self {
+    /// backplane [`backplane`](Self::backplane), which also wire user destinations). A
+    /// `Relay` given here serves this instance only (its user registry is not shared with
+    /// the others), and a warning is logged.
+    pub fn broker<B: Broker>(mut self, broker: B) -> Self {
         self.forget_broker();
+        #[cfg(feature = "relay")]
+        if (&broker as &dyn std::any::Any).is::<stomp_core::relay::Relay>() {
+            tracing::warn!(
+                "a Relay given to StompBuilder::broker: /user/ destinations will not reach \
+                 other instances; use StompBuilder::relay to share the user registry"
+            );
+        }
         self.engine = self.engine.broker(broker);
         self
     }
