@@ -510,18 +510,19 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
     }
 }
 
-impl<S, St> StompBuilder<S, St>
-where
-    S: Clone + Send + Sync + 'static,
-    St: StateReady<S>,
-{
+// `St: StateReady<S>` is on each method, not on the impl, so a missing state is reported
+// with `StateReady`'s message (and `S` is inferred as `()` for handlers that need none).
+impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
     /// Builds the endpoint (inside a Tokio runtime: a relay's user registry sync starts
     /// here). Available once the handlers' state is given, or when they need none.
     ///
     /// # Panics
     /// If the handlers' routes are invalid (a configuration mistake found at startup, as
     /// axum does for conflicting routes); [`try_build`](Self::try_build) returns it instead.
-    pub fn build(self) -> Stomp {
+    pub fn build(self) -> Stomp
+    where
+        St: StateReady<S>,
+    {
         match self.try_build() {
             Ok(stomp) => stomp,
             Err(error) => panic!("{error}"),
@@ -530,7 +531,10 @@ where
 
     /// Builds the endpoint, or says why it cannot be: invalid handler routes, handlers
     /// beside a custom [`app`](Self::app), a durable store that cannot be opened.
-    pub fn try_build(self) -> Result<Stomp, BuildError> {
+    pub fn try_build(self) -> Result<Stomp, BuildError>
+    where
+        St: StateReady<S>,
+    {
         #[cfg(feature = "relay")]
         let relay = self.relay.clone();
         let (engine, config, resolver) = self.into_engine()?;
@@ -545,7 +549,10 @@ where
 
     fn into_engine(
         self,
-    ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError> {
+    ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError>
+    where
+        St: StateReady<S>,
+    {
         let router = if self.has_routes {
             if self.custom_app {
                 return Err(BuildError::TwoApplications);
