@@ -544,7 +544,9 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
             // Before the endpoint exists, so no session can open unannounced.
             relay.sync_user_registry(engine.user_registry());
         }
-        Ok(Stomp::from_endpoint(Endpoint::new(engine, config, resolver)))
+        Ok(Stomp::from_endpoint(Endpoint::new(
+            engine, config, resolver,
+        )))
     }
 
     fn into_engine(

@@ -193,7 +193,12 @@ async fn one_relay_call_keeps_the_apps_user_registry_in_sync() {
     .await
     .expect("instance one learns bob's session")
     .unwrap();
-    assert!(!one.stomp.engine().user_registry().sessions_of(&bob).is_empty());
+    assert!(!one
+        .stomp
+        .engine()
+        .user_registry()
+        .sessions_of(&bob)
+        .is_empty());
 
     // A session on instance one is announced to instance two.
     let ann = unique("ann");
