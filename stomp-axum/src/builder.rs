@@ -255,7 +255,7 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         builder
     }
 
-    /// Uses this broker (a custom one; for a relay use [`relay`](Self::relay), for a
+    /// Uses this broker (a custom one; for a relay use `relay` (feature `relay`), for a
     /// backplane [`backplane`](Self::backplane), which also wire user destinations). A
     /// `Relay` given here serves this instance only (its user registry is not shared with
     /// the others), and a warning is logged.

@@ -2,7 +2,10 @@
 //! broker (or a relay to an external one), and a WebSocket endpoint that `@stomp/stompjs`
 //! clients talk to unchanged.
 //!
-//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
+//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`] (every setting is a
+//! method of [`StompBuilder`]: prefixes, broker, `relay` (feature `relay`) or
+//! [`backplane`](StompBuilder::backplane), handlers and their state in either order,
+//! authentication, limits, timeouts), register handlers
 //! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
 //! [`Stomp::router`], serve it with [`serve`] (`axum::serve` with the timeouts, listen
 //! backlog and connection cap a public server needs) and pass [`Stomp::shutdown_signal`]
@@ -39,6 +42,10 @@
 //! ```
 //!
 //! The README has a longer example (state, `#[subscribe_mapping]`, the messaging template).
+//!
+//! STOMP handlers take axum's own `State<T>` and `Json<T>`, and state parts come from
+//! axum's `FromRef` (`#[derive(FromRef)]` applies): the [`prelude`] re-exports those, so
+//! HTTP and STOMP handlers in one file share one state with no name clash.
 //!
 //! [`serve`] gives sessions the peer address; with `axum::serve`, serve
 //! `into_make_service_with_connect_info::<SocketAddr>()` for that.
