@@ -64,6 +64,10 @@ pub struct StompBuilder<S = (), St = NoState> {
     /// The relay given to [`relay`](Self::relay): its user registry sync starts at build.
     #[cfg(feature = "relay")]
     relay: Option<stomp_core::relay::Relay>,
+    /// The Redis backplane given to [`redis_backplane`](Self::redis_backplane), started at
+    /// build.
+    #[cfg(feature = "redis")]
+    redis: Option<stomp_core::backplane::redis::RedisConfig>,
     /// `simple_broker`'s prefixes, turned into a `SimpleBroker` at build time.
     simple_prefixes: Option<Vec<String>>,
     queue_prefixes: Vec<String>,
@@ -97,6 +101,10 @@ pub enum BuildError {
     /// The handlers' routes are invalid (bad template, conflict).
     #[error("invalid STOMP handler routes: {0}")]
     Routes(#[from] RouteError),
+    /// The Redis backplane cannot start with its configuration (feature `redis`).
+    #[cfg(feature = "redis")]
+    #[error("the Redis backplane cannot start: {0}")]
+    Backplane(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Handlers were added next to a custom [`app`](StompBuilder::app) dispatcher.
     #[error("handlers were given beside a custom app() dispatcher")]
     TwoApplications,
@@ -114,6 +122,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S, NoState> {
             custom_app: false,
             #[cfg(feature = "relay")]
             relay: None,
+            #[cfg(feature = "redis")]
+            redis: None,
             simple_prefixes: None,
             queue_prefixes: vec!["/queue".to_owned()],
             #[cfg(feature = "durable")]
@@ -137,6 +147,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S, NoState> {
             custom_app: self.custom_app,
             #[cfg(feature = "relay")]
             relay: self.relay,
+            #[cfg(feature = "redis")]
+            redis: self.redis,
             simple_prefixes: self.simple_prefixes,
             queue_prefixes: self.queue_prefixes,
             #[cfg(feature = "durable")]
@@ -309,6 +321,32 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         self
     }
 
+    /// Scales out over Redis pub/sub, in one call: at [`build`](Self::build) the Redis
+    /// backplane starts (`stomp_core::backplane::redis::broker`: an embedded broker per
+    /// instance, linked through Redis, reconnecting by itself) and is used as
+    /// [`backplane`](Self::backplane) would. A configuration it refuses is
+    /// [`BuildError::Backplane`]. User destinations keep the default `/user` prefix; for
+    /// another one, or to keep the backplane's cluster view, build the
+    /// `BackplaneBroker` yourself and give it to `backplane` (feature `redis`).
+    ///
+    /// ```no_run
+    /// use stomp_axum::core::backplane::redis::RedisConfig;
+    /// use stomp_axum::Stomp;
+    ///
+    /// # async fn demo() -> Result<(), stomp_axum::BuildError> {
+    /// let stomp = Stomp::builder()
+    ///     .redis_backplane(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat"))
+    ///     .try_build()?;
+    /// # let _ = stomp;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_backplane(mut self, config: stomp_core::backplane::redis::RedisConfig) -> Self {
+        self.forget_broker();
+        self.redis = Some(config);
+        self
+    }
+
     /// Drops the broker chosen so far (the last broker setting wins).
     fn forget_broker(&mut self) {
         self.simple_prefixes = None;
@@ -320,6 +358,10 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         #[cfg(feature = "relay")]
         {
             self.relay = None;
+        }
+        #[cfg(feature = "redis")]
+        {
+            self.redis = None;
         }
     }
 
@@ -588,6 +630,13 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         #[cfg(feature = "durable")]
         if let Some(config) = self.durable {
             engine = engine.broker(SimpleBroker::open(config)?);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(config) = self.redis {
+            let broker = stomp_core::backplane::redis::broker(config)
+                .map_err(|e| BuildError::Backplane(Box::new(e)))?;
+            let users = broker.user_destinations().clone();
+            engine = engine.user_destinations(users).broker(broker);
         }
         if let Some(router) = router {
             engine = engine.app(router);
