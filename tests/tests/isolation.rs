@@ -312,13 +312,11 @@ async fn authorization_judges_pattern_subscriptions_as_sets() {
         Stomp::builder()
             .simple_broker(["/topic"])
             .authenticator(Roles)
-            .engine(|e| {
-                e.destination_policy(
-                    DestinationRules::new()
-                        .subscribe("/topic/admin/**")
-                        .role("admin"),
-                )
-            }),
+            .destination_policy(
+                DestinationRules::new()
+                    .subscribe("/topic/admin/**")
+                    .role("admin"),
+            ),
     )
     .await;
     for pattern in ["/topic/**", "/topic/*/secret", "/**", "/topic/admin/*"] {
@@ -342,13 +340,11 @@ async fn authorization_judges_dot_separated_patterns_as_sets() {
         Stomp::builder()
             .simple_broker_config(SimpleBrokerConfig::new().separator(Separator::Dot))
             .authenticator(Roles)
-            .engine(|e| {
-                e.destination_policy(
-                    DestinationRules::with_separator(Separator::Dot)
-                        .subscribe("/topic/app.admin.**")
-                        .role("admin"),
-                )
-            }),
+            .destination_policy(
+                DestinationRules::with_separator(Separator::Dot)
+                    .subscribe("/topic/app.admin.**")
+                    .role("admin"),
+            ),
     )
     .await;
     for pattern in ["/topic/app.*.secret", "/topic/app.**", "/topic/app.admin.*"] {

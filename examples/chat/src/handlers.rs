@@ -1,6 +1,5 @@
 //! The STOMP handlers: what the page SENDs to and SUBSCRIBEs to under `/app`.
 
-use stomp_axum::core::template::TemplateError;
 use stomp_axum::prelude::*;
 
 use crate::messages::{

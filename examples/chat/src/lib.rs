@@ -21,11 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use stomp_axum::core::authz::DestinationRules;
-use stomp_axum::core::broker::{SimpleBroker, SimpleBrokerConfig};
-use stomp_axum::core::events::SessionEvent;
+use stomp_axum::core::broker::SimpleBroker;
 use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
-use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -142,16 +139,16 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
     let relay = config
         .relay
         .clone()
-        .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
+        .map(|relay| Relay::start(relay.prefixes(["/topic", "/queue"])));
     let backplane = match (&relay, &config.backplane) {
         (None, Some(redis)) => stomp_core::backplane::redis::broker(redis.clone())
             .inspect_err(|e| eprintln!("chat: backplane not started ({e}): embedded broker only"))
             .ok(),
         _ => None,
     };
-    // With the relay, the engine's user registry (which the relay keeps in sync across
-    // instances) is made here, so the handlers' state can hold it.
-    let user_registry = stomp_axum::core::user::UserRegistry::new();
+    // The engine's user registry, made here so the handlers' state can hold it; with the
+    // relay, `.relay(..)` keeps it in sync across instances.
+    let user_registry = UserRegistry::new();
     let state = ChatState {
         online: Arc::default(),
         elsewhere: match (&relay, &backplane) {
@@ -161,18 +158,14 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
         },
     };
     let builder = Stomp::builder()
+        .with_state(state.clone())
         .handler(handlers::chat)
         .handler(handlers::join)
         .handler(handlers::private)
         .handler(handlers::online)
-        .with_state(state.clone())
         .app_destination_prefix("/app");
-    let builder = match (&relay, backplane) {
-        (Some(relay), _) => builder.broker(relay.clone()).engine(|engine| {
-            engine.user_destinations(stomp_axum::core::user::UserDestinations::new(
-                user_registry.clone(),
-            ))
-        }),
+    let builder = match (relay, backplane) {
+        (Some(relay), _) => builder.user_registry(user_registry).relay(relay),
         (None, Some(backplane)) => builder.backplane(backplane),
         (None, None) => match &config.data_dir {
             Some(dir) => {
@@ -201,13 +194,10 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
     let stomp = builder
         // A demo: anyone may log in as anyone (see the README).
         .authenticator(InsecureLoginAuthenticator)
-        .engine(|engine| engine.destination_policy(policy()))
+        .destination_policy(policy())
         .user_destination_prefix("/user")
         .heartbeat(HeartBeat::new(millis, millis))
         .try_build()?;
-    if let Some(relay) = relay {
-        relay.sync_user_registry(stomp.engine().user_registry());
-    }
     // Subscribed here, not in the task: no session event is missed before it first runs.
     tokio::spawn(track_presence(
         stomp.subscribe_events(),

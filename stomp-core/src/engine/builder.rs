@@ -37,7 +37,7 @@ pub(crate) struct Config {
     pub(crate) server_name: ByteString,
     pub(crate) versions: Vec<Version>,
     pub(crate) event_capacity: usize,
-    pub(crate) shutdown_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) app_concurrency: usize,
 }
@@ -69,7 +69,7 @@ pub struct EngineBuilder {
     server_name: ByteString,
     versions: Vec<Version>,
     event_capacity: usize,
-    shutdown_timeout: Duration,
+    drain_timeout: Duration,
     connect_timeout: Duration,
     app_concurrency: usize,
 }
@@ -111,7 +111,7 @@ impl Default for EngineBuilder {
             server_name: ByteString::from_static(concat!("stomp-core/", env!("CARGO_PKG_VERSION"))),
             versions: Version::ALL.to_vec(),
             event_capacity: 1024,
-            shutdown_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             app_concurrency: 1,
         }
@@ -314,10 +314,11 @@ impl EngineBuilder {
         self
     }
 
-    /// How long [`Engine::shutdown`] waits for sessions to finish their current frame
+    /// How long [`Engine::shutdown`] waits for sessions to finish the frame they are
+    /// handling (a handler running, a receipt pending) before it releases them anyway
     /// (default 10 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
         self
     }
 
@@ -391,7 +392,7 @@ impl EngineBuilder {
             server_name: self.server_name,
             versions,
             event_capacity: self.event_capacity.max(1),
-            shutdown_timeout: self.shutdown_timeout,
+            drain_timeout: self.drain_timeout,
             connect_timeout: self.connect_timeout,
             app_concurrency: self.app_concurrency,
         };

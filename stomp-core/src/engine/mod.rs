@@ -312,12 +312,12 @@ impl Engine {
             inner.close_now(&shared, close).await;
         }
         let wait = inner.wait_until_empty();
-        if tokio::time::timeout(inner.config.shutdown_timeout, wait)
+        if tokio::time::timeout(inner.config.drain_timeout, wait)
             .await
             .is_err()
         {
             for shared in inner.live_sessions() {
-                tracing::warn!(session = %shared.id, "still busy at shutdown timeout; released");
+                tracing::warn!(session = %shared.id, "still busy at drain timeout; released");
                 shared.outbound.close(CloseReason::ServerShutdown);
                 inner.finish(&shared, CloseReason::ServerShutdown).await;
             }

@@ -73,8 +73,9 @@
 //! other; the user-facing form travels with the message (in
 //! [`USER_DESTINATION_HEADER`]) and is restored as the MESSAGE `destination`. To resolve
 //! `/user/{name}/...` to sessions connected to *other* instances, call
-//! [`Relay::sync_user_registry`] with the engine's user registry: instances then announce
-//! their users' sessions on a registry topic and learn each other's.
+//! [`Relay::sync_user_registry`] with the engine's user registry (`stomp-axum`'s
+//! `StompBuilder::relay` does it at build): instances then announce their users' sessions
+//! on a registry topic and learn each other's.
 //!
 //! # What clients can ask of the broker
 //!

@@ -471,7 +471,7 @@ async fn shutdown_is_bounded_in_time() {
     let app = RecordingApp::default();
     let engine = builder(&broker)
         .app(app)
-        .shutdown_timeout(Duration::from_secs(2))
+        .drain_timeout(Duration::from_secs(2))
         .build();
     let mut events = engine.subscribe_events();
     let (mut stuck, _rx) = connect(&engine).await;
