@@ -233,6 +233,20 @@ impl PreparedMessage {
         ack: Option<&str>,
         dst: &mut BytesMut,
     ) {
+        self.write_delivery_marked(version, subscription, message_id, ack, false, dst);
+    }
+
+    /// [`write_delivery`](Self::write_delivery), with a `redelivered:true` header when
+    /// `redelivered` (a queue message handed out again after a NACK or a consumer leaving).
+    pub fn write_delivery_marked(
+        &self,
+        version: Version,
+        subscription: &str,
+        message_id: &str,
+        ack: Option<&str>,
+        redelivered: bool,
+        dst: &mut BytesMut,
+    ) {
         let mode = escape_mode(Command::Message, version);
         let shared = self.shared(version);
         dst.reserve(
@@ -247,6 +261,9 @@ impl PreparedMessage {
             dst.put_slice(b"ack:");
             write_text(ack, mode, dst);
             dst.put_u8(b'\n');
+        }
+        if redelivered {
+            dst.put_slice(b"redelivered:true\n");
         }
         dst.put_slice(shared);
     }

@@ -107,6 +107,26 @@ pub enum SendError {
     /// The queue is full and the policy closed the session.
     #[error("outbound queue full, session closed as a slow consumer")]
     SlowConsumer,
+    /// [`OutboundSender::offer`] found no room: nothing was queued and the session stays
+    /// open (no slow-consumer policy applies to an offer).
+    #[error("outbound queue has no room for this frame")]
+    Full,
+}
+
+/// A callback run once the writer has drained the queue below its low-water mark.
+pub type RoomWaker = Box<dyn FnOnce() + Send>;
+
+/// Callbacks waiting for room (see [`OutboundSender::when_room`]).
+#[derive(Default)]
+struct RoomWakers(std::sync::Mutex<Vec<RoomWaker>>);
+
+impl std::fmt::Debug for RoomWakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = crate::sync::lock(&self.0).len();
+        f.debug_struct("RoomWakers")
+            .field("waiting", &waiting)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -120,6 +140,18 @@ struct Shared {
     close_reason: std::sync::Mutex<Option<CloseReason>>,
     close_notify: Notify,
     config: OutboundConfig,
+    /// Set while a producer waits for room ([`OutboundSender::when_room`]); the writer
+    /// checks it (one atomic load) after taking each frame.
+    starved: AtomicBool,
+    wakers: RoomWakers,
+}
+
+impl Shared {
+    /// At or below half the byte budget and half the frame budget: room to refill.
+    fn below_low_water(&self, queued_items: usize) -> bool {
+        self.buffered_bytes.load(Ordering::SeqCst) <= self.config.max_buffered_bytes / 2
+            && queued_items <= self.config.max_buffered_frames / 2
+    }
 }
 
 /// The producing end of a session's outbound queue. Cheap to clone.
@@ -158,6 +190,8 @@ pub(crate) fn intercepted_channel(
         close_reason: std::sync::Mutex::new(None),
         close_notify: Notify::new(),
         config,
+        starved: AtomicBool::new(false),
+        wakers: RoomWakers::default(),
     });
     (
         OutboundSender {
@@ -185,6 +219,53 @@ impl OutboundSender {
         self.push(Outbound::Frame(frame), len)
     }
 
+    /// Queues encoded frames only if they fit now, without waiting and without applying the
+    /// slow-consumer policy: [`SendError::Full`] leaves the session as it was. This is how a
+    /// broker hands over a message it keeps until the client has room for it (credit);
+    /// [`when_room`](Self::when_room) asks to be told when to offer again. A frame larger
+    /// than the whole byte budget fits into an empty queue. With [`OutboundInterceptor`]s
+    /// installed they see the frame first (and see it again if it is offered again).
+    pub fn offer(&self, frame: Bytes) -> Result<(), SendError> {
+        let frame = match &self.intercept {
+            None => frame,
+            Some(intercept) => match intercept.apply(frame) {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        let len = frame.len();
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if !self.has_room(len) {
+            return Err(SendError::Full);
+        }
+        match self.try_push(Outbound::Frame(frame), len) {
+            Ok(()) => Ok(()),
+            Err(()) if self.tx.is_closed() => Err(SendError::Closed),
+            Err(()) => Err(SendError::Full),
+        }
+    }
+
+    /// Whether a frame of `len` bytes fits into the queue now (bytes and frames).
+    pub fn has_room(&self, len: usize) -> bool {
+        let buffered = self.shared.buffered_bytes.load(Ordering::SeqCst);
+        (buffered == 0 || buffered + len <= self.shared.config.max_buffered_bytes)
+            && self.tx.capacity() > 0
+    }
+
+    /// Runs `waker` once the writer has drained the queue to its low-water mark (half the
+    /// byte and frame budgets), from the writer's task; never if the session ends first.
+    ///
+    /// Returns `true` if a frame of `len` bytes fits already (the caller should offer it
+    /// now; `waker` may still run later). Registering before this check means a drain
+    /// between a failed [`offer`](Self::offer) and this call is never missed.
+    pub fn when_room(&self, len: usize, waker: RoomWaker) -> bool {
+        crate::sync::lock(&self.shared.wakers.0).push(waker);
+        self.shared.starved.store(true, Ordering::SeqCst);
+        self.has_room(len)
+    }
+
     /// Queues a heart-beat without waiting (a full queue already keeps the line busy, so a
     /// beat that does not fit is simply skipped).
     pub fn send_heartbeat(&self) -> Result<(), SendError> {
@@ -203,26 +284,9 @@ impl OutboundSender {
             return Err(SendError::Closed);
         }
         let shared = &self.shared;
-        let before = shared.buffered_bytes.fetch_add(len, Ordering::AcqRel);
-        // One frame larger than the whole budget is still let through into an empty queue.
-        let over = before > 0 && before + len > shared.config.max_buffered_bytes;
-        let result = if over {
-            Err(())
-        } else {
-            self.tx.try_send(item).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => (),
-                mpsc::error::TrySendError::Closed(_) => (),
-            })
-        };
-        match result {
-            Ok(()) => {
-                shared.queued_frames.fetch_add(1, Ordering::Relaxed);
-                #[cfg(feature = "metrics")]
-                shared.sent_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                Ok(())
-            }
+        match self.try_push(item, len) {
+            Ok(()) => Ok(()),
             Err(()) => {
-                shared.buffered_bytes.fetch_sub(len, Ordering::AcqRel);
                 if self.tx.is_closed() {
                     return Err(SendError::Closed);
                 }
@@ -233,6 +297,31 @@ impl OutboundSender {
                         Err(SendError::SlowConsumer)
                     }
                 }
+            }
+        }
+    }
+
+    /// Queues `item` if it fits in both budgets; `Err` leaves the counters as they were.
+    fn try_push(&self, item: Outbound, len: usize) -> Result<(), ()> {
+        let shared = &self.shared;
+        let before = shared.buffered_bytes.fetch_add(len, Ordering::SeqCst);
+        // One frame larger than the whole budget is still let through into an empty queue.
+        let over = before > 0 && before + len > shared.config.max_buffered_bytes;
+        let result = if over {
+            Err(())
+        } else {
+            self.tx.try_send(item).map_err(|_| ())
+        };
+        match result {
+            Ok(()) => {
+                shared.queued_frames.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                shared.sent_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(()) => {
+                shared.buffered_bytes.fetch_sub(len, Ordering::SeqCst);
+                Err(())
             }
         }
     }
@@ -328,11 +417,7 @@ impl OutboundReceiver {
                 }
             };
             if let Some(item) = item {
-                if let Outbound::Frame(bytes) = &item {
-                    self.shared
-                        .buffered_bytes
-                        .fetch_sub(bytes.len(), Ordering::AcqRel);
-                }
+                self.taken(&item);
                 return Next::Item(item);
             }
         }
@@ -346,12 +431,27 @@ impl OutboundReceiver {
             return None;
         }
         let item = self.rx.try_recv().ok()?;
-        if let Outbound::Frame(bytes) = &item {
-            self.shared
-                .buffered_bytes
-                .fetch_sub(bytes.len(), Ordering::AcqRel);
-        }
+        self.taken(&item);
         Some(item)
+    }
+
+    /// Gives back the budget of an item the writer took, and wakes producers waiting for
+    /// room once the queue is at its low-water mark. A session nobody waits on pays one
+    /// atomic load.
+    fn taken(&self, item: &Outbound) {
+        let shared = &self.shared;
+        if let Outbound::Frame(bytes) = item {
+            shared.buffered_bytes.fetch_sub(bytes.len(), Ordering::SeqCst);
+        }
+        if shared.starved.load(Ordering::SeqCst)
+            && shared.below_low_water(self.rx.len())
+            && shared.starved.swap(false, Ordering::SeqCst)
+        {
+            let wakers = std::mem::take(&mut *crate::sync::lock(&shared.wakers.0));
+            for waker in wakers {
+                waker();
+            }
+        }
     }
 
     fn take_close_if_urgent(&self) -> Option<CloseReason> {
