@@ -6,7 +6,7 @@
 //! session's [`SlowConsumerPolicy`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
@@ -113,12 +113,16 @@ pub enum SendError {
     Full,
 }
 
-/// A callback run once the writer has drained the queue below its low-water mark.
-pub type RoomWaker = Box<dyn FnOnce() + Send>;
+/// A callback run once the writer has drained the queue to its low-water mark (see
+/// [`OutboundSender::when_room`]). The queue holds it weakly: dropping it cancels it.
+pub type RoomWaker = Arc<dyn Fn() + Send + Sync>;
+
+/// Past this many registered wakers, dead ones are pruned on each registration.
+const PRUNE_WAKERS: usize = 16;
 
 /// Callbacks waiting for room (see [`OutboundSender::when_room`]).
 #[derive(Default)]
-struct RoomWakers(std::sync::Mutex<Vec<RoomWaker>>);
+struct RoomWakers(std::sync::Mutex<Vec<Weak<dyn Fn() + Send + Sync>>>);
 
 impl std::fmt::Debug for RoomWakers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -255,13 +259,20 @@ impl OutboundSender {
     }
 
     /// Runs `waker` once the writer has drained the queue to its low-water mark (half the
-    /// byte and frame budgets), from the writer's task; never if the session ends first.
+    /// byte and frame budgets), from the writer's task; never if the session ends first or
+    /// every clone of `waker` was dropped (the queue holds it weakly).
     ///
     /// Returns `true` if a frame of `len` bytes fits already (the caller should offer it
     /// now; `waker` may still run later). Registering before this check means a drain
     /// between a failed [`offer`](Self::offer) and this call is never missed.
-    pub fn when_room(&self, len: usize, waker: RoomWaker) -> bool {
-        crate::sync::lock(&self.shared.wakers.0).push(waker);
+    pub fn when_room(&self, len: usize, waker: &RoomWaker) -> bool {
+        {
+            let mut wakers = crate::sync::lock(&self.shared.wakers.0);
+            if wakers.len() >= PRUNE_WAKERS {
+                wakers.retain(|w| w.strong_count() > 0);
+            }
+            wakers.push(Arc::downgrade(waker));
+        }
         self.shared.starved.store(true, Ordering::SeqCst);
         self.has_room(len)
     }
@@ -448,7 +459,7 @@ impl OutboundReceiver {
             && shared.starved.swap(false, Ordering::SeqCst)
         {
             let wakers = std::mem::take(&mut *crate::sync::lock(&shared.wakers.0));
-            for waker in wakers {
+            for waker in wakers.iter().filter_map(Weak::upgrade) {
                 waker();
             }
         }

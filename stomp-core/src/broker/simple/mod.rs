@@ -445,15 +445,17 @@ impl SimpleBroker {
         let Some(value) = subscription.headers.get(PREFETCH_COUNT) else {
             return Ok(self.config.default_prefetch.min(cap));
         };
-        match value.parse::<u64>() {
-            Ok(0) | Err(_) => Err(BrokerError::InvalidHeader {
+        // A number past `u64` is just a large number: lowered to the cap like any other.
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match digits.then(|| value.parse::<u64>().unwrap_or(u64::MAX)) {
+            Some(0) | None => Err(BrokerError::InvalidHeader {
                 header: PREFETCH_COUNT.into(),
                 reason: format!(
                     "{:?} is not a number of messages from 1 to {cap}",
                     value.chars().take(32).collect::<String>()
                 ),
             }),
-            Ok(n) => Ok(usize::try_from(n).map_or(cap, |n| n.min(cap))),
+            Some(n) => Ok(usize::try_from(n).map_or(cap, |n| n.min(cap))),
         }
     }
 

@@ -298,17 +298,17 @@ fn wait_for_room(sub: &Arc<Sub>, message: &SharedMessage, limits: QueueLimits<'_
         // A waker is registered and will pump this queue.
         return false;
     }
-    let queues = Arc::downgrade(limits.queues);
-    let weak = Arc::downgrade(sub);
-    let len = message.prepared.len() + sub.id.len() + 128;
-    sub.subscriber.outbound.when_room(
-        len,
-        Box::new(move || {
+    let waker = sub.room_waker.get_or_init(|| {
+        let queues = Arc::downgrade(limits.queues);
+        let weak = Arc::downgrade(sub);
+        Arc::new(move || {
             let Some(sub) = weak.upgrade() else { return };
             sub.awaiting_room.store(false, Ordering::SeqCst);
             if let Some(queues) = queues.upgrade() {
                 queues.pump_queue(&sub.destination);
             }
-        }),
-    )
+        })
+    });
+    let len = message.prepared.len() + sub.id.len() + 128;
+    sub.subscriber.outbound.when_room(len, waker)
 }

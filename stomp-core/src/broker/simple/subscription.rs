@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::BytesMut;
 use bytestring::ByteString;
@@ -11,7 +11,7 @@ use bytestring::ByteString;
 use super::config::DestinationKind;
 use crate::broker::{AckMode, Subscriber};
 use crate::codec::PreparedMessage;
-use crate::outbound::SendError;
+use crate::outbound::{RoomWaker, SendError};
 use crate::version::Version;
 
 /// Per-delivery buffers are cut from chunks of this size, so a fan-out allocates rarely.
@@ -50,6 +50,22 @@ struct Pending {
     entries: VecDeque<PendingEntry>,
 }
 
+/// A subscription's [`RoomWaker`], made on first need.
+#[derive(Default)]
+pub(crate) struct WakerSlot(OnceLock<RoomWaker>);
+
+impl WakerSlot {
+    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> RoomWaker) -> &RoomWaker {
+        self.0.get_or_init(make)
+    }
+}
+
+impl std::fmt::Debug for WakerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "WakerSlot(set)" } else { "WakerSlot(empty)" })
+    }
+}
+
 /// A subscription, shared by the session's table and the destination index.
 #[derive(Debug)]
 pub(crate) struct Sub {
@@ -68,6 +84,9 @@ pub(crate) struct Sub {
     /// [`OutboundSender::when_room`](crate::outbound::OutboundSender::when_room) waker
     /// registered at a time).
     pub(crate) awaiting_room: AtomicBool,
+    /// The waker a queue registers while waiting (made on first need; the outbound queue
+    /// holds it weakly, so it goes with the subscription).
+    pub(crate) room_waker: WakerSlot,
     /// Position in the [`SubList`] holding it (`usize::MAX` when in none).
     slot: AtomicUsize,
     pending: Mutex<Pending>,
@@ -99,6 +118,7 @@ impl Sub {
             subscriber,
             prefetch,
             awaiting_room: AtomicBool::new(false),
+            room_waker: WakerSlot::default(),
             slot: AtomicUsize::new(usize::MAX),
             pending: Mutex::new(Pending::default()),
             detached: Mutex::new(false),
