@@ -546,6 +546,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn offer_never_closes_and_room_wakes_at_the_low_water_mark() {
+        use std::sync::atomic::AtomicUsize;
+
+        let (tx, mut rx) = channel(cfg(10, 100, SlowConsumerPolicy::Close));
+        tx.offer(Bytes::from(vec![0; 4])).unwrap();
+        tx.offer(Bytes::from(vec![0; 4])).unwrap();
+        assert_eq!(tx.offer(Bytes::from(vec![0; 4])), Err(SendError::Full));
+        assert!(!tx.is_closed(), "an offer applies no slow-consumer policy");
+
+        let woken = Arc::new(AtomicUsize::new(0));
+        let counter = woken.clone();
+        let waker: RoomWaker = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(!tx.when_room(4, &waker), "no room yet");
+        // 8 -> 4 bytes buffered: not above half of 10, so the waker runs, once.
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+
+        // Room already there: `when_room` says so.
+        assert!(tx.when_room(4, &waker));
+        // A dropped waker never runs.
+        tx.offer(Bytes::from(vec![0; 8])).unwrap();
+        assert!(!tx.when_room(8, &waker));
+        drop(waker);
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+
+        // One frame larger than the whole budget fits into an empty queue.
+        tx.offer(Bytes::from(vec![0; 64])).unwrap();
+        rx.close();
+        assert_eq!(tx.offer(Bytes::from_static(b"x")), Err(SendError::Closed));
+    }
+
+    #[tokio::test]
     async fn dropping_every_sender_closes_the_receiver() {
         let (tx, mut rx) = channel(OutboundConfig::default());
         drop(tx);
