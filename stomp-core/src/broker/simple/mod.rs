@@ -5,11 +5,16 @@
 //! - **Queues are queues.** A destination under a queue prefix (default `/queue`) delivers
 //!   each message to *one* consumer, round-robin. With `ack: client` or
 //!   `client-individual`, an un-acked message goes to the next consumer on NACK or when
-//!   its consumer unsubscribes or disconnects; a queue without a consumer keeps messages up
-//!   to [`SimpleBrokerConfig::max_queue_depth`] (past it a SEND fails with
-//!   [`BrokerError::QueueFull`]) and hands them out in order when one subscribes. Topic
-//!   prefixes (default `/topic`) broadcast. [`SimpleBrokerConfig::spring_compatible`]
-//!   makes every prefix broadcast, as Spring does.
+//!   its consumer unsubscribes or disconnects, marked `redelivered:true`; a queue keeps
+//!   messages up to [`SimpleBrokerConfig::max_queue_depth`], counting un-acked deliveries
+//!   (past it a SEND fails with [`BrokerError::QueueFull`]) and hands them out in order when
+//!   one subscribes. Topic prefixes (default `/topic`) broadcast.
+//!   [`SimpleBrokerConfig::spring_compatible`] makes every prefix broadcast, as Spring does.
+//! - **Queues use credit.** A queue hands a message to a consumer only while the consumer
+//!   is under its prefetch (the SUBSCRIBE `prefetch-count` header, see
+//!   [`SimpleBrokerConfig::default_prefetch`]) and its outbound queue has room; the
+//!   session's writer wakes the queue when it has drained. A backlog of any size drains
+//!   without loss, and no queue delivery closes a session as a slow consumer.
 //! - **ACK and NACK are honoured**: `client` acks are cumulative, `client-individual` acks
 //!   exactly one delivery, unknown ack ids are errors ([`BrokerError::UnknownAckId`]). On a
 //!   topic, ACK and NACK only clear the pending delivery (a NACKed broadcast is dropped).
