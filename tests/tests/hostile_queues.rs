@@ -46,12 +46,14 @@ fn body(index: usize, len: usize) -> Vec<u8> {
 
 fn index_of(message: &WireFrame) -> usize {
     let text = message.body_text();
-    text.get(1..6).and_then(|n| n.parse().ok()).unwrap_or_else(|| {
-        panic!(
-            "not a numbered body: {:?}",
-            text.chars().take(16).collect::<String>()
-        )
-    })
+    text.get(1..6)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "not a numbered body: {:?}",
+                text.chars().take(16).collect::<String>()
+            )
+        })
 }
 
 /// Sends a frame with a receipt and expects the RECEIPT: the session is alive and was not
@@ -191,14 +193,23 @@ async fn unacked_deliveries_count_against_the_queue_budget() {
         total * SIZE <= BUDGET,
         "un-acked deliveries count: {total} x {SIZE} bytes accepted for a {BUDGET}-byte budget"
     );
-    assert!(total * SIZE > BUDGET - 2 * SIZE, "the budget is used: {accepted:?}");
+    assert!(
+        total * SIZE > BUDGET - 2 * SIZE,
+        "the budget is used: {accepted:?}"
+    );
 
     // The attackers leave without ACK: their deliveries go back to the queues.
     drop(attackers);
 
     // The queues hold the budget: a bystander's SEND to a fresh queue is refused.
     let mut bystander = connected(&server).await;
-    send(&mut bystander, "/queue/fresh", &body(0, SIZE), Some("fresh")).await;
+    send(
+        &mut bystander,
+        "/queue/fresh",
+        &body(0, SIZE),
+        Some("fresh"),
+    )
+    .await;
     let refused = bystander.expect_frame("ERROR").await;
     assert_eq!(
         refused.header("message"),
@@ -231,7 +242,13 @@ async fn unacked_deliveries_count_against_the_queue_budget() {
 
     // With the queues consumed, others can send again.
     let mut bystander = connected(&server).await;
-    send(&mut bystander, "/queue/fresh", &body(0, SIZE), Some("fresh")).await;
+    send(
+        &mut bystander,
+        "/queue/fresh",
+        &body(0, SIZE),
+        Some("fresh"),
+    )
+    .await;
     let receipt = bystander.expect_frame("RECEIPT").await;
     assert_eq!(receipt.header("receipt-id"), Some("fresh"));
 }
@@ -262,7 +279,11 @@ async fn prefetch_count_bounds_unacked_deliveries_and_bad_values_are_refused() {
     // Two in flight: nothing more comes before an ACK (the RECEIPT proves the order).
     expect_alive(&mut consumer, "two-in-flight").await;
     consumer
-        .send_text(&frame("ACK").header("id", first.header("ack").unwrap()).text())
+        .send_text(
+            &frame("ACK")
+                .header("id", first.header("ack").unwrap())
+                .text(),
+        )
         .await;
     assert_eq!(index_of(&consumer.expect_frame("MESSAGE").await), 2);
 

@@ -452,7 +452,9 @@ impl OutboundReceiver {
     fn taken(&self, item: &Outbound) {
         let shared = &self.shared;
         if let Outbound::Frame(bytes) = item {
-            shared.buffered_bytes.fetch_sub(bytes.len(), Ordering::SeqCst);
+            shared
+                .buffered_bytes
+                .fetch_sub(bytes.len(), Ordering::SeqCst);
         }
         if shared.starved.load(Ordering::SeqCst)
             && shared.below_low_water(self.rx.len())

@@ -126,7 +126,11 @@ async fn unacked_deliveries_count_against_the_queue_budgets() {
     publish(&broker, "/queue/other", "x").await;
 }
 
-fn with_prefetch(client: &Client, destination: &str, prefetch: &str) -> stomp_core::broker::Subscription {
+fn with_prefetch(
+    client: &Client,
+    destination: &str,
+    prefetch: &str,
+) -> stomp_core::broker::Subscription {
     let mut sub = client.sub("1", destination, AckMode::ClientIndividual);
     let mut headers = Headers::new();
     headers.append("prefetch-count", prefetch);
@@ -143,14 +147,20 @@ async fn prefetch_count_bounds_deliveries_in_flight() {
         publish(&broker, "/queue/q", &n.to_string()).await;
     }
     let mut a = Client::new("a");
-    broker.subscribe(with_prefetch(&a, "/queue/q", "2")).await.unwrap();
+    broker
+        .subscribe(with_prefetch(&a, "/queue/q", "2"))
+        .await
+        .unwrap();
     let first = a.drain();
     assert_eq!(first.len(), 2);
     broker.ack(&a.session, first[0].h("ack")).await.unwrap();
     assert_eq!(a.bodies(), ["2"]);
 
     let mut b = Client::new("b");
-    broker.subscribe(with_prefetch(&b, "/queue/q", "99999999999999999999")).await.unwrap();
+    broker
+        .subscribe(with_prefetch(&b, "/queue/q", "99999999999999999999"))
+        .await
+        .unwrap();
     assert_eq!(b.drain().len(), 4, "clamped to max_unacked");
 
     for bad in ["0", "ten", "-1", ""] {
@@ -195,8 +205,10 @@ async fn redelivered_messages_are_marked() {
     subscribe(&broker, &b, "1", "/queue/q", AckMode::Auto).await;
     publish(&broker, "/queue/q", "m2").await;
     let got = b.drain();
-    let marks: Vec<(&str, Option<&str>)> =
-        got.iter().map(|m| (m.body(), m.header("redelivered"))).collect();
+    let marks: Vec<(&str, Option<&str>)> = got
+        .iter()
+        .map(|m| (m.body(), m.header("redelivered")))
+        .collect();
     // Handed back in the order they were last delivered: m1, then m0 (after its NACK).
     assert_eq!(
         marks,

@@ -186,7 +186,12 @@ impl QueueState {
 
     /// Settles deliveries a consumer acknowledged (`nack == false`: they are done) or
     /// rejected (they go back to the front of the backlog).
-    pub(crate) fn settled(&mut self, entries: Vec<PendingEntry>, nack: bool, limits: QueueLimits<'_>) {
+    pub(crate) fn settled(
+        &mut self,
+        entries: Vec<PendingEntry>,
+        nack: bool,
+        limits: QueueLimits<'_>,
+    ) {
         if nack {
             self.hand_back(entries.into_iter(), limits);
             return;

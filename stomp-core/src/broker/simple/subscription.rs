@@ -62,7 +62,11 @@ impl WakerSlot {
 
 impl std::fmt::Debug for WakerSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "WakerSlot(set)" } else { "WakerSlot(empty)" })
+        f.write_str(if self.0.get().is_some() {
+            "WakerSlot(set)"
+        } else {
+            "WakerSlot(empty)"
+        })
     }
 }
 
@@ -223,9 +227,14 @@ impl Sub {
         if buf.capacity() < need {
             buf.reserve(need.max(CHUNK));
         }
-        message
-            .prepared
-            .write_delivery_marked(version, &self.id, message_id, ack, redelivered, buf);
+        message.prepared.write_delivery_marked(
+            version,
+            &self.id,
+            message_id,
+            ack,
+            redelivered,
+            buf,
+        );
         let frame = buf.split().freeze();
         let result = if credit {
             self.subscriber.outbound.offer(frame)
