@@ -749,8 +749,8 @@ impl SimpleBroker {
         }
         // Past the byte budget a message may only pass straight through to an `auto`
         // consumer with room (behind no backlog): it must not stay held.
-        let over_budget =
-            self.queued_bytes() + message.prepared.len() > self.config.max_queued_bytes;
+        let over_budget = self.queued_bytes().saturating_add(message.prepared.len())
+            > self.config.max_queued_bytes;
         if over_budget && shard.get(destination).is_none_or(|q| !q.backlog.is_empty()) {
             self.limits().forget(&message);
             return Err(full());
