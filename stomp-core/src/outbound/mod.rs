@@ -226,9 +226,13 @@ impl OutboundSender {
     /// Queues encoded frames only if they fit now, without waiting and without applying the
     /// slow-consumer policy: [`SendError::Full`] leaves the session as it was. This is how a
     /// broker hands over a message it keeps until the client has room for it (credit);
-    /// [`when_room`](Self::when_room) asks to be told when to offer again. A frame larger
-    /// than the whole byte budget fits into an empty queue. With [`OutboundInterceptor`]s
-    /// installed they see the frame first (and see it again if it is offered again).
+    /// [`when_room`](Self::when_room) asks to be told when to offer again.
+    ///
+    /// Offers fill at most three quarters of either budget (bytes, frames): the rest stays
+    /// free for frames that cannot wait (RECEIPT, ERROR, topic messages), so credit never
+    /// makes a session a slow consumer. A frame larger than that fits into an empty queue.
+    /// With [`OutboundInterceptor`]s installed they see the frame first (and see it again if
+    /// it is offered again).
     pub fn offer(&self, frame: Bytes) -> Result<(), SendError> {
         let frame = match &self.intercept {
             None => frame,
@@ -251,11 +255,14 @@ impl OutboundSender {
         }
     }
 
-    /// Whether a frame of `len` bytes fits into the queue now (bytes and frames).
+    /// Whether [`offer`](Self::offer) would take a frame of `len` bytes now: it fits within
+    /// three quarters of the byte budget (or the queue is empty) and of the frame budget.
     pub fn has_room(&self, len: usize) -> bool {
+        let config = &self.shared.config;
         let buffered = self.shared.buffered_bytes.load(Ordering::SeqCst);
-        (buffered == 0 || buffered + len <= self.shared.config.max_buffered_bytes)
-            && self.tx.capacity() > 0
+        let queued_items = self.tx.max_capacity().saturating_sub(self.tx.capacity());
+        (buffered == 0 || buffered + len <= config.max_buffered_bytes / 4 * 3)
+            && queued_items < (config.max_buffered_frames / 4 * 3).max(1)
     }
 
     /// Runs `waker` once the writer has drained the queue to its low-water mark (half the
@@ -551,11 +558,14 @@ mod tests {
     async fn offer_never_closes_and_room_wakes_at_the_low_water_mark() {
         use std::sync::atomic::AtomicUsize;
 
-        let (tx, mut rx) = channel(cfg(10, 100, SlowConsumerPolicy::Close));
+        // Offers fill at most three quarters of the budget (9 of 12 bytes) ...
+        let (tx, mut rx) = channel(cfg(12, 100, SlowConsumerPolicy::Close));
         tx.offer(Bytes::from(vec![0; 4])).unwrap();
         tx.offer(Bytes::from(vec![0; 4])).unwrap();
         assert_eq!(tx.offer(Bytes::from(vec![0; 4])), Err(SendError::Full));
         assert!(!tx.is_closed(), "an offer applies no slow-consumer policy");
+        // ... and the rest is there for frames that cannot wait.
+        tx.send(Bytes::from(vec![0; 4])).unwrap();
 
         let woken = Arc::new(AtomicUsize::new(0));
         let counter = woken.clone();
@@ -563,7 +573,10 @@ mod tests {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         assert!(!tx.when_room(4, &waker), "no room yet");
-        // 8 -> 4 bytes buffered: not above half of 10, so the waker runs, once.
+        // 12 -> 8 bytes: above the low-water mark (6), nothing happens.
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        // 8 -> 4 bytes: the waker runs, once.
         assert!(matches!(rx.next().await, Next::Item(_)));
         assert_eq!(woken.load(Ordering::SeqCst), 1);
         assert!(matches!(rx.next().await, Next::Item(_)));
