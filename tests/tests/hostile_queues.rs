@@ -119,6 +119,13 @@ async fn a_backlog_larger_than_the_outbound_queue_drains_in_every_ack_mode() {
                         .send_text(&frame("ACK").header("id", &ack.unwrap()).text())
                         .await;
                 }
+                // Cumulative, every 10 (the default prefetch is 100).
+                "client" if next % 10 == 9 => {
+                    consumer
+                        .send_text(&frame("ACK").header("id", &ack.unwrap()).text())
+                        .await;
+                    last_ack = None;
+                }
                 "client" => last_ack = ack,
                 _ => assert!(ack.is_none()),
             }
