@@ -173,6 +173,14 @@ pub enum BrokerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A header of the frame has a value the broker does not accept.
+    #[error("invalid {header} header: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        header: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// A queue is at its configured depth and takes no more messages.
     #[error("queue {0:?} is full")]
     QueueFull(String),
