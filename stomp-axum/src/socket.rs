@@ -17,7 +17,7 @@ use stomp_core::engine::Session;
 
 use crate::close;
 use crate::config::TransportConfig;
-use crate::stats::Tracker;
+use crate::stats::{ConnectionGuard, Tracker};
 
 /// What the reader asks of the writer when it stops.
 #[derive(Debug)]
@@ -40,14 +40,20 @@ pub(crate) struct SocketContext {
 }
 
 /// Runs a connection until both its reader and writer are done, then tells the session
-/// its transport is gone.
+/// its transport is gone; `_slot` (the connection's place under the connection limit) is
+/// released last.
+///
+/// Everything this future holds stays allocated for as long as the connection lives, so
+/// it takes the socket already split (not the `WebSocket`, whose moved-out copy would keep
+/// its place in the future) and boxes its large, short-lived states: handling a message
+/// and the final clean-up.
 pub(crate) async fn run(
-    socket: WebSocket,
+    (sink, stream): (Sink, SplitStream<WebSocket>),
     mut session: Session,
     outbound: OutboundReceiver,
     ctx: SocketContext,
+    _slot: ConnectionGuard,
 ) {
-    let (sink, stream) = socket.split();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (writer_done_tx, writer_done_rx) = oneshot::channel::<bool>();
     let reader = read_loop(stream, &mut session, &ctx, stop_tx, writer_done_rx);
@@ -56,7 +62,7 @@ pub(crate) async fn run(
         let _ = writer_done_tx.send(closed_cleanly);
     };
     tokio::join!(reader, writer);
-    session.transport_closed().await;
+    Box::pin(session.transport_closed()).await;
     tracing::debug!("connection closed");
 }
 
@@ -117,7 +123,10 @@ async fn read_loop(
             let _ = stop.send(too_large(session, ctx));
             break;
         }
-        if session.receive(&data).await.is_err() {
+        // Boxed: handling a frame (CONNECT, SUBSCRIBE, SEND, app dispatch) is the largest
+        // state of this task, ~3 KB; inline it would stay allocated for as long as the
+        // connection lives, idle or not.
+        if Box::pin(session.receive(&data)).await.is_err() {
             // The session ended itself; the writer drains what it queued and closes.
             drop(stop);
             break;
@@ -315,7 +324,7 @@ async fn write_loop(
                         return false;
                     }
                 }
-                return send_close(&mut sink, code, &reason, ctx).await;
+                return Box::pin(send_close(&mut sink, code, &reason, ctx)).await;
             }
             Ok(Next::Item(item)) => {
                 let mut batch = Coalesced::new(ctx.config.write_buffer_size);
@@ -342,7 +351,7 @@ async fn write_loop(
                 } else {
                     tracing::info!(code, reason = reason.describe(), "closing session");
                 }
-                return send_close(&mut sink, code, reason.describe(), ctx).await;
+                return Box::pin(send_close(&mut sink, code, reason.describe(), ctx)).await;
             }
         }
     }

@@ -333,7 +333,9 @@ impl Engine {
         let live = sessions.iter().filter(|s| !s.is_finished());
         let frames: u64 = live.clone().map(|s| s.outbound.queued_frames()).sum();
         let subscriptions: usize = live.map(|s| s.subscription_count()).sum();
-        self.inner.counters.snapshot(frames, subscriptions)
+        let mut stats = self.inner.counters.snapshot(frames, subscriptions);
+        stats.registered_sessions = sessions.len();
+        stats
     }
 }
 

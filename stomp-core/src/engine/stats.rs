@@ -32,6 +32,7 @@ impl Counters {
             errors_sent: self.errors_sent.load(Ordering::Relaxed),
             slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),
             heartbeat_timeouts: self.heartbeat_timeouts.load(Ordering::Relaxed),
+            registered_sessions: 0,
         }
     }
 }
@@ -56,6 +57,9 @@ pub struct EngineStats {
     pub slow_consumer_closes: u64,
     /// Sessions closed because the client fell silent.
     pub heartbeat_timeouts: u64,
+    /// Sessions in the engine's registry now: connected, still awaiting CONNECT, or
+    /// closing. 0 once every connection is gone (a leak shows here).
+    pub registered_sessions: usize,
 }
 
 impl fmt::Display for EngineStats {
