@@ -317,7 +317,11 @@ async fn write_loop(
             }) => {
                 outbound.close();
                 if let Some(frame) = frame {
-                    if send_batch(&mut sink, vec![to_message(Outbound::Frame(frame))], ctx)
+                    if Box::pin(send_batch(
+                        &mut sink,
+                        vec![to_message(Outbound::Frame(frame))],
+                        ctx,
+                    ))
                         .await
                         .is_err()
                     {
@@ -335,7 +339,12 @@ async fn write_loop(
                         None => break,
                     }
                 }
-                if send_batch(&mut sink, batch.finish(), ctx).await.is_err() {
+                // Boxed, as the reader's message handling: a write in progress is only
+                // allocated while it lasts, not for the life of an idle connection.
+                if Box::pin(send_batch(&mut sink, batch.finish(), ctx))
+                    .await
+                    .is_err()
+                {
                     outbound.close();
                     return false;
                 }
