@@ -8,6 +8,7 @@
 #   SCENARIOS=churn SERVERS=ours RUNS=1 scripts/bench-conns.sh
 #                                        # 1,000 connects+disconnects/s for CHURN_SECS (60)
 #   BEFORE=/path/to/old/bench-server SERVERS="ours before forwarder" scripts/bench-conns.sh
+#   SERVERS="ours ours1k forwarder" scripts/bench-conns.sh  # ours1k: read_buffer_size(1024)
 #
 # Each server holds one descriptor per session and the load generator one per connection:
 # the script raises `ulimit -n` to what CONNS needs (up to the hard limit; it says so when
@@ -56,6 +57,7 @@ start_server() { # $1 = server name; sets URL, STATS, SERVER_PID
     ours) port=27180; cmd=("$BIN/bench-server" --addr 127.0.0.1:$port) ;;
     before) port=27181; cmd=("${BEFORE:?set BEFORE to an older bench-server binary}" --addr 127.0.0.1:$port) ;;
     forwarder) port=27182; cmd=("$BIN/bare-forwarder" --addr 127.0.0.1:$port) ;;
+    ours1k) port=27183; cmd=("$BIN/bench-server" --addr 127.0.0.1:$port --read-buffer 1024) ;;
     *) echo "unknown server $1" >&2; exit 2 ;;
   esac
   if port_open "$port"; then
@@ -84,8 +86,9 @@ for run in $(seq 1 "$RUNS"); do
   for scenario in $SCENARIOS; do
     for server in "${order[@]}"; do
       # Only bench-server (after this change) answers /stats; the forwarder has no STOMP
-      # registries to leak.
+      # registries to leak; ours1k differs from ours only in its read buffer.
       [ "$scenario" = churn ] && [ "$server" = forwarder ] && continue
+      [ "$scenario" = churn ] && [ "$server" = ours1k ] && continue
       start_server "$server"
       case $scenario in
         conns) args=(conns --connections "$CONNS" --hold "$HOLD" --sources "$SOURCES") ;;
@@ -119,12 +122,12 @@ def med(rs, key):
 def fmt(v, digits=0):
     return "–" if v is None else f"{v:,.{digits}f}"
 names = {"ours": "stomp-axum (bench-server)", "before": "stomp-axum before (BEFORE=...)",
-         "forwarder": "bare axum forwarder"}
+         "ours1k": "stomp-axum, read_buffer_size(1024)", "forwarder": "bare axum forwarder"}
 fw = med(runs.get(("conns", "forwarder"), []), "server_bytes_per_session")
 if any(s == "conns" for s, _ in runs):
     print("| conns | runs | connected | held idle | server RSS with all held | server bytes/session | over forwarder | load avg |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for server in ["ours", "before", "forwarder"]:
+    for server in ["ours", "before", "ours1k", "forwarder"]:
         rs = runs.get(("conns", server))
         if not rs:
             continue
