@@ -9,8 +9,8 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use stomp_core::Version;
 use futures_util::StreamExt;
+use stomp_core::Version;
 use tracing::Instrument;
 
 use stomp_core::engine::{Engine, TransportInfo};

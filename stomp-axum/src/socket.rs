@@ -322,8 +322,8 @@ async fn write_loop(
                         vec![to_message(Outbound::Frame(frame))],
                         ctx,
                     ))
-                        .await
-                        .is_err()
+                    .await
+                    .is_err()
                     {
                         return false;
                     }
@@ -410,6 +410,51 @@ async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The connection's future is allocated for as long as the connection lives, idle or
+    /// not: its size is most of what an idle session costs beyond the WebSocket buffers.
+    /// Handling a message and writing a batch are boxed, so it stays small (it was ~6 KB
+    /// with them inline).
+    #[tokio::test]
+    async fn connection_future_stays_small() {
+        use axum::extract::ws::WebSocketUpgrade;
+        use axum::routing::get;
+        use stomp_core::engine::{Engine, TransportInfo};
+
+        let engine = Engine::builder().build();
+        let (size_tx, size_rx) = oneshot::channel::<usize>();
+        let size_tx = Arc::new(std::sync::Mutex::new(Some(size_tx)));
+        let route = get(move |upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(move |ws| {
+                let (session, outbound) = engine.open_session(TransportInfo {
+                    principal: None,
+                    remote_addr: None,
+                    subprotocol: None,
+                });
+                let tracker = Tracker::default();
+                let ctx = SocketContext {
+                    config: Arc::new(TransportConfig::default()),
+                    tracker: tracker.clone(),
+                };
+                let guard = tracker.admit(None).unwrap_or_else(|_| unreachable!());
+                let connection = run(ws.split(), session, outbound, ctx, guard);
+                if let Some(tx) = size_tx.lock().ok().and_then(|mut tx| tx.take()) {
+                    let _ = tx.send(std::mem::size_of_val(&connection));
+                }
+                connection
+            })
+        });
+        let server = stomp_e2e::spawn_server(axum::Router::new().route("/ws", route)).await;
+        let mut client = stomp_e2e::WsClient::connect(&server.ws_url("/ws")).await;
+        client.stomp_connect().await;
+        let size = tokio::time::timeout(std::time::Duration::from_secs(5), size_rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let size = size.unwrap_or_else(|| panic!("the connection was not upgraded"));
+        println!("connection future: {size} bytes");
+        assert!(size <= 2560, "connection future of {size} bytes");
+    }
 
     #[test]
     fn coalescing() {

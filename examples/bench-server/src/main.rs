@@ -16,12 +16,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::Bytes;
-use stomp_axum::prelude::*;
 use stomp_axum::core::broker::{SimpleBroker, SimpleBrokerConfig};
+use stomp_axum::prelude::*;
 use stomp_axum::AllowedOrigins;
 
 /// Forwards the body unchanged to the topic of the same name.

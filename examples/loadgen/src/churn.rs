@@ -186,7 +186,8 @@ async fn http_get_json(url: &str) -> Result<serde_json::Value, String> {
         let mut stream = tokio::net::TcpStream::connect(authority)
             .await
             .map_err(|e| format!("connect {authority}: {e}"))?;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())
             .await

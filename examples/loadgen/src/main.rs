@@ -77,7 +77,10 @@ async fn run(options: &Options) -> (serde_json::Value, bool) {
         Scenario::Churn => {
             let run_id = format!("{}-{}", std::process::id(), unix_millis());
             let result = churn::run(&target, &options.churn_plan(&run_id)).await;
-            let clean = result.leftover.as_ref().is_none_or(serde_json::Map::is_empty);
+            let clean = result
+                .leftover
+                .as_ref()
+                .is_none_or(serde_json::Map::is_empty);
             let ok = result.errors.is_empty() && result.failed == 0 && clean;
             (serde_json::to_value(result), ok)
         }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::client::Target;
 use crate::churn::ChurnPlan;
+use crate::client::Target;
 use crate::conns::ConnPlan;
 use crate::traffic::{Group, Plan};
 
@@ -116,7 +116,11 @@ impl Options {
             subscribers: None,
             pairs: 50,
             rate: matches!(scenario, Scenario::Latency | Scenario::Churn).then_some(1000.0),
-            duration: if scenario == Scenario::Churn { 60.0 } else { 10.0 },
+            duration: if scenario == Scenario::Churn {
+                60.0
+            } else {
+                10.0
+            },
             messages: 10_000_000,
             window: None,
             body: 128,
