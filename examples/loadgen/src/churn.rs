@@ -68,7 +68,7 @@ async fn one(target: &Target, topic: &str, n: u64) -> Result<(), String> {
             return Err(client::describe_error(&frame));
         }
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let disconnect =
             stomp_core::Frame::new(stomp_core::Command::Disconnect).header("receipt", "bye");
         writer.send(&disconnect).await?;
