@@ -41,7 +41,7 @@ pub(crate) struct SocketContext {
 
 /// Runs a connection until both its reader and writer are done, then tells the session
 /// its transport is gone; `_slot` (the connection's place under the connection limit) is
-/// released last.
+/// released once all of that is done.
 ///
 /// Everything this future holds stays allocated for as long as the connection lives, so
 /// it takes the socket already split (not the `WebSocket`, whose moved-out copy would keep
