@@ -346,6 +346,7 @@ impl Engine {
         let frames: u64 = live.clone().map(|s| s.outbound.queued_frames()).sum();
         let subscriptions: usize = live.map(|s| s.subscription_count()).sum();
         let mut stats = self.inner.counters.snapshot(frames, subscriptions);
+        stats.registered_sessions = sessions.len();
         let memory = &self.inner.memory;
         stats.memory_sessions = memory.reserved();
         stats.memory_used = memory.used();

@@ -35,6 +35,7 @@ impl Counters {
             memory_sessions: 0,
             memory_used: 0,
             memory_total: 0,
+            registered_sessions: 0,
         }
     }
 }
@@ -67,6 +68,9 @@ pub struct EngineStats {
     pub memory_used: usize,
     /// The memory budget's total ([`EngineBuilder::memory_budget`](super::EngineBuilder::memory_budget)).
     pub memory_total: usize,
+    /// Sessions in the engine's registry now: connected, still awaiting CONNECT, or
+    /// closing. 0 once every connection is gone (a leak shows here).
+    pub registered_sessions: usize,
 }
 
 impl fmt::Display for EngineStats {
