@@ -19,8 +19,10 @@
 #   CARGO_TARGET_DIR    default target-rel in the tree (release builds)
 #
 # The old tree is exported with `git archive` into $CARGO_TARGET_DIR/burst/old-src and built
-# with the same target directory (dependencies are shared); its binaries are copied to
-# $CARGO_TARGET_DIR/burst/old/, this tree's to $CARGO_TARGET_DIR/burst/new/.
+# in its own target directory, $CARGO_TARGET_DIR/burst/old-target (cargo names a workspace
+# crate's artifacts by its path inside the workspace, so two trees sharing one target
+# directory overwrite each other's); binaries are copied to $CARGO_TARGET_DIR/burst/old/ and
+# $CARGO_TARGET_DIR/burst/new/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -43,16 +45,20 @@ esac
 # Room for every session on both ends (server and load generator), plus spare.
 ulimit -n "$(( connections * 2 + 1000 > 20000 ? connections * 2 + 1000 : 20000 ))"
 
-build() { # build SRC_DIR DEST_DIR
-  cargo build --release --quiet --manifest-path "$1/Cargo.toml" -p chat -p loadgen
-  cp "$CARGO_TARGET_DIR/release/chat" "$CARGO_TARGET_DIR/release/loadgen" "$2/"
+build() { # build SRC_DIR TARGET_DIR DEST_DIR
+  CARGO_TARGET_DIR="$2" cargo build --release --quiet --manifest-path "$1/Cargo.toml" \
+    -p chat -p loadgen
+  cp "$2/release/chat" "$2/release/loadgen" "$3/"
 }
 echo "== building old ($base) and new (this tree), release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
-rm -rf "$burst/old-src"
-mkdir -p "$burst/old-src"
-git archive "$base" | tar -x -C "$burst/old-src"
-build "$burst/old-src" "$burst/old"
-build "$root" "$burst/new"
+if [ "$(cat "$burst/old-src/.commit" 2>/dev/null)" != "$(git rev-parse "$base")" ]; then
+  rm -rf "$burst/old-src"
+  mkdir -p "$burst/old-src"
+  git archive "$base" | tar -x -C "$burst/old-src"
+  git rev-parse "$base" >"$burst/old-src/.commit"
+fi
+build "$burst/old-src" "$burst/old-target" "$burst/old"
+build "$root" "$CARGO_TARGET_DIR" "$burst/new"
 if cmp -s "$burst/old/chat" "$burst/new/chat"; then
   echo "old and new chat binaries are identical: the copy went wrong" >&2
   exit 1
@@ -134,6 +140,10 @@ fi
 # instructions: callgrind counts (repeatable on a busy machine), per connection.
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 out_dir="$burst/callgrind"
+# valgrind counts every iteration of `rep stosb` / `rep movsb` as one instruction, so glibc's
+# memset and memcpy of a few KiB (which use them) would count ~1 instruction per byte;
+# these thresholds keep glibc on its vector loops, whose count reflects the work.
+tunables=GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=4294967295:glibc.cpu.x86_rep_movsb_threshold=4294967295
 mkdir -p "$out_dir"
 total_ir() { # the summary of a callgrind output file
   sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$1" | head -1
@@ -147,7 +157,7 @@ for which in old new; do
   # has closed: the cost of a whole session, accept to close.
   p=$((port + 2))
   rm -f "$out_dir/server-$which".*
-  start_server "$which" "$p" valgrind --tool=callgrind \
+  start_server "$which" "$p" env "$tunables" valgrind --tool=callgrind \
     --callgrind-out-file="$out_dir/server-$which.%p"
   loadgen "$p" 100 0 >/dev/null
   sleep 1
@@ -166,7 +176,7 @@ for which in old new; do
   p=$((port + 3))
   start_server new "$p"
   rm -f "$out_dir/loadgen-$which".*
-  "${loadgen_pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$out_dir/loadgen-$which.%p" \
+  "${loadgen_pin[@]}" env "$tunables" valgrind --tool=callgrind --callgrind-out-file="$out_dir/loadgen-$which.%p" \
     "$burst/$which/loadgen" conns --url "ws://127.0.0.1:$p/ws" --connections "$connections" \
     --concurrency "$concurrency" --hold 0 >/dev/null 2>&1 || true
   stop_server

@@ -135,24 +135,28 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
     let engine = inner.engine.clone();
     upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "WebSocket upgrade failed"))
-        .on_upgrade(move |ws| async move {
-            let _slot = guard;
-            ctx.tracker.connection_opened();
-            let span_principal = principal.as_ref().map(|p| p.name().to_owned());
-            let (session, outbound) = engine.open_session(TransportInfo {
-                principal,
-                remote_addr,
-                subprotocol,
-            });
-            let span = tracing::info_span!(
-                "stomp_session",
-                session = %session.id(),
-                principal = span_principal.as_deref().unwrap_or(""),
-                remote = ?remote_addr,
-                subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
-            );
-            socket::run(ws, session, outbound, ctx)
-                .instrument(span)
-                .await;
+        // Boxed, for the same reason as the connection's task in `serve`: the task axum
+        // spawns holds a pointer instead of the whole session's state.
+        .on_upgrade(move |ws| {
+            Box::pin(async move {
+                let _slot = guard;
+                ctx.tracker.connection_opened();
+                let span_principal = principal.as_ref().map(|p| p.name().to_owned());
+                let (session, outbound) = engine.open_session(TransportInfo {
+                    principal,
+                    remote_addr,
+                    subprotocol,
+                });
+                let span = tracing::info_span!(
+                    "stomp_session",
+                    session = %session.id(),
+                    principal = span_principal.as_deref().unwrap_or(""),
+                    remote = ?remote_addr,
+                    subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
+                );
+                socket::run(ws, session, outbound, ctx)
+                    .instrument(span)
+                    .await;
+            })
         })
 }

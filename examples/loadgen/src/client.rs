@@ -8,6 +8,8 @@ use stomp_core::codec::{encode, Decoded, Decoder, Limits};
 use stomp_core::{Command, Frame, Version};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{generate_key, Request};
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_KEY;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -54,31 +56,76 @@ pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> 
 pub(crate) async fn connect_timed(
     target: &Target,
 ) -> Result<(Writer, Reader, std::time::Duration), Error> {
-    let mut request = target
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad url: {e}"))?;
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("v12.stomp, v11.stomp"),
-    );
-    let config = WebSocketConfig::default()
-        .read_buffer_size(target.read_buffer)
-        .write_buffer_size(4096);
-    let uri = request.uri();
-    let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
-    let port = uri.port_u16().unwrap_or(80);
+    connect_prepared(target, &Handshake::new(target)?).await
+}
+
+/// A target's WebSocket upgrade request and TCP address, parsed once for many connections
+/// (the `conns` burst opens thousands): each connection clones it and takes a fresh
+/// `Sec-WebSocket-Key`.
+#[derive(Debug, Clone)]
+pub(crate) struct Handshake {
+    request: Request,
+    host: String,
+    port: u16,
+    config: WebSocketConfig,
+}
+
+impl Handshake {
+    /// Parses `target`'s URL and builds its upgrade request (subprotocols `v12.stomp`,
+    /// `v11.stomp`).
+    pub(crate) fn new(target: &Target) -> Result<Handshake, Error> {
+        let mut request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("bad url: {e}"))?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("v12.stomp, v11.stomp"),
+        );
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(target.read_buffer)
+            .write_buffer_size(4096);
+        Ok(Handshake {
+            request,
+            host,
+            port,
+            config,
+        })
+    }
+
+    /// The request for one connection: a clone with its own random key.
+    fn request(&self) -> Request {
+        let mut request = self.request.clone();
+        if let Ok(key) = HeaderValue::from_str(&generate_key()) {
+            request.headers_mut().insert(SEC_WEBSOCKET_KEY, key);
+        }
+        request
+    }
+}
+
+/// As [`connect_timed`], with the upgrade request prepared by [`Handshake::new`].
+pub(crate) async fn connect_prepared(
+    target: &Target,
+    handshake: &Handshake,
+) -> Result<(Writer, Reader, std::time::Duration), Error> {
     let began = std::time::Instant::now();
-    let tcp = TcpStream::connect((host, port))
+    let tcp = TcpStream::connect((handshake.host.as_str(), handshake.port))
         .await
         .map_err(|e| format!("tcp connect: {e}"))?;
     let tcp_connect = began.elapsed();
     let _ = tcp.set_nodelay(true);
     let (ws, _) = tokio_tungstenite::client_async_with_config(
-        request,
+        handshake.request(),
         MaybeTlsStream::Plain(tcp),
-        Some(config),
+        Some(handshake.config),
     )
     .await
     .map_err(|e| format!("websocket connect: {e}"))?;
