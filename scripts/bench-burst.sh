@@ -42,8 +42,12 @@ case "$mode" in
   *) echo "usage: bench-burst.sh [times|instructions]" >&2; exit 2 ;;
 esac
 
-# Room for every session on both ends (server and load generator), plus spare.
-ulimit -n "$(( connections * 2 + 1000 > 20000 ? connections * 2 + 1000 : 20000 ))"
+# A file descriptor per session in the server and another in the load generator (each is
+# its own process), plus spare; at most the hard limit.
+want=$(( connections + 1000 > 20000 ? connections + 1000 : 20000 ))
+hard="$(ulimit -Hn)"
+[ "$hard" != unlimited ] && [ "$hard" -lt "$want" ] && want="$hard"
+ulimit -n "$want"
 
 build() { # build SRC_DIR TARGET_DIR DEST_DIR
   CARGO_TARGET_DIR="$2" cargo build --release --quiet --manifest-path "$1/Cargo.toml" \

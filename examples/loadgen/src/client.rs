@@ -245,3 +245,36 @@ pub(crate) fn send(destination: &str, body: Bytes) -> Frame {
         .header("content-type", "text/plain")
         .body(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_handshake() {
+        let target = Target {
+            url: "ws://[::1]:61999/ws".into(),
+            login: None,
+            passcode: None,
+            host: "/".into(),
+            read_buffer: 4096,
+        };
+        let handshake = Handshake::new(&target).expect("valid url");
+        assert_eq!((handshake.host.as_str(), handshake.port), ("::1", 61999));
+        let (a, b) = (handshake.request(), handshake.request());
+        assert_eq!(a.uri().path(), "/ws");
+        assert_eq!(
+            a.headers()["sec-websocket-protocol"],
+            "v12.stomp, v11.stomp"
+        );
+        // Every connection sends its own nonce (RFC 6455 4.1), not the template's.
+        let key = |r: &Request| r.headers()[SEC_WEBSOCKET_KEY].clone();
+        assert_ne!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&handshake.request));
+        let bad = Target {
+            url: "ws://".into(),
+            ..target
+        };
+        assert!(Handshake::new(&bad).is_err());
+    }
+}
