@@ -151,8 +151,10 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
                 remote = ?remote_addr,
                 subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
             );
-            // The connection's future is returned as is (no `async` block around it),
-            // so that the session and the socket are stored once in the task.
-            socket::run(ws.split(), session, outbound, ctx, guard).instrument(span)
+            // The connection's future is returned without an `async` block around it (so
+            // the session and the socket are stored once) and boxed, for the same reason as
+            // the connection's task in `serve`: the task axum spawns holds a pointer, not
+            // the whole session's state, and spawning does not copy it.
+            Box::pin(socket::run(ws.split(), session, outbound, ctx, guard).instrument(span))
         })
 }

@@ -253,7 +253,9 @@ where
             shutdown: shutdown_rx.clone(),
             close: close_rx.clone(),
         };
-        tokio::spawn(connection.run());
+        // Boxed: the connection's future (hyper's whole HTTP/1 state) is large, and a task
+        // moves its future on spawn and again when it finishes; boxed, it moves a pointer.
+        tokio::spawn(Box::pin(connection.run()));
     }
     drop(listener);
     drop(shutdown_rx);

@@ -12,6 +12,8 @@ use stomp_core::codec::{encode, Decoded, Decoder, Limits};
 use stomp_core::{Command, Frame, Version};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{generate_key, Request};
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_KEY;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -82,32 +84,77 @@ pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> 
 pub(crate) async fn connect_timed(
     target: &Target,
 ) -> Result<(Writer, Reader, std::time::Duration), Error> {
-    let mut request = target
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad url: {e}"))?;
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("v12.stomp, v11.stomp"),
-    );
-    let config = WebSocketConfig::default()
-        .read_buffer_size(target.read_buffer)
-        .write_buffer_size(4096);
-    let uri = request.uri();
-    let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
-    let port = uri.port_u16().unwrap_or(80);
+    connect_prepared(target, &Handshake::new(target)?).await
+}
+
+/// A target's WebSocket upgrade request and TCP address, parsed once for many connections
+/// (the `conns` burst opens thousands): each connection clones it and takes a fresh
+/// `Sec-WebSocket-Key`.
+#[derive(Debug, Clone)]
+pub(crate) struct Handshake {
+    request: Request,
+    host: String,
+    port: u16,
+    config: WebSocketConfig,
+}
+
+impl Handshake {
+    /// Parses `target`'s URL and builds its upgrade request (subprotocols `v12.stomp`,
+    /// `v11.stomp`).
+    pub(crate) fn new(target: &Target) -> Result<Handshake, Error> {
+        let mut request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("bad url: {e}"))?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("v12.stomp, v11.stomp"),
+        );
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(target.read_buffer)
+            .write_buffer_size(4096);
+        Ok(Handshake {
+            request,
+            host,
+            port,
+            config,
+        })
+    }
+
+    /// The request for one connection: a clone with its own random key.
+    fn request(&self) -> Request {
+        let mut request = self.request.clone();
+        if let Ok(key) = HeaderValue::from_str(&generate_key()) {
+            request.headers_mut().insert(SEC_WEBSOCKET_KEY, key);
+        }
+        request
+    }
+}
+
+/// As [`connect_timed`], with the upgrade request prepared by [`Handshake::new`].
+pub(crate) async fn connect_prepared(
+    target: &Target,
+    handshake: &Handshake,
+) -> Result<(Writer, Reader, std::time::Duration), Error> {
     let began = std::time::Instant::now();
     let tcp = target
-        .tcp_connect(host, port)
+        .tcp_connect(handshake.host.as_str(), handshake.port)
         .await
         .map_err(|e| format!("tcp connect: {e}"))?;
     let tcp_connect = began.elapsed();
     let _ = tcp.set_nodelay(true);
     let (ws, _) = tokio_tungstenite::client_async_with_config(
-        request,
+        handshake.request(),
         MaybeTlsStream::Plain(tcp),
-        Some(config),
+        Some(handshake.config),
     )
     .await
     .map_err(|e| format!("websocket connect: {e}"))?;
@@ -226,4 +273,37 @@ pub(crate) fn send(destination: &str, body: Bytes) -> Frame {
         .header("destination", destination)
         .header("content-type", "text/plain")
         .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_handshake() {
+        let target = Target {
+            url: "ws://[::1]:61999/ws".into(),
+            login: None,
+            passcode: None,
+            host: "/".into(),
+            read_buffer: 4096,
+        };
+        let handshake = Handshake::new(&target).expect("valid url");
+        assert_eq!((handshake.host.as_str(), handshake.port), ("::1", 61999));
+        let (a, b) = (handshake.request(), handshake.request());
+        assert_eq!(a.uri().path(), "/ws");
+        assert_eq!(
+            a.headers()["sec-websocket-protocol"],
+            "v12.stomp, v11.stomp"
+        );
+        // Every connection sends its own nonce (RFC 6455 4.1), not the template's.
+        let key = |r: &Request| r.headers()[SEC_WEBSOCKET_KEY].clone();
+        assert_ne!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&handshake.request));
+        let bad = Target {
+            url: "ws://".into(),
+            ..target
+        };
+        assert!(Handshake::new(&bad).is_err());
+    }
 }

@@ -69,6 +69,14 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     result.server_rss_before_bytes = plan.server_pid.and_then(probe::rss_bytes);
     let cpu = CpuMark::start(plan.server_pid);
 
+    let handshake = match client::Handshake::new(target) {
+        Ok(handshake) => Arc::new(handshake),
+        Err(e) => {
+            result.errors.push(e);
+            return result;
+        }
+    };
+    let target = Arc::new(target.clone());
     let gate = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let dropped = Arc::new(AtomicU64::new(0));
     let connected = Arc::new(AtomicU64::new(0));
@@ -77,12 +85,15 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
     let (done_tx, mut done_rx) =
         tokio::sync::mpsc::channel::<Result<(Duration, Duration), String>>(1024);
     for _ in 0..plan.connections {
-        let (target, gate, done) = (target.clone(), gate.clone(), done_tx.clone());
+        let (target, handshake) = (target.clone(), handshake.clone());
+        let (gate, done) = (gate.clone(), done_tx.clone());
         let (dropped, connected) = (dropped.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let began = Instant::now();
-            let outcome = client::connect_timed(&target).await;
+            // Boxed: the task's future stays small, so spawning it and finishing it move a
+            // pointer instead of the whole handshake's state.
+            let outcome = Box::pin(client::connect_prepared(&target, &handshake)).await;
             let took = began.elapsed();
             drop(permit);
             match outcome {
