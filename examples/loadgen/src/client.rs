@@ -287,6 +287,8 @@ mod tests {
             passcode: None,
             host: "/".into(),
             read_buffer: 4096,
+            sources: 1,
+            next_source: Arc::default(),
         };
         let handshake = Handshake::new(&target).expect("valid url");
         assert_eq!((handshake.host.as_str(), handshake.port), ("::1", 61999));
