@@ -54,6 +54,35 @@ pub(crate) async fn connect(target: &Target) -> Result<(Writer, Reader), Error> 
 pub(crate) async fn connect_timed(
     target: &Target,
 ) -> Result<(Writer, Reader, std::time::Duration), Error> {
+    let (mut writer, mut reader, tcp_connect) = open(target).await?;
+    let mut connect = Frame::new(Command::Connect)
+        .header("accept-version", "1.1,1.2")
+        .header("host", target.host.as_str())
+        .header("heart-beat", "0,0");
+    if let Some(login) = &target.login {
+        connect = connect.header("login", login.as_str());
+    }
+    if let Some(passcode) = &target.passcode {
+        connect = connect.header("passcode", passcode.as_str());
+    }
+    writer.send(&connect).await?;
+    let connected = reader.next_frame().await?;
+    if connected.command != Command::Connected {
+        return Err(describe_error(&connected));
+    }
+    let version = match connected.headers.version() {
+        Some("1.0") => Version::V1_0,
+        Some("1.1") => Version::V1_1,
+        _ => Version::V1_2,
+    };
+    writer.version = version;
+    reader.decoder.set_version(version);
+    Ok((writer, reader, tcp_connect))
+}
+
+/// Opens the WebSocket (offering `v12.stomp, v11.stomp`) without sending CONNECT; also
+/// returns how long the TCP connect took.
+pub(crate) async fn open(target: &Target) -> Result<(Writer, Reader, std::time::Duration), Error> {
     let mut request = target
         .url
         .as_str()
@@ -83,38 +112,16 @@ pub(crate) async fn connect_timed(
     .await
     .map_err(|e| format!("websocket connect: {e}"))?;
     let (sink, stream) = ws.split();
-    let mut writer = Writer {
+    let writer = Writer {
         sink,
         version: Version::V1_2,
         buf: BytesMut::new(),
     };
-    let mut reader = Reader {
+    let reader = Reader {
         stream,
         decoder: Decoder::new(Limits::default()),
         buf: BytesMut::new(),
     };
-    let mut connect = Frame::new(Command::Connect)
-        .header("accept-version", "1.1,1.2")
-        .header("host", target.host.as_str())
-        .header("heart-beat", "0,0");
-    if let Some(login) = &target.login {
-        connect = connect.header("login", login.as_str());
-    }
-    if let Some(passcode) = &target.passcode {
-        connect = connect.header("passcode", passcode.as_str());
-    }
-    writer.send(&connect).await?;
-    let connected = reader.next_frame().await?;
-    if connected.command != Command::Connected {
-        return Err(describe_error(&connected));
-    }
-    let version = match connected.headers.version() {
-        Some("1.0") => Version::V1_0,
-        Some("1.1") => Version::V1_1,
-        _ => Version::V1_2,
-    };
-    writer.version = version;
-    reader.decoder.set_version(version);
     Ok((writer, reader, tcp_connect))
 }
 

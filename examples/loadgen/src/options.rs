@@ -7,7 +7,7 @@ use crate::conns::ConnPlan;
 use crate::traffic::{Group, Plan};
 
 pub(crate) const USAGE: &str = "\
-usage: loadgen <fanout|pairs|latency|app|conns|durable> --url ws://HOST:PORT/PATH [options]
+usage: loadgen <fanout|pairs|latency|app|conns|durable|soak> --url ws://HOST:PORT/PATH [options]
   --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
   --server-pid PID         server CPU and memory from /proc
   --subscribers N          fanout/app: 100, latency: 10; durable: 1 consumer while
@@ -25,7 +25,16 @@ usage: loadgen <fanout|pairs|latency|app|conns|durable> --url ws://HOST:PORT/PAT
   --connections C          conns: 10000
   --concurrency K          handshakes in flight (default 64)
   --hold S                 conns: idle time once all are connected (default 5)
-  --read-buffer B          client WebSocket read buffer (default 16384, conns 4096)";
+  --read-buffer B          client WebSocket read buffer (default 16384, conns 4096)
+soak (well-behaved chat traffic while the attacks of issue 14 repeat; --duration is the
+      soak's length, --rate the ticks per session per second, default 1):
+  --sessions N             well-behaved chat sessions (default 50, rooms of 5, pairs)
+  --attacks A,B,..         pattern,backlog,unacked,state,slow-http,conns,stomp10 (default
+                           all; \"none\" for traffic alone)
+  --pause S                pause between two rounds of one attack (default 10)
+  --csv PATH               server samples (RSS, CPU, gauges from /metrics) every 10 s
+  --sample-every S         sampling period (default 10)
+  --settle S               idle time after the soak before the last sample (default 20)";
 
 /// Which scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +45,7 @@ pub(crate) enum Scenario {
     App,
     Conns,
     Durable,
+    Soak,
 }
 
 impl Scenario {
@@ -47,6 +57,7 @@ impl Scenario {
             Scenario::App => "app",
             Scenario::Conns => "conns",
             Scenario::Durable => "durable",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -73,6 +84,12 @@ pub(crate) struct Options {
     concurrency: usize,
     hold: f64,
     read_buffer: Option<usize>,
+    sessions: usize,
+    attacks: Vec<crate::soak::Attack>,
+    pause: f64,
+    csv: Option<std::path::PathBuf>,
+    sample_every: f64,
+    settle: f64,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -91,6 +108,7 @@ impl Options {
             Some("app") => Scenario::App,
             Some("conns") => Scenario::Conns,
             Some("durable") => Scenario::Durable,
+            Some("soak") => Scenario::Soak,
             Some(other) => return Err(format!("unknown scenario {other}")),
             None => return Err("no scenario".into()),
         };
@@ -103,7 +121,11 @@ impl Options {
             server_pid: None,
             subscribers: None,
             pairs: 50,
-            rate: (scenario == Scenario::Latency).then_some(1000.0),
+            rate: match scenario {
+                Scenario::Latency => Some(1000.0),
+                Scenario::Soak => Some(1.0),
+                _ => None,
+            },
             duration: 10.0,
             messages: 10_000_000,
             window: None,
@@ -114,6 +136,12 @@ impl Options {
             concurrency: 64,
             hold: 5.0,
             read_buffer: None,
+            sessions: 50,
+            attacks: crate::soak::Attack::ALL.to_vec(),
+            pause: 10.0,
+            csv: None,
+            sample_every: 10.0,
+            settle: 20.0,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -140,6 +168,12 @@ impl Options {
                 "--concurrency" => o.concurrency = number(&flag, v)?,
                 "--hold" => o.hold = number(&flag, v)?,
                 "--read-buffer" => o.read_buffer = Some(number(&flag, v)?),
+                "--sessions" => o.sessions = number(&flag, v)?,
+                "--attacks" => o.attacks = parse_attacks(v)?,
+                "--pause" => o.pause = number(&flag, v)?,
+                "--csv" => o.csv = Some(value.into()),
+                "--sample-every" => o.sample_every = number(&flag, v)?,
+                "--settle" => o.settle = number(&flag, v)?,
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -149,6 +183,16 @@ impl Options {
         let bounded = |x: f64| x.is_finite() && (0.0..=3600.0).contains(&x);
         if !bounded(o.duration) || !bounded(o.drain) || !bounded(o.hold) {
             return Err("--duration, --drain and --hold are seconds, at most 3600".into());
+        }
+        if !bounded(o.pause)
+            || !bounded(o.settle)
+            || !bounded(o.sample_every)
+            || o.sample_every < 1.0
+        {
+            return Err("--pause, --settle and --sample-every are seconds (1..3600)".into());
+        }
+        if o.scenario == Scenario::Soak && (o.sessions < 2 || o.rate.is_none()) {
+            return Err("soak needs --sessions of at least 2 and a --rate above 0".into());
         }
         if o.window == Some(0) {
             return Err("--window must be at least 1".into());
@@ -175,6 +219,8 @@ impl Options {
     pub(crate) fn time_limit(&self) -> Duration {
         let busy = match self.scenario {
             Scenario::Conns => self.hold + 120.0,
+            // Set-up, the drain, the attacks' last rounds (at most 300 s), the settling.
+            Scenario::Soak => self.duration + self.settle + 600.0,
             _ => self.duration + self.drain + 180.0,
         };
         Duration::from_secs_f64(busy)
@@ -239,6 +285,23 @@ impl Options {
         }
     }
 
+    /// The `soak` scenario's plan.
+    pub(crate) fn soak_plan(&self, run: &str) -> crate::soak::SoakPlan {
+        crate::soak::SoakPlan {
+            run: run.to_owned(),
+            sessions: self.sessions,
+            rate: self.rate.unwrap_or(1.0),
+            duration: Duration::from_secs_f64(self.duration),
+            drain: Duration::from_secs_f64(self.drain),
+            pause: Duration::from_secs_f64(self.pause),
+            attacks: self.attacks.clone(),
+            csv: self.csv.clone(),
+            server_pid: self.server_pid,
+            sample_every: Duration::from_secs_f64(self.sample_every),
+            settle: Duration::from_secs_f64(self.settle),
+        }
+    }
+
     pub(crate) fn conn_plan(&self) -> ConnPlan {
         ConnPlan {
             connections: self.connections,
@@ -246,8 +309,26 @@ impl Options {
             hold: Duration::from_secs_f64(self.hold),
             ramp_limit: Duration::from_secs(90),
             server_pid: self.server_pid,
+            progress: true,
         }
     }
+}
+
+/// `pattern,conns`, `all` or `none`.
+fn parse_attacks(list: &str) -> Result<Vec<crate::soak::Attack>, String> {
+    use crate::soak::Attack;
+    match list {
+        "all" => return Ok(Attack::ALL.to_vec()),
+        "none" => return Ok(Vec::new()),
+        _ => {}
+    }
+    let mut attacks = list
+        .split(',')
+        .map(|name| Attack::parse(name.trim()).ok_or_else(|| format!("--attacks: unknown {name}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    attacks.sort();
+    attacks.dedup();
+    Ok(attacks)
 }
 
 #[cfg(test)]
@@ -266,6 +347,17 @@ mod tests {
         let o = parse("pairs --url ws://x/ws --rate 0").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.rate, None);
         assert_eq!(o.plan("r").groups.len(), 50);
+        let o = parse("soak --url ws://x/ws --attacks conns,pattern,conns --duration 120")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = o.soak_plan("r");
+        assert_eq!(
+            plan.attacks,
+            [crate::soak::Attack::Pattern, crate::soak::Attack::Conns]
+        );
+        assert_eq!((plan.sessions, plan.rate), (50, 1.0));
+        assert_eq!(plan.duration, Duration::from_secs(120));
+        let o = parse("soak --url ws://x/ws --attacks none").unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.soak_plan("r").attacks.is_empty());
         let o = parse("app --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.plan("r").groups[0].publish_to, "/app/fanout/lg-r-0");
         assert_eq!(o.plan("r").groups[0].subscribe_to, "/topic/lg-r-0");
@@ -277,6 +369,10 @@ mod tests {
             "fanout --url ws://x --duration 99999",
             "fanout --url ws://x --window 0",
             "fanout --url ws://x --subscribers",
+            "soak --url ws://x --attacks pattern,nope",
+            "soak --url ws://x --sessions 1",
+            "soak --url ws://x --rate 0",
+            "soak --url ws://x --sample-every 0",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
