@@ -4,6 +4,7 @@
 # of issue 14 repeats (loadgen's `soak` scenario). Writes, under target/soak/ (or $SOAK_OUT):
 #   soak-STAMP.json    the report (well-behaved totals, what each attack got, samples)
 #   rss-STAMP.csv      server RSS, CPU and gauges every 10 s
+#   progress-STAMP.log progress lines, then the result as Markdown tables
 #   chat-STAMP.log     the server's output
 #   machine-STAMP.txt  the machine's state before and after
 #
@@ -60,7 +61,7 @@ STATUS=0
 nice -n "${SOAK_NICE:-5}" "$TARGET_DIR/release/loadgen" soak \
   --url "ws://127.0.0.1:$PORT/ws" --server-pid "$CHAT_PID" \
   --duration "$((MINUTES * 60))" --csv "$OUT/rss-$STAMP.csv" ${SOAK_ARGS:-} \
-  >"$OUT/soak-$STAMP.json" || STATUS=$?
+  >"$OUT/soak-$STAMP.json" 2> >(tee "$OUT/progress-$STAMP.log" >&2) || STATUS=$?
 
 machine_state "after" >>"$MACHINE"
 kill "$CHAT_PID" 2>/dev/null || true

@@ -9,6 +9,7 @@
 
 mod attacks;
 mod chat;
+mod report;
 mod sample;
 
 use std::path::PathBuf;
@@ -244,6 +245,7 @@ pub(crate) async fn run(target: &Target, plan: &SoakPlan) -> SoakResult {
     result.samples.push(last);
     result.rss_kib_start = result.samples.first().and_then(|s| s.rss_kib);
     result.rss_kib_max = result.samples.iter().filter_map(|s| s.rss_kib).max();
+    eprintln!("\n{}", report::markdown(&result, 60.0));
     result
 }
 
