@@ -12,13 +12,15 @@ use tokio::net::TcpStream;
 use crate::probe;
 
 /// The gauges read from `/metrics` (summed over their labels), one CSV column each.
-pub(crate) const METRICS: [&str; 6] = [
+pub(crate) const METRICS: [&str; 8] = [
     "stomp_sessions",
     "stomp_subscriptions",
     "stomp_broker_queued_messages",
     "stomp_broker_pending_acks",
     "stomp_outbound_queued_frames",
     "stomp_outbound_queued_bytes",
+    "stomp_memory_budget_used_bytes",
+    "stomp_memory_budget_sessions_bytes",
 ];
 
 /// Largest `/metrics` answer read.
