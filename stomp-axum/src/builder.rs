@@ -1,5 +1,9 @@
-//! [`StompBuilder`]: engine settings, application handlers and transport settings of a
-//! [`Stomp`] endpoint.
+//! [`StompBuilder`]: everything a [`Stomp`] endpoint is configured with, in one builder:
+//! engine settings (destination prefixes, broker, handlers, limits, timeouts), the
+//! application state and transport settings.
+
+mod engine_settings;
+mod state;
 
 use std::future::Future;
 use std::time::Duration;
@@ -7,8 +11,8 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use stomp_core::app::{
-    AppDispatch, AppErrorPolicy, AppRouter, AppRouterBuilder, Controller, IntoExceptionRoute,
-    MappedHandler, RouteError,
+    AppDispatch, AppErrorPolicy, AppRouterBuilder, Controller, IntoExceptionRoute, MappedHandler,
+    RouteError,
 };
 use stomp_core::backplane::BackplaneBroker;
 use stomp_core::broker::{Broker, SimpleBroker, SimpleBrokerConfig};
@@ -25,20 +29,45 @@ use crate::handshake::{HandshakeRejection, PrincipalResolver};
 use crate::origin::{AllowedHosts, AllowedOrigins};
 use crate::stomp::Stomp;
 
-/// Builds a [`Stomp`]: engine settings (destination prefixes, broker, handlers) and
-/// transport settings (origins, handshake principal, limits).
+pub use state::{HasState, NoState, StateReady};
+
+/// Builds a [`Stomp`]: every setting of the endpoint is a method here (destination
+/// prefixes, broker, relay or backplane, handlers and their state, authentication,
+/// interceptors, limits, timeouts, origins).
 ///
-/// `S` is the application state handlers extract with `State<T>`; it is fixed by
-/// [`with_state`](Self::with_state), after which the builder is a `StompBuilder<()>`.
+/// `S` is the application state handlers extract with `State<T>` (`T: FromRef<S>`);
+/// `St` records whether it was given ([`NoState`] / [`HasState`]). Handlers and
+/// [`with_state`](Self::with_state) come in either order; a builder whose handlers need a
+/// state does not compile without one:
+///
+/// ```compile_fail,E0277
+/// use stomp_axum::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct AppState { greeting: &'static str }
+///
+/// #[message_mapping("/greet")]
+/// async fn greet(State(app): State<AppState>) -> String { app.greeting.to_owned() }
+///
+/// // No `.with_state(..)`: `build` is not available.
+/// let stomp = Stomp::builder().handler(greet).build();
+/// ```
 #[must_use]
-pub struct StompBuilder<S = ()> {
+pub struct StompBuilder<S = (), St = NoState> {
     engine: EngineBuilder,
     config: TransportConfig,
     principal_resolver: Option<PrincipalResolver>,
     routes: AppRouterBuilder<S>,
     has_routes: bool,
-    stated: Option<Result<StatedRoutes, BuildError>>,
+    state: St,
     custom_app: bool,
+    /// The relay given to [`relay`](Self::relay): its user registry sync starts at build.
+    #[cfg(feature = "relay")]
+    relay: Option<stomp_core::relay::Relay>,
+    /// The Redis backplane given to [`redis_backplane`](Self::redis_backplane), started at
+    /// build.
+    #[cfg(feature = "redis")]
+    redis: Option<stomp_core::backplane::redis::RedisConfig>,
     /// `simple_broker`'s prefixes, turned into a `SimpleBroker` at build time.
     simple_prefixes: Option<Vec<String>>,
     queue_prefixes: Vec<String>,
@@ -51,11 +80,7 @@ pub struct StompBuilder<S = ()> {
     error_policy: AppErrorPolicy,
 }
 
-/// The handlers and their state after `with_state`, built into the router at `build` (so
-/// settings given after `with_state`, such as the error policy, still apply).
-type StatedRoutes = Box<dyn FnOnce(AppErrorPolicy) -> Result<AppRouter, RouteError> + Send>;
-
-impl<S> std::fmt::Debug for StompBuilder<S> {
+impl<S, St> std::fmt::Debug for StompBuilder<S, St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StompBuilder")
             .field("config", &self.config)
@@ -76,13 +101,16 @@ pub enum BuildError {
     /// The handlers' routes are invalid (bad template, conflict).
     #[error("invalid STOMP handler routes: {0}")]
     Routes(#[from] RouteError),
-    /// Handlers were added both before and after `with_state`, or next to a custom
-    /// [`app`](StompBuilder::app) dispatcher.
-    #[error("handlers were given in two places (before and after with_state, or beside app())")]
+    /// The Redis backplane cannot start with its configuration (feature `redis`).
+    #[cfg(feature = "redis")]
+    #[error("the Redis backplane cannot start: {0}")]
+    Backplane(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Handlers were added next to a custom [`app`](StompBuilder::app) dispatcher.
+    #[error("handlers were given beside a custom app() dispatcher")]
     TwoApplications,
 }
 
-impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
+impl<S: Clone + Send + Sync + 'static> StompBuilder<S, NoState> {
     pub(crate) fn new() -> Self {
         StompBuilder {
             engine: EngineBuilder::default(),
@@ -90,8 +118,12 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
             principal_resolver: None,
             routes: AppRouterBuilder::new(),
             has_routes: false,
-            stated: None,
+            state: NoState,
             custom_app: false,
+            #[cfg(feature = "relay")]
+            relay: None,
+            #[cfg(feature = "redis")]
+            redis: None,
             simple_prefixes: None,
             queue_prefixes: vec!["/queue".to_owned()],
             #[cfg(feature = "durable")]
@@ -102,6 +134,33 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         }
     }
 
+    /// Gives the handlers their state (what `State<T>` extracts, `T: FromRef<S>`; axum's
+    /// `#[derive(FromRef)]` applies). Before or after the handlers, in any order; once.
+    pub fn with_state(self, state: S) -> StompBuilder<S, HasState<S>> {
+        StompBuilder {
+            engine: self.engine,
+            config: self.config,
+            principal_resolver: self.principal_resolver,
+            routes: self.routes,
+            has_routes: self.has_routes,
+            state: HasState(state),
+            custom_app: self.custom_app,
+            #[cfg(feature = "relay")]
+            relay: self.relay,
+            #[cfg(feature = "redis")]
+            redis: self.redis,
+            simple_prefixes: self.simple_prefixes,
+            queue_prefixes: self.queue_prefixes,
+            #[cfg(feature = "durable")]
+            durable: self.durable,
+            #[cfg(feature = "durable")]
+            simple_data_dir: self.simple_data_dir,
+            error_policy: self.error_policy,
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
     /// Adds a handler (a fn annotated with `#[message_mapping]` or `#[subscribe_mapping]`).
     pub fn handler<H: MappedHandler<S>>(mut self, handler: H) -> Self {
         self.routes = self.routes.handler(handler);
@@ -121,34 +180,6 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self.routes = self.routes.exception_handler(handler);
         self.has_routes = true;
         self
-    }
-
-    /// Gives the handlers their state (what `State<T>` extracts, `T: FromRef<S>`).
-    pub fn with_state(self, state: S) -> StompBuilder<()> {
-        let stated = if self.stated.is_some() {
-            Some(Err(BuildError::TwoApplications))
-        } else {
-            let routes = self.routes;
-            let deferred: StatedRoutes =
-                Box::new(move |policy| routes.error_policy(policy).build_with_state(state));
-            Some(Ok(deferred))
-        };
-        StompBuilder {
-            engine: self.engine,
-            config: self.config,
-            principal_resolver: self.principal_resolver,
-            routes: AppRouterBuilder::new(),
-            has_routes: false,
-            stated,
-            custom_app: self.custom_app,
-            simple_prefixes: self.simple_prefixes,
-            queue_prefixes: self.queue_prefixes,
-            #[cfg(feature = "durable")]
-            durable: self.durable,
-            #[cfg(feature = "durable")]
-            simple_data_dir: self.simple_data_dir,
-            error_policy: self.error_policy,
-        }
     }
 
     /// What the handlers' router does with application errors (extractor rejections,
@@ -184,12 +215,8 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
+        self.forget_broker();
         self.simple_prefixes = Some(prefixes.into_iter().map(Into::into).collect());
-        #[cfg(feature = "durable")]
-        {
-            self.simple_data_dir = None;
-            self.durable = None;
-        }
         self
     }
 
@@ -211,7 +238,7 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
     /// [`try_build`](StompBuilder::try_build), which returns [`BuildError::Durable`] when it
     /// cannot be.
     pub fn simple_broker_config(mut self, config: SimpleBrokerConfig) -> Self {
-        self.simple_prefixes = None;
+        self.forget_broker();
         #[cfg(feature = "durable")]
         if config.data_dir_value().is_some() {
             self.durable = Some(config);
@@ -240,26 +267,102 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         builder
     }
 
-    /// Uses this broker (a relay, a backplane, a custom one).
-    pub fn broker(mut self, broker: impl Broker) -> Self {
-        self.simple_prefixes = None;
-        #[cfg(feature = "durable")]
-        {
-            self.durable = None;
+    /// Uses this broker (a custom one; for a relay use `relay` (feature `relay`), for a
+    /// backplane [`backplane`](Self::backplane), which also wire user destinations). A
+    /// `Relay` given here serves this instance only (its user registry is not shared with
+    /// the others), and a warning is logged.
+    pub fn broker<B: Broker>(mut self, broker: B) -> Self {
+        self.forget_broker();
+        #[cfg(feature = "relay")]
+        if (&broker as &dyn std::any::Any).is::<stomp_core::relay::Relay>() {
+            tracing::warn!(
+                "a Relay given to StompBuilder::broker: /user/ destinations will not reach \
+                 other instances; use StompBuilder::relay to share the user registry"
+            );
         }
         self.engine = self.engine.broker(broker);
         self
     }
 
-    /// Scales out over a backplane: uses `broker` and shares its user destinations with
-    /// the engine (so user destinations sent on another instance resolve here). A custom
-    /// user destination prefix belongs on the `UserDestinations` given to
-    /// `BackplaneBroker::new`, which resolves forwarded messages with it.
+    /// Relays to an external STOMP broker (RabbitMQ, ActiveMQ, Artemis), in one call:
+    /// `relay` becomes the broker, and at [`build`](Self::build) the engine's user
+    /// registry is shared with the other instances behind the same broker
+    /// ([`Relay::sync_user_registry`](stomp_core::relay::Relay::sync_user_registry)), so
+    /// `/user/{name}/...` reaches `{name}`'s sessions on every instance. Keep a clone of
+    /// `relay` for its availability and its shutdown (feature `relay`).
+    ///
+    /// ```no_run
+    /// use stomp_axum::core::relay::{Relay, RelayConfig};
+    /// use stomp_axum::Stomp;
+    ///
+    /// # async fn demo() {
+    /// let relay = Relay::start(RelayConfig::new(["127.0.0.1:61613"]).system_login("guest", "guest"));
+    /// let stomp = Stomp::builder().relay(relay.clone()).build();
+    /// # let _ = stomp;
+    /// # }
+    /// ```
+    #[cfg(feature = "relay")]
+    pub fn relay(mut self, relay: stomp_core::relay::Relay) -> Self {
+        self.forget_broker();
+        self.engine = self.engine.broker(relay.clone());
+        self.relay = Some(relay);
+        self
+    }
+
+    /// Scales out over a backplane (`stomp_core::backplane`, e.g. Redis pub/sub through
+    /// `backplane::redis::broker(url)`), in one call: uses `broker` and shares its user
+    /// destinations with the engine (so user destinations sent on another instance
+    /// resolve here). A custom user destination prefix belongs on the `UserDestinations`
+    /// given to `BackplaneBroker::new`, which resolves forwarded messages with it.
     pub fn backplane(mut self, broker: BackplaneBroker) -> Self {
         let users = broker.user_destinations().clone();
-        self.simple_prefixes = None;
+        self.forget_broker();
         self.engine = self.engine.user_destinations(users).broker(broker);
         self
+    }
+
+    /// Scales out over Redis pub/sub, in one call: at [`build`](Self::build) the Redis
+    /// backplane starts (`stomp_core::backplane::redis::broker`: an embedded broker per
+    /// instance, linked through Redis, reconnecting by itself) and is used as
+    /// [`backplane`](Self::backplane) would. A configuration it refuses is
+    /// [`BuildError::Backplane`]. User destinations keep the default `/user` prefix; for
+    /// another one, or to keep the backplane's cluster view, build the
+    /// `BackplaneBroker` yourself and give it to `backplane` (feature `redis`).
+    ///
+    /// ```no_run
+    /// use stomp_axum::core::backplane::redis::RedisConfig;
+    /// use stomp_axum::Stomp;
+    ///
+    /// # async fn demo() -> Result<(), stomp_axum::BuildError> {
+    /// let stomp = Stomp::builder()
+    ///     .redis_backplane(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat"))
+    ///     .try_build()?;
+    /// # let _ = stomp;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_backplane(mut self, config: stomp_core::backplane::redis::RedisConfig) -> Self {
+        self.forget_broker();
+        self.redis = Some(config);
+        self
+    }
+
+    /// Drops the broker chosen so far (the last broker setting wins).
+    fn forget_broker(&mut self) {
+        self.simple_prefixes = None;
+        #[cfg(feature = "durable")]
+        {
+            self.durable = None;
+            self.simple_data_dir = None;
+        }
+        #[cfg(feature = "relay")]
+        {
+            self.relay = None;
+        }
+        #[cfg(feature = "redis")]
+        {
+            self.redis = None;
+        }
     }
 
     /// A custom application dispatcher instead of annotated handlers.
@@ -294,6 +397,23 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
+    /// The engine's memory budget in bytes (default 512 MiB, for a 1 GiB server): what
+    /// all sessions and the broker may hold together (transactions, subscriptions,
+    /// outbound queues, queued messages). See
+    /// [`EngineBuilder::memory_budget`](stomp_core::engine::EngineBuilder::memory_budget).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.memory_budget(bytes);
+        self
+    }
+
+    /// The most one session may hold of the memory budget, in bytes (default 32 MiB);
+    /// past it the session gets an ERROR naming the limit. See
+    /// [`EngineBuilder::session_memory_share`](stomp_core::engine::EngineBuilder::session_memory_share).
+    pub fn session_memory_share(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.session_memory_share(bytes);
+        self
+    }
+
     /// Authenticates CONNECT frames (login/passcode or headers). Default: the handshake
     /// principal, if any, else anonymous; never the CONNECT `login` (for demos,
     /// `stomp_core::interceptor::InsecureLoginAuthenticator` takes it unchecked).
@@ -316,7 +436,9 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
-    /// Any other engine setting: `builder.engine(|e| e.server_name("chat/1.0"))`.
+    /// An escape hatch to the underlying [`EngineBuilder`]. Every engine setting has a
+    /// method of its own on this builder (prefer those); this is for code that already
+    /// configures an `EngineBuilder`.
     pub fn engine(mut self, configure: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Self {
         self.engine = configure(self.engine);
         self
@@ -399,7 +521,10 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self
     }
 
-    /// How long a graceful shutdown waits for connections to close (default 10 s).
+    /// How long [`Stomp::shutdown`] (and so a graceful shutdown through
+    /// [`Stomp::shutdown_signal`]) waits for the WebSocket connections to close after it
+    /// ended their sessions (default 10 s); it then returns `false` and leaves the rest to
+    /// the server. The sessions' own wind-down is [`drain_timeout`](Self::drain_timeout).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
@@ -442,40 +567,108 @@ impl<S: Clone + Send + Sync + 'static> StompBuilder<S> {
         self.principal_resolver = Some(PrincipalResolver::from_extractor::<E>());
         self
     }
+
+    /// As [`handshake_extractor`](Self::handshake_extractor), with the application's
+    /// state: `E: FromRequestParts<T>` runs with `state` as axum runs a handler's
+    /// extractors, so it can use `State<_>` parts of it (`FromRef`), e.g. a session
+    /// store. See [`crate::auth`].
+    pub fn handshake_extractor_with_state<E, T>(mut self, state: T) -> Self
+    where
+        E: FromRequestParts<T> + Into<Option<Principal>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.principal_resolver = Some(PrincipalResolver::from_extractor_with_state::<E, T>(state));
+        self
+    }
+
+    /// Authenticates CONNECT frames with an async closure of the
+    /// [`ConnectRequest`](stomp_core::interceptor::ConnectRequest): `Ok(Principal)` (or
+    /// `Ok(Option<Principal>)`) admits the session, `Err(Rejection)` refuses it with an
+    /// ERROR frame. Shorthand for `.authenticator(authenticator_fn(f))`; see
+    /// [`crate::auth`].
+    pub fn authenticate<F, Fut, P>(self, f: F) -> Self
+    where
+        F: Fn(stomp_core::interceptor::ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<P, stomp_core::interceptor::Rejection>> + Send + 'static,
+        P: Into<Option<Principal>>,
+    {
+        self.authenticator(stomp_core::interceptor::authenticator_fn(f))
+    }
+
+    /// Adds an inbound interceptor made of an async closure of the frame and (a clone of)
+    /// the session: the frame to pass on, or a `Rejection` that ends the session.
+    /// Shorthand for `.inbound_interceptor(inbound_fn(f))`.
+    pub fn intercept_inbound<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(stomp_core::frame::Frame, stomp_core::identity::SessionInfo) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<stomp_core::frame::Frame, stomp_core::interceptor::Rejection>>
+            + Send
+            + 'static,
+    {
+        self.inbound_interceptor(stomp_core::interceptor::inbound_fn(f))
+    }
 }
 
-impl StompBuilder<()> {
-    /// Builds the endpoint.
+// `St: StateReady<S>` is on each method, not on the impl, so a missing state is reported
+// with `StateReady`'s message (and `S` is inferred as `()` for handlers that need none).
+impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
+    /// Builds the endpoint (inside a Tokio runtime: a relay's user registry sync starts
+    /// here). Available once the handlers' state is given, or when they need none.
     ///
     /// # Panics
     /// If the handlers' routes are invalid (a configuration mistake found at startup, as
     /// axum does for conflicting routes); [`try_build`](Self::try_build) returns it instead.
-    pub fn build(self) -> Stomp {
+    pub fn build(self) -> Stomp
+    where
+        St: StateReady<S>,
+    {
         match self.try_build() {
             Ok(stomp) => stomp,
             Err(error) => panic!("{error}"),
         }
     }
 
-    /// Builds the endpoint, or says why the handlers' routes are invalid.
-    pub fn try_build(self) -> Result<Stomp, BuildError> {
+    /// Builds the endpoint, or says why it cannot be: invalid handler routes, handlers
+    /// beside a custom [`app`](Self::app), a durable store that cannot be opened.
+    pub fn try_build(self) -> Result<Stomp, BuildError>
+    where
+        St: StateReady<S>,
+    {
+        #[cfg(feature = "relay")]
+        let relay = self.relay.clone();
         let (engine, config, resolver) = self.into_engine()?;
+        let engine = engine.build();
+        #[cfg(feature = "relay")]
+        if let Some(relay) = relay {
+            // Before the endpoint exists, so no session can open unannounced.
+            relay.sync_user_registry(engine.user_registry());
+        }
         Ok(Stomp::from_endpoint(Endpoint::new(
-            engine.build(),
-            config,
-            resolver,
+            engine, config, resolver,
         )))
     }
 
     fn into_engine(
         self,
-    ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError> {
-        let policy = self.error_policy;
-        let router = match (self.stated, self.has_routes) {
-            (Some(_), true) => return Err(BuildError::TwoApplications),
-            (Some(stated), false) => Some(stated?(policy)?),
-            (None, true) => Some(self.routes.error_policy(policy).build()?),
-            (None, false) => None,
+    ) -> Result<(EngineBuilder, TransportConfig, Option<PrincipalResolver>), BuildError>
+    where
+        St: StateReady<S>,
+    {
+        let router = if self.has_routes {
+            if self.custom_app {
+                return Err(BuildError::TwoApplications);
+            }
+            let state = self.state.into_state();
+            Some(
+                self.routes
+                    .error_policy(self.error_policy)
+                    .build_with_state(state)?,
+            )
+        } else {
+            None
         };
         let mut engine = self.engine;
         if let Some(prefixes) = self.simple_prefixes {
@@ -498,10 +691,14 @@ impl StompBuilder<()> {
         if let Some(config) = self.durable {
             engine = engine.broker(SimpleBroker::open(config)?);
         }
+        #[cfg(feature = "redis")]
+        if let Some(config) = self.redis {
+            let broker = stomp_core::backplane::redis::broker(config)
+                .map_err(|e| BuildError::Backplane(Box::new(e)))?;
+            let users = broker.user_destinations().clone();
+            engine = engine.user_destinations(users).broker(broker);
+        }
         if let Some(router) = router {
-            if self.custom_app {
-                return Err(BuildError::TwoApplications);
-            }
             engine = engine.app(router);
         }
         Ok((engine, self.config, self.principal_resolver))
@@ -510,7 +707,7 @@ impl StompBuilder<()> {
 
 impl Stomp {
     /// Starts building an endpoint. The application state type `S` is inferred from
-    /// [`StompBuilder::with_state`] (`()` when there is none).
+    /// [`StompBuilder::with_state`] and the handlers (`()` when they need none).
     pub fn builder<S>() -> StompBuilder<S>
     where
         S: Clone + Send + Sync + 'static,

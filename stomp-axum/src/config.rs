@@ -37,7 +37,9 @@ pub struct TransportConfig {
     /// The `Host` names a same-origin request may use (DNS-rebinding defence). Default:
     /// `localhost`, `*.localhost` and IP addresses.
     pub allowed_hosts: AllowedHosts,
-    /// How long a graceful shutdown waits for connections to close. Default 10 s.
+    /// How long [`Stomp::shutdown`](crate::Stomp::shutdown) waits for the WebSocket
+    /// connections to close after it ended their sessions. Default 10 s. (The sessions'
+    /// own wind-down is [`StompBuilder::drain_timeout`](crate::StompBuilder::drain_timeout).)
     pub shutdown_timeout: Duration,
 }
 

@@ -9,6 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use stomp_core::Version;
 use tracing::Instrument;
 
@@ -135,8 +136,7 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
     let engine = inner.engine.clone();
     upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "WebSocket upgrade failed"))
-        .on_upgrade(move |ws| async move {
-            let _slot = guard;
+        .on_upgrade(move |ws| {
             ctx.tracker.connection_opened();
             let span_principal = principal.as_ref().map(|p| p.name().to_owned());
             let (session, outbound) = engine.open_session(TransportInfo {
@@ -151,8 +151,8 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
                 remote = ?remote_addr,
                 subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
             );
-            socket::run(ws, session, outbound, ctx)
-                .instrument(span)
-                .await;
+            // The connection's future is returned as is (no `async` block around it),
+            // so that the session and the socket are stored once in the task.
+            socket::run(ws.split(), session, outbound, ctx, guard).instrument(span)
         })
 }

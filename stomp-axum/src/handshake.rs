@@ -85,9 +85,22 @@ impl PrincipalResolver {
     where
         E: FromRequestParts<()> + Into<Option<Principal>> + Send + 'static,
     {
-        PrincipalResolver(Arc::new(|mut parts: Parts| {
+        Self::from_extractor_with_state::<E, ()>(())
+    }
+
+    /// As [`from_extractor`](Self::from_extractor), the extractor running with `state` (as
+    /// axum runs a handler's extractors with the router's state: `State<T>` and `FromRef`
+    /// parts of it, a session store, a key).
+    pub(crate) fn from_extractor_with_state<E, T>(state: T) -> Self
+    where
+        E: FromRequestParts<T> + Into<Option<Principal>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let state = Arc::new(state);
+        PrincipalResolver(Arc::new(move |mut parts: Parts| {
+            let state = Arc::clone(&state);
             Box::pin(async move {
-                E::from_request_parts(&mut parts, &())
+                E::from_request_parts(&mut parts, &state)
                     .await
                     .map(Into::into)
                     .map_err(IntoResponse::into_response)

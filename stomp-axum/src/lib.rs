@@ -2,7 +2,10 @@
 //! broker (or a relay to an external one), and a WebSocket endpoint that `@stomp/stompjs`
 //! clients talk to unchanged.
 //!
-//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`], register handlers
+//! [`Stomp`] is one STOMP endpoint: build it with [`Stomp::builder`] (every setting is a
+//! method of [`StompBuilder`]: prefixes, broker, `relay` (feature `relay`) or
+//! [`backplane`](StompBuilder::backplane), handlers and their state in either order,
+//! authentication, limits, timeouts), register handlers
 //! written with the [`prelude`]'s attribute macros, mount it with [`Stomp::layer`] or
 //! [`Stomp::router`], serve it with [`serve`] (`axum::serve` with the timeouts, listen
 //! backlog and connection cap a public server needs) and pass [`Stomp::shutdown_signal`]
@@ -39,6 +42,12 @@
 //! ```
 //!
 //! The README has a longer example (state, `#[subscribe_mapping]`, the messaging template).
+//! Coming from Spring's `@EnableWebSocketMessageBroker`? [`guide::spring`] puts each Spring
+//! STOMP annotation and configuration item beside its equivalent here.
+//!
+//! STOMP handlers take axum's own `State<T>` and `Json<T>`, and state parts come from
+//! axum's `FromRef` (`#[derive(FromRef)]` applies): the [`prelude`] re-exports those, so
+//! HTTP and STOMP handlers in one file share one state with no name clash.
 //!
 //! [`serve`] gives sessions the peer address; with `axum::serve`, serve
 //! `into_make_service_with_connect_info::<SocketAddr>()` for that.
@@ -78,6 +87,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 mod builder;
 #[cfg(feature = "client")]
 pub mod client;
@@ -94,7 +104,7 @@ mod stomp;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use builder::{BuildError, StompBuilder};
+pub use builder::{BuildError, HasState, NoState, StateReady, StompBuilder};
 pub use config::TransportConfig;
 pub use handshake::HandshakeRejection;
 pub use layer::{StompLayer, StompService};
@@ -106,6 +116,12 @@ pub use stomp::{Stomp, StompStats};
 /// The transport-agnostic engine, re-exported so one dependency is enough.
 pub use stomp_core as core;
 
+/// Guides (long-form documentation; their examples are compiled as doctests).
+pub mod guide {
+    #[doc = include_str!("docs/spring_migration.md")]
+    pub mod spring {}
+}
+
 /// The README's Rust examples, compiled as doctests (the README is their one source).
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -113,25 +129,46 @@ pub struct ReadmeDoctests;
 
 /// What handler authors and app builders need, in one import.
 ///
+/// It lives beside axum's names without clashes: `State`, `Json` and `FromRef` here *are*
+/// axum's (`axum::extract::State`, `axum::Json`, `axum::extract::FromRef`), and STOMP
+/// handlers take them as HTTP handlers do. So one file may `use axum::extract::State;` (or
+/// `use axum::extract::*;`) and `use stomp_axum::prelude::*;`, share one state between
+/// HTTP and STOMP handlers, and derive its parts with axum's `#[derive(FromRef)]` (axum's
+/// `macros` feature). `Payload<T>` is the STOMP body extractor named after Spring's
+/// `@Payload` (JSON, as `Json<T>`).
+///
 /// The attribute macros generate code naming `::stomp_axum::core`, so `stomp-axum` is the
 /// only dependency an application needs. Code using `stomp-core` without `stomp-axum`
 /// passes `crate = ::stomp_core` to each attribute.
 pub mod prelude {
-    pub use crate::{AllowedHosts, AllowedOrigins, HandshakeRejection, Stomp, StompBuilder};
+    pub use crate::{
+        AllowedHosts, AllowedOrigins, BuildError, HandshakeRejection, Stomp, StompBuilder,
+        TransportConfig,
+    };
+    pub use axum::extract::{FromRef, State};
+    pub use axum::Json;
+    pub use futures_util::future::BoxFuture;
     pub use stomp_core::app::{
         AppError, AppErrorPolicy, ContentType, CorrelationId, DestinationVar, DestinationVars,
-        FromRef, HandlerError, Header, Json, MessageContext, MissingPrincipal, NamedHeader,
-        Payload, PayloadRejection, Reply, State,
+        HandlerError, Header, MessageContext, MissingPrincipal, NamedHeader, Payload,
+        PayloadRejection, Reply,
     };
     #[cfg(feature = "validation")]
     pub use stomp_core::app::{Valid, ValidationRejection};
-    pub use stomp_core::broker::AckMode;
+    pub use stomp_core::authz::DestinationRules;
+    pub use stomp_core::broker::{AckMode, SimpleBrokerConfig};
     pub use stomp_core::events::SessionEvent;
     pub use stomp_core::identity::{Principal, SessionId, SessionInfo};
-    pub use stomp_core::interceptor::Authenticator;
+    pub use stomp_core::interceptor::{
+        Authenticator, ConnectRequest, InboundInterceptor, Rejection,
+    };
     pub use stomp_core::outbound::OutboundInterceptor;
+    #[cfg(feature = "relay")]
+    pub use stomp_core::relay::{Relay, RelayConfig};
     pub use stomp_core::template::{MessagingTemplate, TemplateError};
-    pub use stomp_core::HeartBeat;
+    pub use stomp_core::{Frame, Headers, HeartBeat, Version};
+    // Auth (`crate::auth`): typed claims and the user registry as handler arguments.
+    pub use crate::auth::{Claims, ClaimsRejection, UserRegistry};
     pub use stomp_macros::{
         controller, message_exception_handler, message_mapping, send_to, send_to_user,
         subscribe_mapping,

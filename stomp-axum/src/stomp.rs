@@ -96,8 +96,9 @@ impl Stomp {
     }
 
     /// Shuts the endpoint down: refuses new connections, ends every session (ERROR
-    /// "server shutting down" after pending receipts, then WebSocket close 1001) and waits,
-    /// at most [`TransportConfig::shutdown_timeout`], for the connections to close.
+    /// "server shutting down" after pending receipts, then WebSocket close 1001; sessions
+    /// busy with a frame get at most [`StompBuilder::drain_timeout`](crate::StompBuilder::drain_timeout)) and waits, at most
+    /// [`TransportConfig::shutdown_timeout`], for the connections to close.
     /// Returns whether they all did.
     pub async fn shutdown(&self) -> bool {
         self.inner.tracker.start_shutdown();
@@ -137,7 +138,8 @@ impl Stomp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StompStats {
-    /// Sessions, subscriptions, frames, errors.
+    /// Sessions, subscriptions, frames, errors, and the memory budget's usage
+    /// (`memory_used`, `memory_sessions`, `memory_total`).
     pub engine: EngineStats,
     /// Connections, refused handshakes, limit breaches.
     pub transport: TransportStats,

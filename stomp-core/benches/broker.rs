@@ -231,7 +231,14 @@ fn pattern_attack(c: &mut Criterion) {
 fn publish_queue(c: &mut Criterion) {
     let mut group = c.benchmark_group("publish_queue");
     for ack in [AckMode::Auto, AckMode::ClientIndividual] {
-        let broker = SimpleBroker::new(SimpleBrokerConfig::new().max_unacked(usize::MAX));
+        // Nothing is acked: no limit may turn publishes into refusals.
+        let broker = SimpleBroker::new(
+            SimpleBrokerConfig::new()
+                .max_unacked(usize::MAX)
+                .default_prefetch(usize::MAX)
+                .max_queue_depth(usize::MAX)
+                .max_queued_bytes(usize::MAX),
+        );
         let mut receivers = Vec::new();
         for i in 0..100 {
             let (s, rx) = subscriber(format!("s{i}"));

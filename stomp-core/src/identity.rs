@@ -51,10 +51,50 @@ impl From<String> for SessionId {
 }
 
 /// An authenticated user: set from the WebSocket handshake or by the CONNECT authenticator.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Besides a name and roles it may carry one typed *claims* value (a JWT's claims, a
+/// session record, ...), set with [`with_claims`](Self::with_claims) and read with
+/// [`claims`](Self::claims) or, in a message handler, the `Claims<T>` extractor.
+///
+/// Two principals are equal (and hash alike) when their names and roles are; claims are not
+/// compared. `Debug` shows the claims' type name, never their value.
+#[derive(Clone)]
 pub struct Principal {
     name: Arc<str>,
     roles: Arc<[Arc<str>]>,
+    claims: Option<TypedClaims>,
+}
+
+/// A type-erased claims value and the name of its type (for `Debug`).
+#[derive(Clone)]
+struct TypedClaims {
+    value: Arc<dyn Any + Send + Sync>,
+    type_name: &'static str,
+}
+
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.roles == other.roles
+    }
+}
+
+impl Eq for Principal {}
+
+impl std::hash::Hash for Principal {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.roles.hash(state);
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("claims", &self.claims.as_ref().map(|c| c.type_name))
+            .finish()
+    }
 }
 
 impl Principal {
@@ -63,7 +103,41 @@ impl Principal {
         Principal {
             name: name.into(),
             roles: Arc::new([]),
+            claims: None,
         }
+    }
+
+    /// Builder: the principal's typed claims (one value; a second call replaces the first),
+    /// e.g. a decoded JWT's claims. Handlers read them with the `Claims<T>` extractor.
+    ///
+    /// ```
+    /// use stomp_core::identity::Principal;
+    ///
+    /// struct Claims { tenant: String }
+    ///
+    /// let user = Principal::new("ann").with_claims(Claims { tenant: "acme".into() });
+    /// assert_eq!(user.claims::<Claims>().map(|c| c.tenant.as_str()), Some("acme"));
+    /// assert!(user.claims::<String>().is_none());
+    /// ```
+    #[must_use]
+    pub fn with_claims<T: Any + Send + Sync>(mut self, claims: T) -> Self {
+        self.claims = Some(TypedClaims {
+            value: Arc::new(claims),
+            type_name: std::any::type_name::<T>(),
+        });
+        self
+    }
+
+    /// The claims, when the principal has claims of type `T`.
+    pub fn claims<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.claims.as_ref()?.value.downcast_ref::<T>()
+    }
+
+    /// A shared handle to the claims, when the principal has claims of type `T`.
+    pub fn claims_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        Arc::clone(&self.claims.as_ref()?.value)
+            .downcast::<T>()
+            .ok()
     }
 
     /// Builder: the principal's roles (for authorization policies).
@@ -168,6 +242,30 @@ mod tests {
         assert_eq!(attrs.get::<String>(), None);
         assert_eq!(attrs.remove::<u32>(), Some(6));
         assert_eq!(clone.get::<u32>(), None);
+    }
+
+    #[test]
+    fn principal_claims_are_typed_and_not_compared() {
+        #[derive(Debug, PartialEq)]
+        struct Tenant(&'static str);
+        let plain = Principal::new("ann");
+        let with = Principal::new("ann").with_claims(Tenant("acme"));
+        assert_eq!(with.claims::<Tenant>(), Some(&Tenant("acme")));
+        assert_eq!(
+            with.claims_arc::<Tenant>().as_deref(),
+            Some(&Tenant("acme"))
+        );
+        assert!(with.claims::<u32>().is_none());
+        assert!(plain.claims::<Tenant>().is_none());
+        assert_eq!(plain, with);
+        let debug = format!("{with:?}");
+        assert!(
+            debug.contains("Tenant") && !debug.contains("acme"),
+            "{debug}"
+        );
+        let replaced = with.with_claims(7u32);
+        assert!(replaced.claims::<Tenant>().is_none());
+        assert_eq!(replaced.claims::<u32>(), Some(&7));
     }
 
     #[test]

@@ -84,6 +84,8 @@
 
 pub mod app;
 pub mod authz;
+#[cfg(any(feature = "relay", feature = "redis"))]
+mod backoff;
 pub mod backplane;
 pub mod broker;
 pub mod channel;
@@ -97,6 +99,7 @@ pub mod events;
 pub mod frame;
 pub mod identity;
 pub mod interceptor;
+pub mod memory;
 pub mod outbound;
 #[cfg(feature = "relay")]
 pub mod relay;

@@ -27,6 +27,9 @@
 //! | `stomp_outbound_queued_frames` | gauge | | frames waiting in the outbound queues |
 //! | `stomp_outbound_queued_bytes` | gauge | | bytes waiting in the outbound queues |
 //! | `stomp_outbound_queued_bytes_max` | gauge | | bytes waiting in the fullest outbound queue |
+//! | `stomp_memory_budget_used_bytes` | gauge | | bytes counted against the engine's memory budget (sessions and broker) |
+//! | `stomp_memory_budget_sessions_bytes` | gauge | | of which sessions hold (transactions, subscriptions, outbound queues) |
+//! | `stomp_memory_budget_total_bytes` | gauge | | the memory budget's total |
 //! | `stomp_handler_calls_total` | counter | `route`, `kind` | application handler calls |
 //! | `stomp_handler_errors_total` | counter | `route`, `kind` | calls that failed (error reply, panic, failed delivery) |
 //! | `stomp_handler_duration_seconds` | histogram | `route`, `kind` | handler call time, reply delivery included |
@@ -118,6 +121,9 @@ mod on {
         queued_frames: Gauge,
         queued_bytes: Gauge,
         queued_bytes_max: Gauge,
+        memory_used: Gauge,
+        memory_sessions: Gauge,
+        memory_total: Gauge,
         /// Frames and bytes queued to sessions that are gone.
         retired_frames: AtomicU64,
         retired_bytes: AtomicU64,
@@ -140,6 +146,9 @@ mod on {
         pub(crate) queued_frames: usize,
         pub(crate) queued_bytes: usize,
         pub(crate) queued_bytes_max: usize,
+        pub(crate) memory_used: usize,
+        pub(crate) memory_sessions: usize,
+        pub(crate) memory_total: usize,
     }
 
     impl EngineMetrics {
@@ -168,6 +177,9 @@ mod on {
                 queued_frames: gauge!("stomp_outbound_queued_frames"),
                 queued_bytes: gauge!("stomp_outbound_queued_bytes"),
                 queued_bytes_max: gauge!("stomp_outbound_queued_bytes_max"),
+                memory_used: gauge!("stomp_memory_budget_used_bytes"),
+                memory_sessions: gauge!("stomp_memory_budget_sessions_bytes"),
+                memory_total: gauge!("stomp_memory_budget_total_bytes"),
                 retired_frames: AtomicU64::new(0),
                 retired_bytes: AtomicU64::new(0),
                 last_recorded: std::sync::Mutex::new(None),
@@ -231,6 +243,9 @@ mod on {
             self.queued_frames.set(live.queued_frames as f64);
             self.queued_bytes.set(live.queued_bytes as f64);
             self.queued_bytes_max.set(live.queued_bytes_max as f64);
+            self.memory_used.set(live.memory_used as f64);
+            self.memory_sessions.set(live.memory_sessions as f64);
+            self.memory_total.set(live.memory_total as f64);
             let frames = self.retired_frames.load(Ordering::Relaxed) + live.frames;
             let mut session_frames = 0;
             for (at, count) in self.session_frames.iter().enumerate() {

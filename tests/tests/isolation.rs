@@ -312,13 +312,11 @@ async fn authorization_judges_pattern_subscriptions_as_sets() {
         Stomp::builder()
             .simple_broker(["/topic"])
             .authenticator(Roles)
-            .engine(|e| {
-                e.destination_policy(
-                    DestinationRules::new()
-                        .subscribe("/topic/admin/**")
-                        .role("admin"),
-                )
-            }),
+            .destination_policy(
+                DestinationRules::new()
+                    .subscribe("/topic/admin/**")
+                    .role("admin"),
+            ),
     )
     .await;
     for pattern in ["/topic/**", "/topic/*/secret", "/**", "/topic/admin/*"] {
@@ -342,13 +340,11 @@ async fn authorization_judges_dot_separated_patterns_as_sets() {
         Stomp::builder()
             .simple_broker_config(SimpleBrokerConfig::new().separator(Separator::Dot))
             .authenticator(Roles)
-            .engine(|e| {
-                e.destination_policy(
-                    DestinationRules::with_separator(Separator::Dot)
-                        .subscribe("/topic/app.admin.**")
-                        .role("admin"),
-                )
-            }),
+            .destination_policy(
+                DestinationRules::with_separator(Separator::Dot)
+                    .subscribe("/topic/app.admin.**")
+                    .role("admin"),
+            ),
     )
     .await;
     for pattern in ["/topic/app.*.secret", "/topic/app.**", "/topic/app.admin.*"] {
@@ -403,7 +399,7 @@ mod chat_policy {
     async fn clients_cannot_forge_what_the_chat_handlers_author() {
         let server = chat().await;
         let (mut bob, bob_session) = connect(&server, Some("bob")).await;
-        subscribe(&mut bob, "private", "/user/queue/private").await;
+        subscribe(&mut bob, "inbox", "/user/queue/inbox").await;
         subscribe(&mut bob, "lobby", "/topic/chat.lobby").await;
 
         let forged = r#"{"room":"lobby","from":"bob","text":"forged","kind":"chat","at":0}"#;
@@ -412,6 +408,8 @@ mod chat_policy {
             "/topic/presence".to_owned(),
             "/user/bob/queue/private".to_owned(),
             format!("/queue/private-user{bob_session}"),
+            "/user/bob/queue/inbox".to_owned(),
+            "/queue/inbox-user.bob".to_owned(),
         ] {
             let (mut mallory, _) = connect(&server, Some("mallory")).await;
             send_refused(&mut mallory, &destination, forged).await;
@@ -431,9 +429,100 @@ mod chat_policy {
         )
         .await;
         let m = bob.expect_frame("MESSAGE").await;
-        assert_eq!(m.header("destination"), Some("/user/queue/private"));
+        assert_eq!(m.header("destination"), Some("/user/queue/inbox"));
         let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();
         assert_eq!(message["from"], "mallory", "{message}");
+    }
+
+    /// Issue 15, item 4: a user's inbox (a queue per user, where private messages wait
+    /// while they are away) is read by that user only. Hostile users whose names are
+    /// prefixes, suffixes or look-alikes of the owner's, or contain `/`, `*`, `-user`, and
+    /// anonymous sessions, try every name for it over a real socket: each SUBSCRIBE and
+    /// SEND is refused with an ERROR frame, and their own inboxes never carry the secret.
+    #[tokio::test]
+    async fn only_its_owner_reads_an_inbox_whatever_the_name() {
+        let server = chat().await;
+        let attackers = [
+            None,
+            Some("bo"),
+            Some("bobby"),
+            Some("xbob"),
+            Some("bob/x"),
+            Some("b*"),
+            Some("bob-user"),
+            Some(".bob"),
+            Some("inbox-user.bob"),
+        ];
+        let names = [
+            "/user/bob/queue/inbox",
+            "/queue/inbox-user.bob",
+            "/queue/inbox-user.*",
+            "/queue/*",
+            "/queue/**",
+            "/**",
+            "/user/queue/inbox-user.bob",
+        ];
+        for attacker in attackers {
+            for name in names {
+                let (mut c, _) = connect(&server, attacker).await;
+                let error = subscribe_refused(&mut c, name).await;
+                assert!(
+                    error.header("message").is_some(),
+                    "{attacker:?} {name}: {error:?}"
+                );
+            }
+            let (mut c, _) = connect(&server, attacker).await;
+            send_refused(&mut c, "/queue/inbox-user.bob", "forged").await;
+        }
+        let (mut anonymous, _) = connect(&server, None).await;
+        let error = subscribe_refused(&mut anonymous, "/user/queue/inbox").await;
+        assert!(
+            error
+                .header("message")
+                .unwrap()
+                .contains("authenticated user"),
+            "{error:?}"
+        );
+
+        // Each named attacker on its own inbox; the secret goes to bob's while he is away,
+        // then a marker to each attacker's.
+        let mut watching = Vec::new();
+        for attacker in attackers.into_iter().flatten() {
+            let (mut c, _) = connect(&server, Some(attacker)).await;
+            subscribe(&mut c, "own", "/user/queue/inbox").await;
+            watching.push((attacker, c));
+        }
+        let (mut alice, _) = connect(&server, Some("alice")).await;
+        send(
+            &mut alice,
+            "/app/private",
+            r#"{"to":"bob","text":"secret"}"#,
+        )
+        .await;
+        for (attacker, _) in &watching {
+            let marker = serde_json::json!({ "to": attacker, "text": "marker" }).to_string();
+            send(&mut alice, "/app/private", &marker).await;
+        }
+        for (attacker, c) in &mut watching {
+            let m = c.expect_frame("MESSAGE").await;
+            let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();
+            assert_eq!(message["text"], "marker", "{attacker}: {message}");
+        }
+        let (mut bob, _) = connect(&server, Some("bob")).await;
+        // What waited is delivered as soon as the subscription is live, so it may come
+        // before the RECEIPT.
+        bob.send_text(&subscribe_frame("inbox", "/user/queue/inbox"))
+            .await;
+        let (a, b) = (bob.next_frame().await, bob.next_frame().await);
+        let mut commands = [a.command.as_str(), b.command.as_str()];
+        commands.sort_unstable();
+        assert_eq!(commands, ["MESSAGE", "RECEIPT"], "{a:?} {b:?}");
+        let m = if a.command == "MESSAGE" { a } else { b };
+        let message: serde_json::Value = serde_json::from_str(&m.body_text()).unwrap();
+        assert_eq!(
+            (&message["from"], &message["text"]),
+            (&"alice".into(), &"secret".into())
+        );
     }
 
     #[tokio::test]

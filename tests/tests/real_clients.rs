@@ -7,10 +7,13 @@
 //! `bash scripts/setup-test-clients.sh`. When a tool is missing the test says so loudly and
 //! skips, unless the `CI` environment variable is set: then it fails.
 
+mod durable_support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use durable_support::{Chat, Scratch};
 use stomp_e2e::external::{available, clients_dir, command_works, run};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -69,6 +72,77 @@ async fn stompjs_clients_pass() {
     // Every test ran against our server: none skipped, none failed.
     assert!(out.contains("ℹ fail 0"), "no failures reported:\n{out}");
     assert!(out.contains("ℹ skipped 0"), "nothing skipped:\n{out}");
+}
+
+/// Issue 15, item 4 (Must show): the chat's offline inbox with `@stomp/stompjs`, across a
+/// restart of the real chat process on its `--data-dir`. Phase `before`: alice sends bob, who
+/// is offline, a private message. The chat process is killed with SIGKILL and started again
+/// on the same directory. Phase `after`: bob joins and receives it (`redelivered:true`);
+/// while he is online a second message arrives at once. (`test/inbox.test.js`, in the suite
+/// above, covers the same without a restart, plus an un-acked message coming back.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_offline_inbox_survives_a_chat_restart() {
+    let dir = clients_dir("js");
+    if !available(
+        "@stomp/stompjs inbox test",
+        &[
+            ("node", command_works("node", &["--version"])),
+            (
+                "tests/clients/js/node_modules",
+                dir.join("node_modules/@stomp/stompjs").is_dir(),
+            ),
+        ],
+    ) {
+        return;
+    }
+    let data = Scratch::new("inbox");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let (alice, bob) = (format!("alice{nanos}"), format!("bob{nanos}"));
+    let phase = |phase: &str, url: String| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&dir)
+            .args([
+                "--test",
+                "--test-timeout=30000",
+                "--test-reporter=spec",
+                "inbox/",
+            ])
+            .env("STOMP_WS_URL", url)
+            .env("STOMP_FLAVOR", "stomp-axum")
+            .env("INBOX_PHASE", phase)
+            .env("INBOX_ALICE", &alice)
+            .env("INBOX_BOB", &bob);
+        cmd
+    };
+
+    let mut chat = Chat::start(data.path()).await;
+    let out = run(
+        "inbox phase before",
+        phase("before", chat.ws_url()),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(out.contains("ℹ pass 1"), "phase before passes:\n{out}");
+    chat.kill9().await;
+
+    let chat = Chat::start(data.path()).await;
+    assert!(
+        chat.startup
+            .iter()
+            .any(|line| line.contains("restored 1 message")),
+        "the restarted chat restores bob's message: {:?}",
+        chat.startup
+    );
+    let out = run(
+        "inbox phase after",
+        phase("after", chat.ws_url()),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(out.contains("ℹ pass 1"), "phase after passes:\n{out}");
+    assert!(out.contains("ℹ fail 0"), "no failures:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

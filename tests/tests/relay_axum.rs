@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use stomp_axum::prelude::*;
 use stomp_core::relay::{ConnectionMode, Relay, RelayConfig};
+use stomp_core::user::UserRegistry;
 use stomp_e2e::{frame, spawn_server, ClientOptions, TestServer, WsClient};
 
 const RABBIT: &str = "127.0.0.1:61613";
@@ -35,6 +36,11 @@ struct Instance {
 }
 
 async fn instance(registry_topic: &str) -> Instance {
+    instance_with(registry_topic, None).await
+}
+
+/// An instance; with `registry`, the user registry the application made itself.
+async fn instance_with(registry_topic: &str, registry: Option<UserRegistry>) -> Instance {
     let relay = Relay::start(
         RelayConfig::new([RABBIT])
             .virtual_host("/")
@@ -46,9 +52,14 @@ async fn instance(registry_topic: &str) -> Instance {
         .wait_available(WAIT)
         .await
         .expect("RabbitMQ STOMP on 127.0.0.1:61613 (run scripts/services.sh)");
-    let stomp = Stomp::builder()
+    let builder = match registry {
+        Some(registry) => Stomp::builder().user_registry(registry),
+        None => Stomp::builder(),
+    };
+    // One call wires the relay: broker, and the user registry shared across instances.
+    let stomp = builder
         .app_destination_prefix("/app")
-        .broker(relay.clone())
+        .relay(relay.clone())
         .handshake_principal(|parts: axum::http::request::Parts| async move {
             Ok(parts
                 .headers
@@ -58,7 +69,6 @@ async fn instance(registry_topic: &str) -> Instance {
         })
         .handler(shout)
         .build();
-    relay.sync_user_registry(stomp.engine().user_registry());
     let server = spawn_server(Router::new().merge(stomp.router("/ws"))).await;
     Instance {
         server,
@@ -156,6 +166,52 @@ async fn two_instances_behind_one_broker() {
     assert_eq!(private.header("subscription"), Some("mine"));
     assert_eq!(private.header("destination"), Some("/user/queue/reply"));
     assert_eq!(private.body_text(), "only ann");
+}
+
+/// `.relay(..)` is the whole wiring, with no call after `build`: the registry the
+/// application made (to hold in its state) is the engine's, it learns the sessions of the
+/// other instance, and the other instance learns its sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_relay_call_keeps_the_apps_user_registry_in_sync() {
+    let registry_topic = format!("/topic/{}", unique("registry"));
+    let mine = UserRegistry::new();
+    let one = instance_with(&registry_topic, Some(mine.clone())).await;
+    let two = instance(&registry_topic).await;
+    let mut one_changes = one
+        .relay
+        .user_registry_changes()
+        .expect("relay(..) started the user registry sync");
+    let mut two_changes = two.relay.user_registry_changes().unwrap();
+
+    // A session on instance two shows up in the application's own registry on one.
+    let bob = unique("bob");
+    let _bob = client(&two, &bob).await;
+    tokio::time::timeout(
+        WAIT,
+        one_changes.wait_for(|_| !mine.sessions_of(&bob).is_empty()),
+    )
+    .await
+    .expect("instance one learns bob's session")
+    .unwrap();
+    assert!(!one
+        .stomp
+        .engine()
+        .user_registry()
+        .sessions_of(&bob)
+        .is_empty());
+
+    // A session on instance one is announced to instance two.
+    let ann = unique("ann");
+    let _ann = client(&one, &ann).await;
+    assert!(!mine.sessions_of(&ann).is_empty(), "a local session");
+    let theirs = two.stomp.engine().user_registry();
+    tokio::time::timeout(
+        WAIT,
+        two_changes.wait_for(|_| !theirs.sessions_of(&ann).is_empty()),
+    )
+    .await
+    .expect("instance two learns ann's session")
+    .unwrap();
 }
 
 /// The registry topic is under a relayed prefix, so a browser can SEND to it and subscribe

@@ -71,11 +71,9 @@ async fn instance_with(
     let stomp = Stomp::builder()
         .app_destination_prefix("/app")
         .broker(relay.clone())
-        .engine(|e| {
-            e.user_destinations(
-                UserDestinations::new(UserRegistry::new()).with_resolved_destination_guard(guard),
-            )
-        })
+        .user_destinations(
+            UserDestinations::new(UserRegistry::new()).with_resolved_destination_guard(guard),
+        )
         .handshake_principal(|parts: axum::http::request::Parts| async move {
             Ok(parts
                 .headers

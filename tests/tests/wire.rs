@@ -488,7 +488,7 @@ async fn only_the_engines_versions_are_offered_as_subprotocols() {
     use stomp_axum::core::Version;
     let stomp = Stomp::builder()
         .simple_broker(["/topic"])
-        .engine(|e| e.versions(&[Version::V1_2]))
+        .versions(&[Version::V1_2])
         .build();
     let server = spawn_server(app(&stomp)).await;
     let url = server.ws_url("/ws");

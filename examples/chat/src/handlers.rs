@@ -1,12 +1,11 @@
 //! The STOMP handlers: what the page SENDs to and SUBSCRIBEs to under `/app`.
 
-use stomp_axum::core::template::TemplateError;
 use stomp_axum::prelude::*;
 
 use crate::messages::{
     clean_text, now_millis, ChatInput, ChatMessage, Kind, PrivateInput, PrivateMessage,
 };
-use crate::ChatState;
+use crate::{ChatState, INBOX};
 
 /// `SEND /app/chat/{room}` `{text}`: broadcast to the room, signed with the sender's name.
 #[message_mapping("/chat/{room}")]
@@ -42,8 +41,13 @@ pub async fn join(
     }
 }
 
-/// `SEND /app/private` `{to, text}`: deliver to every session of `to` on
-/// `/user/queue/private`, and a copy to the sender (the return value, `send_to_user`).
+/// `SEND /app/private` `{to, text}`: into the recipient's inbox, [`INBOX`]
+/// (`/user/queue/inbox`), and a copy to every session of the sender on
+/// `/user/queue/private` (the return value, `send_to_user`).
+///
+/// With the embedded broker the inbox is a user queue: a message to someone offline waits
+/// for their next session (on disk with `--data-dir`); with the relay or the backplane it
+/// reaches the recipient's sessions that are online (see the README).
 /// An invalid payload (no `to`) is reported on the sender's `/user/queue/errors`.
 #[message_mapping("/private")]
 #[send_to_user("/queue/private")]
@@ -63,7 +67,7 @@ pub async fn private(
         at: now_millis(),
     };
     template
-        .send_json_to_user(&message.to, "/queue/private", &message)
+        .send_json_to_user(&message.to, INBOX, &message)
         .await?;
     Ok(Some(message))
 }

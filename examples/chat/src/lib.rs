@@ -21,11 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use stomp_axum::core::authz::DestinationRules;
-use stomp_axum::core::broker::{SimpleBroker, SimpleBrokerConfig};
-use stomp_axum::core::events::SessionEvent;
+use stomp_axum::core::broker::SimpleBroker;
 use stomp_axum::core::interceptor::InsecureLoginAuthenticator;
-use stomp_axum::core::HeartBeat;
 use stomp_axum::prelude::*;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -37,6 +34,12 @@ pub use web::{default_stompjs_path, stompjs_missing_help};
 
 /// Where presence events are published.
 pub const PRESENCE_TOPIC: &str = "/topic/presence";
+
+/// The private-message inbox (a user destination, without the `/user` prefix): the web page
+/// subscribes to `/user/queue/inbox`. With the embedded broker it is a user queue
+/// ([`UserDestinations::durable_queue`](stomp_axum::core::user::UserDestinations::durable_queue)):
+/// messages wait there for the user's next session, on disk with [`Config::data_dir`].
+pub const INBOX: &str = "/queue/inbox";
 
 /// Room topics are `/topic/chat.{room}`.
 pub const ROOM_TOPIC_PREFIX: &str = "/topic/chat.";
@@ -50,9 +53,10 @@ pub fn is_room_topic(destination: &str) -> bool {
 ///
 /// - room topics (`/topic/chat.{room}`): written by `join` and `chat`;
 /// - [`PRESENCE_TOPIC`]: written by the presence task;
-/// - private messages (`/user/{name}/queue/private`): written by `private`. (A SEND straight
-///   to another session's resolved queue, `/queue/private-user{session}`, is refused by the
-///   engine itself.)
+/// - private messages (`/user/{name}/queue/inbox`, and the sender's copy on
+///   `/user/{name}/queue/private`): written by `private`. (A SEND straight to a user's
+///   inbox queue, `/queue/inbox-user.{name}`, or to another session's resolved queue,
+///   `/queue/private-user{session}`, is refused by the engine itself.)
 ///
 /// So every message there carries the `from` its handler took from the sender's principal.
 /// SUBSCRIBE is not restricted, and other `/topic` and `/queue` destinations stay open to
@@ -65,6 +69,8 @@ pub fn policy() -> DestinationRules {
         .send("/topic/*")
         .matching(|request| !is_room_topic(request.destination))
         .send("/user/*/queue/private")
+        .deny_all()
+        .send("/user/*/queue/inbox")
         .deny_all()
 }
 
@@ -83,8 +89,10 @@ pub struct Config {
     /// and user destinations are shared). Ignored when `relay` is set. Default: none.
     pub backplane: Option<stomp_core::backplane::redis::RedisConfig>,
     /// Keep persistent queue messages on disk in this directory (the embedded broker's
-    /// durable queues): a SEND with `persistent:true` to a `/queue/..` survives a crash.
-    /// Ignored with `relay` or `backplane`. Default: none (in memory).
+    /// durable queues): a SEND with `persistent:true` to a `/queue/..` survives a crash,
+    /// and so do private messages waiting in a user's [`INBOX`] (across a restart, they
+    /// reach the user's next session). Ignored with `relay` or `backplane`. Default: none
+    /// (in memory).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -131,16 +139,16 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
     let relay = config
         .relay
         .clone()
-        .map(|relay| stomp_axum::core::relay::Relay::start(relay.prefixes(["/topic", "/queue"])));
+        .map(|relay| Relay::start(relay.prefixes(["/topic", "/queue"])));
     let backplane = match (&relay, &config.backplane) {
         (None, Some(redis)) => stomp_core::backplane::redis::broker(redis.clone())
             .inspect_err(|e| eprintln!("chat: backplane not started ({e}): embedded broker only"))
             .ok(),
         _ => None,
     };
-    // With the relay, the engine's user registry (which the relay keeps in sync across
-    // instances) is made here, so the handlers' state can hold it.
-    let user_registry = stomp_axum::core::user::UserRegistry::new();
+    // The engine's user registry, made here so the handlers' state can hold it; with the
+    // relay, `.relay(..)` keeps it in sync across instances.
+    let user_registry = UserRegistry::new();
     let state = ChatState {
         online: Arc::default(),
         elsewhere: match (&relay, &backplane) {
@@ -150,18 +158,14 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
         },
     };
     let builder = Stomp::builder()
+        .with_state(state.clone())
         .handler(handlers::chat)
         .handler(handlers::join)
         .handler(handlers::private)
         .handler(handlers::online)
-        .with_state(state.clone())
         .app_destination_prefix("/app");
-    let builder = match (&relay, backplane) {
-        (Some(relay), _) => builder.broker(relay.clone()).engine(|engine| {
-            engine.user_destinations(stomp_axum::core::user::UserDestinations::new(
-                user_registry.clone(),
-            ))
-        }),
+    let builder = match (relay, backplane) {
+        (Some(relay), _) => builder.user_registry(user_registry).relay(relay),
         (None, Some(backplane)) => builder.backplane(backplane),
         (None, None) => match &config.data_dir {
             Some(dir) => {
@@ -177,18 +181,23 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
                 builder.broker(broker)
             }
             None => builder.simple_broker(["/topic", "/queue"]),
-        },
+        }
+        // The embedded broker holds each user's inbox: a queue per user, so a private
+        // message to someone offline waits for them.
+        .engine(|engine| {
+            engine.user_destinations(
+                stomp_axum::core::user::UserDestinations::new(user_registry.clone())
+                    .durable_queue(INBOX),
+            )
+        }),
     };
     let stomp = builder
         // A demo: anyone may log in as anyone (see the README).
         .authenticator(InsecureLoginAuthenticator)
-        .engine(|engine| engine.destination_policy(policy()))
+        .destination_policy(policy())
         .user_destination_prefix("/user")
         .heartbeat(HeartBeat::new(millis, millis))
         .try_build()?;
-    if let Some(relay) = relay {
-        relay.sync_user_registry(stomp.engine().user_registry());
-    }
     // Subscribed here, not in the task: no session event is missed before it first runs.
     tokio::spawn(track_presence(
         stomp.subscribe_events(),

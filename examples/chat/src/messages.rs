@@ -52,7 +52,8 @@ pub struct ChatMessage {
     pub at: u64,
 }
 
-/// A private message delivered on `/user/queue/private` to the recipient and the sender.
+/// A private message: delivered into the recipient's inbox (`/user/queue/inbox`) and, as a
+/// copy, to the sender's sessions on `/user/queue/private`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivateMessage {
     /// The sender's user name.

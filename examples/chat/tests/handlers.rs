@@ -93,6 +93,7 @@ async fn a_private_message_reaches_its_recipient_and_a_copy_the_sender() -> Resu
     let mut bob = login(&stomp, "bob").await?;
     let mut carol = login(&stomp, "carol").await?;
     for client in [&mut alice, &mut bob, &mut carol] {
+        client.subscribe("/user/queue/inbox").await?;
         client.subscribe("/user/queue/private").await?;
     }
 
@@ -103,13 +104,72 @@ async fn a_private_message_reaches_its_recipient_and_a_copy_the_sender() -> Resu
         )
         .await?;
 
-    for client in [&mut bob, &mut alice] {
-        let message: PrivateMessage = client.expect_json_on("/user/queue/private").await?;
+    for (client, destination) in [
+        (&mut bob, "/user/queue/inbox"),
+        (&mut alice, "/user/queue/private"),
+    ] {
+        let message: PrivateMessage = client.expect_json_on(destination).await?;
         assert_eq!(message.from, "alice");
         assert_eq!(message.to, "bob");
         assert_eq!(message.text, "between us");
     }
+    bob.expect_no_message()?;
+    alice.expect_no_message()?;
     carol.expect_no_message()
+}
+
+/// Issue 15, item 4: a private message to someone offline waits in their inbox and reaches
+/// them when they next join; once they are online, the next one arrives at once.
+#[tokio::test]
+async fn a_private_message_to_someone_offline_reaches_them_when_they_join() -> Result<(), TestError>
+{
+    let stomp = chat();
+    let mut alice = login(&stomp, "alice").await?;
+    alice.subscribe("/user/queue/private").await?;
+    alice
+        .send_json(
+            "/app/private",
+            &json!({ "to": "bob", "text": "while away" }),
+        )
+        .await?;
+    // Alice's copy is sent once bob's message is in his inbox.
+    let _: PrivateMessage = alice.expect_json_on("/user/queue/private").await?;
+
+    let mut bob = login(&stomp, "bob").await?;
+    bob.subscribe("/user/queue/inbox").await?;
+    let waited: PrivateMessage = bob.expect_json_on("/user/queue/inbox").await?;
+    assert_eq!(
+        (waited.from.as_str(), waited.text.as_str()),
+        ("alice", "while away")
+    );
+
+    alice
+        .send_json("/app/private", &json!({ "to": "bob", "text": "now" }))
+        .await?;
+    let now: PrivateMessage = bob.expect_json_on("/user/queue/inbox").await?;
+    assert_eq!(now.text, "now");
+    bob.expect_no_message()
+}
+
+#[tokio::test]
+async fn clients_cannot_send_into_an_inbox_directly() -> Result<(), TestError> {
+    let stomp = chat();
+    let mut mallory = login(&stomp, "mallory").await?;
+    let forged = json!({ "from": "alice", "to": "bob", "text": "forged", "at": 0 });
+    for destination in ["/user/bob/queue/inbox", "/queue/inbox-user.bob"] {
+        let error = mallory
+            .send_json(destination, &forged)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(error, TestError::ErrorFrame { .. }),
+            "{destination}: an ERROR frame, got {error}"
+        );
+        mallory = login(&stomp, "mallory").await?;
+    }
+    let mut bob = login(&stomp, "bob").await?;
+    bob.subscribe("/user/queue/inbox").await?;
+    bob.expect_no_message()
 }
 
 #[tokio::test]

@@ -4,7 +4,11 @@
 // Destinations used (all JSON):
 //   SEND      /app/join/{room}     announce yourself in a room      -> /topic/chat.{room}
 //   SEND      /app/chat/{room}     {text}                           -> /topic/chat.{room}
-//   SEND      /app/private         {to, text}                       -> /user/queue/private (both)
+//   SEND      /app/private         {to, text}                       -> /user/queue/inbox (recipient),
+//                                                                       /user/queue/private (sender's copy)
+//   SUBSCRIBE /user/queue/inbox    private messages to you; with the embedded broker they wait
+//                                  there while you are away (on disk with --data-dir), and each
+//                                  is acknowledged once shown (ack: client-individual)
 //   SUBSCRIBE /app/online          one answer: the names online now
 //   SUBSCRIBE /topic/presence      {user, online} when people come and go
 (() => {
@@ -55,9 +59,16 @@
       reconnectDelay: 2000,
     });
     client.onConnect = () => {
+      const connectedAt = Date.now();
       setStatus('online', 'connected');
       client.subscribe(`/topic/chat.${room}`, (m) => onRoomMessage(JSON.parse(m.body)));
       client.subscribe('/user/queue/private', (m) => onPrivate(JSON.parse(m.body)));
+      // The inbox: what was sent while we were away arrives first, then new messages. Each
+      // is acknowledged once shown, so one lost with the connection comes back next time.
+      client.subscribe('/user/queue/inbox', (m) => {
+        onPrivate(JSON.parse(m.body), connectedAt);
+        m.ack();
+      }, { ack: 'client-individual' });
       // Application errors (a bad payload, an unknown /app destination) come here; the
       // connection stays open. Protocol errors still arrive as ERROR frames (below).
       client.subscribe('/user/queue/errors', (m) => {
@@ -109,9 +120,10 @@
     addMessage({ from: msg.from, text: msg.text, at: msg.at, mine: msg.from === state.name, kind: 'room' });
   }
 
-  function onPrivate(msg) {
+  function onPrivate(msg, connectedAt) {
     const mine = msg.from === state.name;
-    const label = mine ? `you → ${msg.to}` : `${msg.from} → you`;
+    const away = connectedAt !== undefined && msg.at < connectedAt ? ' (while you were away)' : '';
+    const label = mine ? `you → ${msg.to}` : `${msg.from} → you${away}`;
     addMessage({ from: msg.from, label, text: msg.text, at: msg.at, mine, kind: 'private' });
   }
 

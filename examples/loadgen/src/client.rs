@@ -1,12 +1,16 @@
 //! One STOMP-over-WebSocket client connection: the WebSocket handshake, CONNECT, and
 //! frames in and out through the stomp-core codec.
 
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use stomp_core::codec::{encode, Decoded, Decoder, Limits};
 use stomp_core::{Command, Frame, Version};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -25,6 +29,30 @@ pub(crate) struct Target {
     pub(crate) host: String,
     /// WebSocket read buffer of each client connection.
     pub(crate) read_buffer: usize,
+    /// Loopback source addresses to spread connections over (127.0.0.1 up to
+    /// 127.0.0.`sources`), so that more connections than one address has ephemeral ports
+    /// fit; 1: let the kernel choose.
+    pub(crate) sources: u8,
+    /// Round-robin position among the sources.
+    pub(crate) next_source: Arc<AtomicUsize>,
+}
+
+impl Target {
+    /// Opens the TCP connection, from the next source address when there are several.
+    async fn tcp_connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+        if self.sources <= 1 {
+            return TcpStream::connect((host, port)).await;
+        }
+        let addr = tokio::net::lookup_host((host, port))
+            .await?
+            .find(SocketAddr::is_ipv4)
+            .ok_or_else(|| std::io::Error::other("--sources needs an IPv4 server address"))?;
+        let n = self.next_source.fetch_add(1, Ordering::Relaxed) % usize::from(self.sources);
+        let source = Ipv4Addr::new(127, 0, 0, 1 + u8::try_from(n).unwrap_or(0));
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((source, 0)))?;
+        socket.connect(addr).await
+    }
 }
 
 /// The writing half of a connection.
@@ -99,7 +127,8 @@ pub(crate) async fn open(target: &Target) -> Result<(Writer, Reader, std::time::
     let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
     let port = uri.port_u16().unwrap_or(80);
     let began = std::time::Instant::now();
-    let tcp = TcpStream::connect((host, port))
+    let tcp = target
+        .tcp_connect(host, port)
         .await
         .map_err(|e| format!("tcp connect: {e}"))?;
     let tcp_connect = began.elapsed();

@@ -1,11 +1,12 @@
 //! `loadgen`: a load generator for any STOMP-over-WebSocket server.
 //!
 //! ```text
-//! loadgen <fanout|pairs|latency|app|conns|durable|soak> --url ws://127.0.0.1:8080/ws
+//! loadgen <fanout|pairs|latency|app|conns|churn|durable|soak> --url ws://127.0.0.1:8080/ws
 //!         [--login L --passcode P] [--host VHOST] [--server-pid PID]
 //!         [--subscribers N] [--pairs P] [--rate MSGS_PER_S] [--duration SECS]
 //!         [--messages M] [--window W] [--body BYTES] [--drain SECS]
 //!         [--connections C] [--concurrency K] [--hold SECS] [--app-prefix /app/fanout]
+//!         [--sources N] [--stats-url http://127.0.0.1:8080/stats]
 //!         [--sessions N] [--attacks A,B] [--pause SECS] [--csv PATH]
 //! ```
 //!
@@ -16,6 +17,7 @@
 //! is bounded in time and count and stops by itself. `--server-pid` adds the server's CPU
 //! time per delivered message (`/proc/PID/stat`) and its memory (`/proc/PID/status`).
 
+mod churn;
 mod client;
 mod conns;
 mod durable;
@@ -75,6 +77,16 @@ async fn run(options: &Options) -> (serde_json::Value, bool) {
             let run_id = format!("{}-{}", std::process::id(), unix_millis());
             let result = durable::run(&target, &options.durable_plan(&run_id)).await;
             let ok = result.errors.is_empty();
+            (serde_json::to_value(result), ok)
+        }
+        Scenario::Churn => {
+            let run_id = format!("{}-{}", std::process::id(), unix_millis());
+            let result = churn::run(&target, &options.churn_plan(&run_id)).await;
+            let clean = result
+                .leftover
+                .as_ref()
+                .is_none_or(serde_json::Map::is_empty);
+            let ok = result.errors.is_empty() && result.failed == 0 && clean;
             (serde_json::to_value(result), ok)
         }
         Scenario::Soak => {

@@ -2,20 +2,23 @@
 
 use std::time::Duration;
 
+use crate::churn::ChurnPlan;
 use crate::client::Target;
 use crate::conns::ConnPlan;
 use crate::traffic::{Group, Plan};
 
 pub(crate) const USAGE: &str = "\
-usage: loadgen <fanout|pairs|latency|app|conns|durable|soak> --url ws://HOST:PORT/PATH [options]
+usage: loadgen <fanout|pairs|latency|app|conns|churn|durable|soak> --url ws://HOST:PORT/PATH [options]
   --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
   --server-pid PID         server CPU and memory from /proc
   --subscribers N          fanout/app: 100, latency: 10; durable: 1 consumer while
                            producing, or 0 (drained afterwards)
   --pairs P                pairs: 50; durable: producers (persistent SENDs to one queue,
                            each waiting for its RECEIPT; one auto-ack consumer)
-  --rate R                 messages/s per publisher (0 = unbounded; latency: 1000)
-  --duration S             publishing time in seconds (default 10)
+  --rate R                 messages/s per publisher (0 = unbounded; latency: 1000);
+                           churn: sessions started per second (default 1000)
+  --duration S             publishing (churn: churning) time in seconds (default 10,
+                           churn 60)
   --messages M             most messages per publisher (default 10000000)
   --window W               most messages ahead of the slowest subscriber
                            (default 100000 / subscribers, within 10..1000)
@@ -26,6 +29,10 @@ usage: loadgen <fanout|pairs|latency|app|conns|durable|soak> --url ws://HOST:POR
   --concurrency K          handshakes in flight (default 64)
   --hold S                 conns: idle time once all are connected (default 5)
   --read-buffer B          client WebSocket read buffer (default 16384, conns 4096)
+  --sources N              spread connections over 127.0.0.1..127.0.0.N (default 1;
+                           one address has ~28,000 ephemeral ports per server)
+  --stats-url U            churn: the server's stats (http://HOST:PORT/PATH, JSON with a
+                           `live` object of counters that must return to 0)
 soak (well-behaved chat traffic while the attacks of issue 14 repeat; --duration is the
       soak's length, --rate the ticks per session per second, default 1):
   --sessions N             well-behaved chat sessions (default 50, rooms of 5, pairs)
@@ -44,6 +51,7 @@ pub(crate) enum Scenario {
     Latency,
     App,
     Conns,
+    Churn,
     Durable,
     Soak,
 }
@@ -56,6 +64,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::App => "app",
             Scenario::Conns => "conns",
+            Scenario::Churn => "churn",
             Scenario::Durable => "durable",
             Scenario::Soak => "soak",
         }
@@ -84,6 +93,8 @@ pub(crate) struct Options {
     concurrency: usize,
     hold: f64,
     read_buffer: Option<usize>,
+    sources: u8,
+    stats_url: Option<String>,
     sessions: usize,
     attacks: Vec<crate::soak::Attack>,
     pause: f64,
@@ -107,6 +118,7 @@ impl Options {
             Some("latency") => Scenario::Latency,
             Some("app") => Scenario::App,
             Some("conns") => Scenario::Conns,
+            Some("churn") => Scenario::Churn,
             Some("durable") => Scenario::Durable,
             Some("soak") => Scenario::Soak,
             Some(other) => return Err(format!("unknown scenario {other}")),
@@ -122,11 +134,15 @@ impl Options {
             subscribers: None,
             pairs: 50,
             rate: match scenario {
-                Scenario::Latency => Some(1000.0),
+                Scenario::Latency | Scenario::Churn => Some(1000.0),
                 Scenario::Soak => Some(1.0),
                 _ => None,
             },
-            duration: 10.0,
+            duration: if scenario == Scenario::Churn {
+                60.0
+            } else {
+                10.0
+            },
             messages: 10_000_000,
             window: None,
             body: 128,
@@ -136,6 +152,8 @@ impl Options {
             concurrency: 64,
             hold: 5.0,
             read_buffer: None,
+            sources: 1,
+            stats_url: None,
             sessions: 50,
             attacks: crate::soak::Attack::ALL.to_vec(),
             pause: 10.0,
@@ -168,6 +186,8 @@ impl Options {
                 "--concurrency" => o.concurrency = number(&flag, v)?,
                 "--hold" => o.hold = number(&flag, v)?,
                 "--read-buffer" => o.read_buffer = Some(number(&flag, v)?),
+                "--sources" => o.sources = number(&flag, v)?,
+                "--stats-url" => o.stats_url = Some(value),
                 "--sessions" => o.sessions = number(&flag, v)?,
                 "--attacks" => o.attacks = parse_attacks(v)?,
                 "--pause" => o.pause = number(&flag, v)?,
@@ -183,6 +203,12 @@ impl Options {
         let bounded = |x: f64| x.is_finite() && (0.0..=3600.0).contains(&x);
         if !bounded(o.duration) || !bounded(o.drain) || !bounded(o.hold) {
             return Err("--duration, --drain and --hold are seconds, at most 3600".into());
+        }
+        if o.sources == 0 || o.sources == 255 {
+            return Err("--sources must be within 1..=254".into());
+        }
+        if o.scenario == Scenario::Churn && o.rate.is_none() {
+            return Err("churn needs a --rate above 0".into());
         }
         if !bounded(o.pause)
             || !bounded(o.settle)
@@ -201,7 +227,7 @@ impl Options {
     }
 
     pub(crate) fn target(&self) -> Target {
-        let default_buffer = if self.scenario == Scenario::Conns {
+        let default_buffer = if matches!(self.scenario, Scenario::Conns | Scenario::Churn) {
             4096
         } else {
             16 * 1024
@@ -212,6 +238,8 @@ impl Options {
             passcode: self.passcode.clone(),
             host: self.host.clone(),
             read_buffer: self.read_buffer.unwrap_or(default_buffer),
+            sources: self.sources,
+            next_source: Default::default(),
         }
     }
 
@@ -219,6 +247,7 @@ impl Options {
     pub(crate) fn time_limit(&self) -> Duration {
         let busy = match self.scenario {
             Scenario::Conns => self.hold + 120.0,
+            Scenario::Churn => self.duration + 120.0,
             // Set-up, the drain, the attacks' last rounds (at most 300 s), the settling.
             Scenario::Soak => self.duration + self.settle + 600.0,
             _ => self.duration + self.drain + 180.0,
@@ -282,6 +311,18 @@ impl Options {
             drain: Duration::from_secs_f64(self.drain),
             server_pid: self.server_pid,
             connect_concurrency: self.concurrency,
+        }
+    }
+
+    /// The `churn` scenario's plan.
+    pub(crate) fn churn_plan(&self, run_id: &str) -> ChurnPlan {
+        ChurnPlan {
+            rate: self.rate.unwrap_or(1000.0),
+            duration: Duration::from_secs_f64(self.duration),
+            in_flight: self.concurrency.max(1) * 16,
+            topic_prefix: format!("/topic/lg-churn-{run_id}-"),
+            server_pid: self.server_pid,
+            stats_url: self.stats_url.clone(),
         }
     }
 
@@ -361,6 +402,9 @@ mod tests {
         let o = parse("app --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.plan("r").groups[0].publish_to, "/app/fanout/lg-r-0");
         assert_eq!(o.plan("r").groups[0].subscribe_to, "/topic/lg-r-0");
+        let o = parse("churn --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.churn_plan("r").rate, 1000.0);
+        assert_eq!(o.churn_plan("r").duration, Duration::from_secs(60));
         for bad in [
             "fanout",
             "nope --url ws://x",
@@ -369,6 +413,8 @@ mod tests {
             "fanout --url ws://x --duration 99999",
             "fanout --url ws://x --window 0",
             "fanout --url ws://x --subscribers",
+            "conns --url ws://x --sources 0",
+            "churn --url ws://x --rate 0",
             "soak --url ws://x --attacks pattern,nope",
             "soak --url ws://x --sessions 1",
             "soak --url ws://x --rate 0",

@@ -201,6 +201,7 @@ pub use extract::{
     DestinationVarValue, DestinationVars, FromDestinationVars, FromMessage, FromRef, Header,
     HeaderRejection, Json, MissingPrincipal, NamedHeader, Payload, PayloadRejection, State,
 };
+pub use extract::{Claims, ClaimsRejection};
 #[cfg(feature = "validation")]
 pub use extract::{Valid, ValidationRejection};
 pub use handler::{ExceptionHandler, Handler};

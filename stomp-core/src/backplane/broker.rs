@@ -578,6 +578,10 @@ impl Broker for BackplaneBroker {
         }
     }
 
+    fn held_bytes(&self) -> usize {
+        self.shared.local.queued_bytes()
+    }
+
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.shared.local.close_session_now(session);

@@ -173,6 +173,14 @@ pub enum BrokerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A header of the frame has a value the broker does not accept.
+    #[error("invalid {header} header: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        header: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// A queue is at its configured depth and takes no more messages.
     #[error("queue {0:?} is full")]
     QueueFull(String),
@@ -281,6 +289,14 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The session is gone: drop its subscriptions and hand its un-acked messages on.
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()>;
+
+    /// Bytes of messages the broker holds in this process (queued and un-acked), counted
+    /// against the engine's [`MemoryBudget`](crate::memory::MemoryBudget) total. Read on
+    /// every budget check: must be cheap (an atomic load). Default: 0 (nothing held
+    /// locally, e.g. a relay).
+    fn held_bytes(&self) -> usize {
+        0
+    }
 
     /// Publishes the broker's own figures (queue depths, pending ACKs, link state) to the
     /// `metrics` recorder; the engine calls it when it publishes its own (feature

@@ -9,6 +9,10 @@
 //!    `/queue/x-user{session}` and carrying `destination: /user/queue/x`, handed to
 //!    [`Broker::publish_to_session`] so that only that session receives it (never a
 //!    pattern subscription, never another session);
+//!    A publish to a user queue (`/user/ann/queue/inbox`, see
+//!    [`UserDestinations::durable_queue`]) instead becomes one publish, with
+//!    `persistent:true`, to the user's queue (`/queue/inbox-user.ann`), which waits for a
+//!    session of `ann`;
 //! 3. otherwise [`Broker::publish`].
 //!
 //! A client SEND straight to another session's resolved destination is refused.
@@ -73,6 +77,10 @@ use crate::broker::{Broker, BrokerError, Message, Subscription};
 use crate::frame::{name, Frame, Headers};
 use crate::identity::{SessionId, SessionInfo};
 use crate::user::{UserDestinationError, UserDestinations, UserRegistry};
+
+/// The header that asks a broker to keep a message (the RabbitMQ / ActiveMQ convention),
+/// set on what goes to a user queue.
+const PERSISTENT: &str = "persistent";
 
 /// Why the channel refused or failed a SEND or SUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,6 +241,22 @@ impl BrokerChannel {
         let Some(send) = self.users.resolve_send(&message.destination) else {
             return self.broker.publish(message).await;
         };
+        if let Some(queue) = send.queue {
+            // A user queue: one message, to the user's queue, kept for them (on disk when
+            // the broker keeps persistent messages). Not forwarded as a user message: the
+            // queue is where the user's sessions find it.
+            let mut headers = message.headers;
+            headers.set(name::DESTINATION, send.user_destination);
+            headers.set(PERSISTENT, "true");
+            return self
+                .broker
+                .publish(Message {
+                    destination: queue,
+                    headers,
+                    body: message.body,
+                })
+                .await;
+        }
         self.broker.user_message(&send.user, &message);
         let mut headers = message.headers;
         headers.set(name::DESTINATION, send.user_destination.clone());

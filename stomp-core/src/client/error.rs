@@ -36,6 +36,15 @@ pub enum ClientError {
     /// The operation did not complete in time (CONNECTED or a RECEIPT did not come).
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The TLS handshake failed: the server's certificate is not trusted, is not valid for
+    /// `server_name`, or the server does not speak TLS.
+    #[error("TLS handshake with {server_name} failed: {reason}")]
+    Tls {
+        /// The name the certificate was checked against.
+        server_name: String,
+        /// What rustls reported (e.g. `invalid peer certificate: UnknownIssuer`).
+        reason: String,
+    },
     /// The connection is closed (after DISCONNECT, or because the server went away).
     #[error("connection closed")]
     Closed,
@@ -61,6 +70,11 @@ impl ClientError {
             self,
             ClientError::Closed | ClientError::Io(_) | ClientError::HeartBeatTimeout(_)
         )
+    }
+
+    /// `true` if the TLS handshake failed (untrusted certificate, wrong server name).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ClientError::Tls { .. })
     }
 }
 

@@ -33,11 +33,15 @@ mod config;
 mod connection;
 mod error;
 mod subscription;
+#[cfg(feature = "tls")]
+mod tls;
 mod transaction;
 
 pub use config::ClientConfig;
 pub use error::ClientError;
 pub use subscription::{Delivery, Subscription};
+#[cfg(feature = "tls")]
+pub use tls::{rustls, TlsConfig, TlsError};
 pub use transaction::Transaction;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +138,38 @@ impl Client {
             .await
             .map_err(|_| ClientError::Timeout(timeout))??;
         stream.set_nodelay(true)?;
+        Client::connect(stream, config).await
+    }
+
+    /// Opens a TCP connection to `addr` (`host:port`), runs the TLS handshake and connects
+    /// (feature `tls`). The server's certificate must be trusted by `tls` and carry
+    /// [`TlsConfig::server_name`], or else the host of `addr`; otherwise this fails with
+    /// [`ClientError::Tls`]. The connect timeout covers TCP, TLS and CONNECT each.
+    ///
+    /// ```no_run
+    /// use stomp_core::client::{Client, ClientConfig, TlsConfig};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = TlsConfig::native_roots()?;
+    /// let config = ClientConfig::new().login("guest", "guest").host("/");
+    /// let client = Client::connect_tls("rabbit.example.com:61614", &tls, config).await?;
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: &str,
+        tls: &TlsConfig,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
+        let timeout = config.connect_timeout;
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))??;
+        stream.set_nodelay(true)?;
+        let stream = tokio::time::timeout(timeout, tls.handshake(addr, stream))
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))??;
         Client::connect(stream, config).await
     }
 

@@ -233,10 +233,25 @@ impl PreparedMessage {
         ack: Option<&str>,
         dst: &mut BytesMut,
     ) {
+        self.write_delivery_marked(version, subscription, message_id, ack, false, dst);
+    }
+
+    /// [`write_delivery`](Self::write_delivery), with a `redelivered:true` header in front
+    /// of the shared part when `redelivered` (a queue message handed out again, as
+    /// RabbitMQ marks it).
+    pub fn write_delivery_marked(
+        &self,
+        version: Version,
+        subscription: &str,
+        message_id: &str,
+        ack: Option<&str>,
+        redelivered: bool,
+        dst: &mut BytesMut,
+    ) {
         let mode = escape_mode(Command::Message, version);
         let shared = self.shared(version);
         dst.reserve(
-            64 + subscription.len() + message_id.len() + ack.map_or(0, str::len) + shared.len(),
+            82 + subscription.len() + message_id.len() + ack.map_or(0, str::len) + shared.len(),
         );
         dst.put_slice(b"MESSAGE\nsubscription:");
         write_text(subscription, mode, dst);
@@ -247,6 +262,9 @@ impl PreparedMessage {
             dst.put_slice(b"ack:");
             write_text(ack, mode, dst);
             dst.put_u8(b'\n');
+        }
+        if redelivered {
+            dst.put_slice(b"redelivered:true\n");
         }
         dst.put_slice(shared);
     }

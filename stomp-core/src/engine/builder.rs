@@ -13,6 +13,7 @@ use crate::channel::BrokerChannel;
 use crate::codec::Limits;
 use crate::frame::heartbeat::HeartBeat;
 use crate::interceptor::{Authenticator, DefaultAuthenticator, InboundInterceptor};
+use crate::memory::MemoryBudget;
 use crate::outbound::OutboundConfig;
 use crate::outbound::OutboundInterceptor;
 use crate::user::UserDestinations;
@@ -36,7 +37,7 @@ pub(crate) struct Config {
     pub(crate) server_name: ByteString,
     pub(crate) versions: Vec<Version>,
     pub(crate) event_capacity: usize,
-    pub(crate) shutdown_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) app_concurrency: usize,
 }
@@ -63,10 +64,12 @@ pub struct EngineBuilder {
     max_transaction_frames: usize,
     max_destination_len: usize,
     max_destination_segments: usize,
+    memory_total: usize,
+    session_memory_share: usize,
     server_name: ByteString,
     versions: Vec<Version>,
     event_capacity: usize,
-    shutdown_timeout: Duration,
+    drain_timeout: Duration,
     connect_timeout: Duration,
     app_concurrency: usize,
 }
@@ -103,10 +106,12 @@ impl Default for EngineBuilder {
             max_transaction_frames: 1024,
             max_destination_len: EngineBuilder::DEFAULT_MAX_DESTINATION_LEN,
             max_destination_segments: EngineBuilder::DEFAULT_MAX_DESTINATION_SEGMENTS,
+            memory_total: MemoryBudget::DEFAULT_TOTAL,
+            session_memory_share: MemoryBudget::DEFAULT_SESSION_SHARE,
             server_name: ByteString::from_static(concat!("stomp-core/", env!("CARGO_PKG_VERSION"))),
             versions: Version::ALL.to_vec(),
             event_capacity: 1024,
-            shutdown_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             app_concurrency: 1,
         }
@@ -245,6 +250,28 @@ impl EngineBuilder {
         self
     }
 
+    /// The engine's memory budget, in bytes (default
+    /// [`MemoryBudget::DEFAULT_TOTAL`], 512 MiB, for a 1 GiB server): everything clients
+    /// can make the server hold (frames buffered in transactions, subscriptions, outbound
+    /// queues, and the broker's queued and un-acked messages) counts against it. A frame
+    /// that would pass it ends its session with the ERROR
+    /// `memory budget: engine total of {bytes} bytes exceeded`; other sessions go on.
+    /// Read the usage with [`Engine::stats`] (`memory_used`).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_total = bytes;
+        self
+    }
+
+    /// The most one session may hold of the [`memory_budget`](Self::memory_budget), in
+    /// bytes (default [`MemoryBudget::DEFAULT_SESSION_SHARE`], 32 MiB): its transactions'
+    /// frames, its subscriptions and its outbound queue. A frame that would pass it ends
+    /// the session with the ERROR `memory budget: session share of {bytes} bytes
+    /// exceeded`, so one client cannot take the budget from the others.
+    pub fn session_memory_share(mut self, bytes: usize) -> Self {
+        self.session_memory_share = bytes;
+        self
+    }
+
     /// Decides who connects (default: [`DefaultAuthenticator`]: the transport's principal,
     /// never the CONNECT `login`; for demos only, see
     /// [`InsecureLoginAuthenticator`](crate::interceptor::InsecureLoginAuthenticator)).
@@ -287,10 +314,11 @@ impl EngineBuilder {
         self
     }
 
-    /// How long [`Engine::shutdown`] waits for sessions to finish their current frame
+    /// How long [`Engine::shutdown`] waits for sessions to finish the frame they are
+    /// handling (a handler running, a receipt pending) before it releases them anyway
     /// (default 10 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
         self
     }
 
@@ -364,7 +392,7 @@ impl EngineBuilder {
             server_name: self.server_name,
             versions,
             event_capacity: self.event_capacity.max(1),
-            shutdown_timeout: self.shutdown_timeout,
+            drain_timeout: self.drain_timeout,
             connect_timeout: self.connect_timeout,
             app_concurrency: self.app_concurrency,
         };
@@ -378,6 +406,7 @@ impl EngineBuilder {
         }
         Engine::from_parts(
             config,
+            MemoryBudget::new(self.memory_total, self.session_memory_share),
             channel.build(),
             self.app,
             self.authenticator,

@@ -116,6 +116,7 @@ impl EngineInner {
         let connected = shared.connected.get();
         if connected.is_some() {
             self.channel.session_closed(&shared.id).await;
+            shared.clear_subscriptions();
             self.counters.sessions.fetch_sub(1, Ordering::Relaxed);
             #[cfg(feature = "metrics")]
             self.metrics.disconnect(&reason);

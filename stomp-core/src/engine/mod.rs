@@ -59,6 +59,7 @@ use crate::channel::BrokerChannel;
 use crate::events::SessionEvent;
 use crate::identity::{Principal, SessionId};
 use crate::interceptor::{Authenticator, InboundInterceptor};
+use crate::memory::MemoryBudget;
 use crate::outbound::OutboundInterceptor;
 use crate::outbound::{self, CloseReason, OutboundReceiver};
 use crate::template::MessagingTemplate;
@@ -126,6 +127,8 @@ pub(crate) struct EngineInner {
     pub(crate) outbound_interceptors: Option<Arc<[Arc<dyn OutboundInterceptor>]>>,
     pub(crate) events: broadcast::Sender<SessionEvent>,
     pub(crate) counters: Counters,
+    /// Everything sessions and the broker hold, with a per-session share.
+    pub(crate) memory: MemoryBudget,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: crate::telemetry::EngineMetrics,
     registry: Mutex<HashMap<SessionId, Arc<SessionShared>>>,
@@ -145,6 +148,7 @@ impl Engine {
 
     fn from_parts(
         config: Config,
+        memory: MemoryBudget,
         channel: BrokerChannel,
         app: Option<Arc<dyn AppDispatch>>,
         authenticator: Arc<dyn Authenticator>,
@@ -152,6 +156,10 @@ impl Engine {
         outbound_interceptors: Vec<Arc<dyn OutboundInterceptor>>,
     ) -> Engine {
         let broker = channel.broker().clone();
+        let memory = memory.with_held_elsewhere({
+            let broker = broker.clone();
+            move || broker.held_bytes()
+        });
         let template = MessagingTemplate::from_channel(channel.clone());
         let (events, _) = broadcast::channel(config.event_capacity);
         let id_prefix = format!("{:08x}", RandomState::new().build_hasher().finish() as u32);
@@ -168,6 +176,7 @@ impl Engine {
                     .then(|| outbound_interceptors.into()),
                 events,
                 counters: Counters::default(),
+                memory,
                 #[cfg(feature = "metrics")]
                 metrics: crate::telemetry::EngineMetrics::new(),
                 registry: Mutex::new(HashMap::new()),
@@ -192,10 +201,13 @@ impl Engine {
             .outbound_interceptors
             .as_ref()
             .map(|all| Arc::new(outbound::Interception::new(all.clone(), id.clone())));
-        let (tx, rx) = outbound::intercepted_channel(inner.config.outbound, intercept);
+        let memory = inner.memory.session();
+        let (tx, rx) =
+            outbound::intercepted_channel(inner.config.outbound, intercept, Some(memory.clone()));
         let shared = Arc::new(SessionShared::new(
             id.clone(),
             tx,
+            memory,
             transport.remote_addr,
             inner.now_ms(),
         ));
@@ -300,12 +312,12 @@ impl Engine {
             inner.close_now(&shared, close).await;
         }
         let wait = inner.wait_until_empty();
-        if tokio::time::timeout(inner.config.shutdown_timeout, wait)
+        if tokio::time::timeout(inner.config.drain_timeout, wait)
             .await
             .is_err()
         {
             for shared in inner.live_sessions() {
-                tracing::warn!(session = %shared.id, "still busy at shutdown timeout; released");
+                tracing::warn!(session = %shared.id, "still busy at drain timeout; released");
                 shared.outbound.close(CloseReason::ServerShutdown);
                 inner.finish(&shared, CloseReason::ServerShutdown).await;
             }
@@ -333,7 +345,18 @@ impl Engine {
         let live = sessions.iter().filter(|s| !s.is_finished());
         let frames: u64 = live.clone().map(|s| s.outbound.queued_frames()).sum();
         let subscriptions: usize = live.map(|s| s.subscription_count()).sum();
-        self.inner.counters.snapshot(frames, subscriptions)
+        let mut stats = self.inner.counters.snapshot(frames, subscriptions);
+        stats.registered_sessions = sessions.len();
+        let memory = &self.inner.memory;
+        stats.memory_sessions = memory.reserved();
+        stats.memory_used = memory.used();
+        stats.memory_total = memory.total();
+        stats
+    }
+
+    /// The engine's memory budget ([`EngineBuilder::memory_budget`]).
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.inner.memory
     }
 }
 
@@ -372,6 +395,9 @@ impl EngineInner {
                 live.subscriptions += shared.subscription_count();
             }
         }
+        live.memory_used = self.memory.used();
+        live.memory_sessions = self.memory.reserved();
+        live.memory_total = self.memory.total();
         self.metrics.publish(&live);
         self.broker.record_metrics();
     }

@@ -32,6 +32,10 @@ impl Counters {
             errors_sent: self.errors_sent.load(Ordering::Relaxed),
             slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),
             heartbeat_timeouts: self.heartbeat_timeouts.load(Ordering::Relaxed),
+            memory_sessions: 0,
+            memory_used: 0,
+            memory_total: 0,
+            registered_sessions: 0,
         }
     }
 }
@@ -56,6 +60,17 @@ pub struct EngineStats {
     pub slow_consumer_closes: u64,
     /// Sessions closed because the client fell silent.
     pub heartbeat_timeouts: u64,
+    /// Bytes of the memory budget held by sessions now (transactions, subscriptions,
+    /// outbound queues); back to 0 once every session is gone.
+    pub memory_sessions: usize,
+    /// Bytes counted against the memory budget now: `memory_sessions` plus what the
+    /// broker holds (queued and un-acked messages).
+    pub memory_used: usize,
+    /// The memory budget's total ([`EngineBuilder::memory_budget`](super::EngineBuilder::memory_budget)).
+    pub memory_total: usize,
+    /// Sessions in the engine's registry now: connected, still awaiting CONNECT, or
+    /// closing. 0 once every connection is gone (a leak shows here).
+    pub registered_sessions: usize,
 }
 
 impl fmt::Display for EngineStats {
@@ -63,7 +78,8 @@ impl fmt::Display for EngineStats {
         write!(
             f,
             "sessions {} (total {}), subscriptions {}, frames in {}, frames out {}, \
-             errors {}, slow-consumer closes {}, heart-beat timeouts {}",
+             errors {}, slow-consumer closes {}, heart-beat timeouts {}, \
+             memory {} of {} bytes (sessions {})",
             self.sessions,
             self.sessions_total,
             self.subscriptions,
@@ -71,7 +87,10 @@ impl fmt::Display for EngineStats {
             self.frames_out,
             self.errors_sent,
             self.slow_consumer_closes,
-            self.heartbeat_timeouts
+            self.heartbeat_timeouts,
+            self.memory_used,
+            self.memory_total,
+            self.memory_sessions
         )
     }
 }

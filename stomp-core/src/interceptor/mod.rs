@@ -1,11 +1,16 @@
 //! The INBOUND channel's extension points: the CONNECT [`Authenticator`] and the
 //! [`InboundInterceptor`] chain that sees every client frame before the session acts on it.
+//! An async closure is either one through [`authenticator_fn`] / [`inbound_fn`].
+
+mod closure;
 
 use std::net::SocketAddr;
 
 use crate::frame::{Frame, Headers};
 use crate::identity::{Principal, SessionId, SessionInfo};
 use futures_util::future::BoxFuture;
+
+pub use closure::{authenticator_fn, inbound_fn, AuthenticatorFn, InboundFn};
 
 /// Why an interceptor or the authenticator refused a frame; it becomes the ERROR frame
 /// (`message` header, `detail` body) and the session closes.
@@ -67,7 +72,8 @@ impl ConnectRequest {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an `Authenticator`",
     note = "implement `fn authenticate(&self, ConnectRequest) -> BoxFuture<'static, Result<Option<Principal>, Rejection>>`",
-    note = "return `Box::pin(async move {{ .. }})`; move what the future needs out of the request first"
+    note = "return `Box::pin(async move {{ .. }})`; move what the future needs out of the request first",
+    note = "or wrap an async closure: `authenticator_fn(|connect: ConnectRequest| async move {{ .. }})`"
 )]
 pub trait Authenticator: Send + Sync + 'static {
     /// Authenticates one CONNECT.
@@ -132,7 +138,8 @@ impl Authenticator for InsecureLoginAuthenticator {
 /// principal and `session.version` the highest version the engine could negotiate.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an `InboundInterceptor`",
-    note = "implement `fn intercept<'a>(&'a self, Frame, &'a SessionInfo) -> BoxFuture<'a, Result<Frame, Rejection>>`"
+    note = "implement `fn intercept<'a>(&'a self, Frame, &'a SessionInfo) -> BoxFuture<'a, Result<Frame, Rejection>>`",
+    note = "or wrap an async closure: `inbound_fn(|frame: Frame, session: SessionInfo| async move {{ .. }})`"
 )]
 pub trait InboundInterceptor: Send + Sync + 'static {
     /// Inspects, modifies or rejects one frame.

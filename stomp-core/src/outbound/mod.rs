@@ -6,7 +6,7 @@
 //! session's [`SlowConsumerPolicy`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
@@ -107,6 +107,30 @@ pub enum SendError {
     /// The queue is full and the policy closed the session.
     #[error("outbound queue full, session closed as a slow consumer")]
     SlowConsumer,
+    /// [`OutboundSender::offer`] found no room: nothing was queued and the session stays
+    /// open (no slow-consumer policy applies to an offer).
+    #[error("outbound queue has no room for this frame")]
+    Full,
+}
+
+/// A callback run once the writer has drained the queue to its low-water mark (see
+/// [`OutboundSender::when_room`]). The queue holds it weakly: dropping it cancels it.
+pub type RoomWaker = Arc<dyn Fn() + Send + Sync>;
+
+/// Past this many registered wakers, dead ones are pruned on each registration.
+const PRUNE_WAKERS: usize = 16;
+
+/// Callbacks waiting for room (see [`OutboundSender::when_room`]).
+#[derive(Default)]
+struct RoomWakers(std::sync::Mutex<Vec<Weak<dyn Fn() + Send + Sync>>>);
+
+impl std::fmt::Debug for RoomWakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = crate::sync::lock(&self.0).len();
+        f.debug_struct("RoomWakers")
+            .field("waiting", &waiting)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -120,6 +144,30 @@ struct Shared {
     close_reason: std::sync::Mutex<Option<CloseReason>>,
     close_notify: Notify,
     config: OutboundConfig,
+    /// Set while a producer waits for room ([`OutboundSender::when_room`]); the writer
+    /// checks it (one atomic load) after taking each frame.
+    starved: AtomicBool,
+    wakers: RoomWakers,
+    /// The session's account in the engine's memory budget, charged for queued bytes.
+    memory: Option<crate::memory::SessionMemory>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Frames still queued when both ends are gone leave with the queue.
+        let left = *self.buffered_bytes.get_mut();
+        if let (Some(memory), true) = (&self.memory, left > 0) {
+            memory.release_outbound(left);
+        }
+    }
+}
+
+impl Shared {
+    /// At or below half the byte budget and half the frame budget: room to refill.
+    fn below_low_water(&self, queued_items: usize) -> bool {
+        self.buffered_bytes.load(Ordering::SeqCst) <= self.config.max_buffered_bytes / 2
+            && queued_items <= self.config.max_buffered_frames / 2
+    }
 }
 
 /// The producing end of a session's outbound queue. Cheap to clone.
@@ -140,13 +188,15 @@ pub struct OutboundReceiver {
 
 /// Creates a session's outbound queue.
 pub fn channel(config: OutboundConfig) -> (OutboundSender, OutboundReceiver) {
-    intercepted_channel(config, None)
+    intercepted_channel(config, None, None)
 }
 
-/// Creates a session's outbound queue whose frames pass through `intercept`.
+/// Creates a session's outbound queue whose frames pass through `intercept` and whose
+/// queued bytes count against `memory`.
 pub(crate) fn intercepted_channel(
     config: OutboundConfig,
     intercept: Option<Arc<Interception>>,
+    memory: Option<crate::memory::SessionMemory>,
 ) -> (OutboundSender, OutboundReceiver) {
     let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
     let shared = Arc::new(Shared {
@@ -158,6 +208,9 @@ pub(crate) fn intercepted_channel(
         close_reason: std::sync::Mutex::new(None),
         close_notify: Notify::new(),
         config,
+        starved: AtomicBool::new(false),
+        wakers: RoomWakers::default(),
+        memory,
     });
     (
         OutboundSender {
@@ -185,6 +238,67 @@ impl OutboundSender {
         self.push(Outbound::Frame(frame), len)
     }
 
+    /// Queues encoded frames only if they fit now, without waiting and without applying the
+    /// slow-consumer policy: [`SendError::Full`] leaves the session as it was. This is how a
+    /// broker hands over a message it keeps until the client has room for it (credit);
+    /// [`when_room`](Self::when_room) asks to be told when to offer again.
+    ///
+    /// Offers fill at most three quarters of either budget (bytes, frames): the rest stays
+    /// free for frames that cannot wait (RECEIPT, ERROR, topic messages), so credit never
+    /// makes a session a slow consumer. A frame larger than that fits into an empty queue.
+    /// With [`OutboundInterceptor`]s installed they see the frame first (and see it again if
+    /// it is offered again).
+    pub fn offer(&self, frame: Bytes) -> Result<(), SendError> {
+        let frame = match &self.intercept {
+            None => frame,
+            Some(intercept) => match intercept.apply(frame) {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        let len = frame.len();
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if !self.has_room(len) {
+            return Err(SendError::Full);
+        }
+        match self.try_push(Outbound::Frame(frame), len) {
+            Ok(()) => Ok(()),
+            Err(()) if self.tx.is_closed() => Err(SendError::Closed),
+            Err(()) => Err(SendError::Full),
+        }
+    }
+
+    /// Whether [`offer`](Self::offer) would take a frame of `len` bytes now: it fits within
+    /// three quarters of the byte budget (or the queue is empty) and of the frame budget.
+    pub fn has_room(&self, len: usize) -> bool {
+        let config = &self.shared.config;
+        let buffered = self.shared.buffered_bytes.load(Ordering::SeqCst);
+        let queued_items = self.tx.max_capacity().saturating_sub(self.tx.capacity());
+        (buffered == 0 || buffered + len <= config.max_buffered_bytes / 4 * 3)
+            && queued_items < (config.max_buffered_frames / 4 * 3).max(1)
+    }
+
+    /// Runs `waker` once the writer has drained the queue to its low-water mark (half the
+    /// byte and frame budgets), from the writer's task; never if the session ends first or
+    /// every clone of `waker` was dropped (the queue holds it weakly).
+    ///
+    /// Returns `true` if a frame of `len` bytes fits already (the caller should offer it
+    /// now; `waker` may still run later). Registering before this check means a drain
+    /// between a failed [`offer`](Self::offer) and this call is never missed.
+    pub fn when_room(&self, len: usize, waker: &RoomWaker) -> bool {
+        {
+            let mut wakers = crate::sync::lock(&self.shared.wakers.0);
+            if wakers.len() >= PRUNE_WAKERS {
+                wakers.retain(|w| w.strong_count() > 0);
+            }
+            wakers.push(Arc::downgrade(waker));
+        }
+        self.shared.starved.store(true, Ordering::SeqCst);
+        self.has_room(len)
+    }
+
     /// Queues a heart-beat without waiting (a full queue already keeps the line busy, so a
     /// beat that does not fit is simply skipped).
     pub fn send_heartbeat(&self) -> Result<(), SendError> {
@@ -203,26 +317,9 @@ impl OutboundSender {
             return Err(SendError::Closed);
         }
         let shared = &self.shared;
-        let before = shared.buffered_bytes.fetch_add(len, Ordering::AcqRel);
-        // One frame larger than the whole budget is still let through into an empty queue.
-        let over = before > 0 && before + len > shared.config.max_buffered_bytes;
-        let result = if over {
-            Err(())
-        } else {
-            self.tx.try_send(item).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => (),
-                mpsc::error::TrySendError::Closed(_) => (),
-            })
-        };
-        match result {
-            Ok(()) => {
-                shared.queued_frames.fetch_add(1, Ordering::Relaxed);
-                #[cfg(feature = "metrics")]
-                shared.sent_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                Ok(())
-            }
+        match self.try_push(item, len) {
+            Ok(()) => Ok(()),
             Err(()) => {
-                shared.buffered_bytes.fetch_sub(len, Ordering::AcqRel);
                 if self.tx.is_closed() {
                     return Err(SendError::Closed);
                 }
@@ -233,6 +330,39 @@ impl OutboundSender {
                         Err(SendError::SlowConsumer)
                     }
                 }
+            }
+        }
+    }
+
+    /// Queues `item` if it fits in both budgets; `Err` leaves the counters as they were.
+    fn try_push(&self, item: Outbound, len: usize) -> Result<(), ()> {
+        let shared = &self.shared;
+        let before = shared.buffered_bytes.fetch_add(len, Ordering::SeqCst);
+        // One frame larger than the whole budget is still let through into an empty queue.
+        let over = before > 0 && before + len > shared.config.max_buffered_bytes;
+        let result = if over {
+            Err(())
+        } else {
+            // Charged before the frame is visible to the writer, which releases it.
+            if let Some(memory) = &shared.memory {
+                memory.charge_outbound(len);
+            }
+            self.tx.try_send(item).map_err(|_| {
+                if let Some(memory) = &shared.memory {
+                    memory.release_outbound(len);
+                }
+            })
+        };
+        match result {
+            Ok(()) => {
+                shared.queued_frames.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                shared.sent_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(()) => {
+                shared.buffered_bytes.fetch_sub(len, Ordering::SeqCst);
+                Err(())
             }
         }
     }
@@ -328,11 +458,7 @@ impl OutboundReceiver {
                 }
             };
             if let Some(item) = item {
-                if let Outbound::Frame(bytes) = &item {
-                    self.shared
-                        .buffered_bytes
-                        .fetch_sub(bytes.len(), Ordering::AcqRel);
-                }
+                self.taken(&item);
                 return Next::Item(item);
             }
         }
@@ -346,12 +472,32 @@ impl OutboundReceiver {
             return None;
         }
         let item = self.rx.try_recv().ok()?;
-        if let Outbound::Frame(bytes) = &item {
-            self.shared
-                .buffered_bytes
-                .fetch_sub(bytes.len(), Ordering::AcqRel);
-        }
+        self.taken(&item);
         Some(item)
+    }
+
+    /// Gives back the budget of an item the writer took, and wakes producers waiting for
+    /// room once the queue is at its low-water mark. A session nobody waits on pays one
+    /// atomic load.
+    fn taken(&self, item: &Outbound) {
+        let shared = &self.shared;
+        if let Outbound::Frame(bytes) = item {
+            shared
+                .buffered_bytes
+                .fetch_sub(bytes.len(), Ordering::SeqCst);
+            if let Some(memory) = &shared.memory {
+                memory.release_outbound(bytes.len());
+            }
+        }
+        if shared.starved.load(Ordering::SeqCst)
+            && shared.below_low_water(self.rx.len())
+            && shared.starved.swap(false, Ordering::SeqCst)
+        {
+            let wakers = std::mem::take(&mut *crate::sync::lock(&shared.wakers.0));
+            for waker in wakers.iter().filter_map(Weak::upgrade) {
+                waker();
+            }
+        }
     }
 
     fn take_close_if_urgent(&self) -> Option<CloseReason> {
@@ -432,6 +578,49 @@ mod tests {
             rx.next().await,
             Next::Close(CloseReason::Error("bad".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn offer_never_closes_and_room_wakes_at_the_low_water_mark() {
+        use std::sync::atomic::AtomicUsize;
+
+        // Offers fill at most three quarters of the budget (9 of 12 bytes) ...
+        let (tx, mut rx) = channel(cfg(12, 100, SlowConsumerPolicy::Close));
+        tx.offer(Bytes::from(vec![0; 4])).unwrap();
+        tx.offer(Bytes::from(vec![0; 4])).unwrap();
+        assert_eq!(tx.offer(Bytes::from(vec![0; 4])), Err(SendError::Full));
+        assert!(!tx.is_closed(), "an offer applies no slow-consumer policy");
+        // ... and the rest is there for frames that cannot wait.
+        tx.send(Bytes::from(vec![0; 4])).unwrap();
+
+        let woken = Arc::new(AtomicUsize::new(0));
+        let counter = woken.clone();
+        let waker: RoomWaker = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(!tx.when_room(4, &waker), "no room yet");
+        // 12 -> 8 bytes: above the low-water mark (6), nothing happens.
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        // 8 -> 4 bytes: the waker runs, once.
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+
+        // Room already there: `when_room` says so.
+        assert!(tx.when_room(4, &waker));
+        // A dropped waker never runs.
+        tx.offer(Bytes::from(vec![0; 8])).unwrap();
+        assert!(!tx.when_room(8, &waker));
+        drop(waker);
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+
+        // One frame larger than the whole budget fits into an empty queue.
+        tx.offer(Bytes::from(vec![0; 64])).unwrap();
+        rx.close();
+        assert_eq!(tx.offer(Bytes::from_static(b"x")), Err(SendError::Closed));
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytestring::ByteString;
 
 use crate::client::ClientConfig;
+#[cfg(feature = "tls")]
+use crate::client::TlsConfig;
 use crate::frame::heartbeat::HeartBeat;
 use crate::frame::Headers;
 
@@ -72,6 +74,8 @@ pub struct RelayConfig {
     pub(crate) user_registry_topic: ByteString,
     pub(crate) user_registry_interval: Duration,
     pub(crate) header_policy: HeaderPolicy,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<TlsConfig>,
 }
 
 impl RelayConfig {
@@ -85,7 +89,7 @@ impl RelayConfig {
     /// A relay to the broker at `hosts` (`host:port`, tried in order on failover), with
     /// defaults: no virtual host, no credentials, heart-beats `10000,10000` on both legs,
     /// [`DEFAULT_PREFIXES`](Self::DEFAULT_PREFIXES), multiplexed over 2 connections,
-    /// reconnect backoff 100 ms doubling to 5 s, 5 s connect and receipt timeouts, no
+    /// reconnect backoff from 100 ms, jittered, up to 5 s, 5 s connect and receipt timeouts, no
     /// publish receipts, the default [`HeaderPolicy`].
     pub fn new<I, S>(hosts: I) -> Self
     where
@@ -113,6 +117,8 @@ impl RelayConfig {
             user_registry_topic: ByteString::from_static("/topic/stomp-user-registry"),
             user_registry_interval: Duration::from_secs(20),
             header_policy: HeaderPolicy::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -194,7 +200,30 @@ impl RelayConfig {
         self
     }
 
-    /// Reconnect backoff: the first delay, doubled after each failed attempt up to `max`.
+    /// Connects to the broker over TLS (feature `tls`; RabbitMQ's STOMP TLS port is 61614):
+    /// every broker connection (system, pooled, per-client) checks the broker's certificate
+    /// against `tls`, and against [`TlsConfig::server_name`] or else each host's name.
+    ///
+    /// ```
+    /// use stomp_core::client::TlsConfig;
+    /// use stomp_core::relay::RelayConfig;
+    ///
+    /// # fn demo(private_ca_pem: &[u8]) -> Result<(), stomp_core::client::TlsError> {
+    /// let config = RelayConfig::new(["10.0.0.7:61614"])
+    ///     .system_login("relay", "secret")
+    ///     .tls(TlsConfig::with_root_pem(private_ca_pem)?.server_name("rabbit.internal")?);
+    /// # let _ = config;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Reconnect backoff: the first delay is between `initial` and twice that, and the
+    /// delays grow exponentially with random jitter (so that instances cut off together do
+    /// not reconnect together) up to at most `max`.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = max.max(initial);

@@ -78,7 +78,7 @@ impl Inner {
             ConnectionMode::PerClient => {
                 let config = self.config.per_client(connect);
                 let (client, _) =
-                    system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
+                    system::connect_any(&self.config, self.system.preferred_host(), &config)
                         .await
                         .map_err(unavailable)?;
                 self.watch_link(&client);
@@ -102,10 +102,9 @@ impl Inner {
             slot
         };
         let config = self.config.system_client();
-        let (client, _) =
-            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
-                .await
-                .map_err(unavailable)?;
+        let (client, _) = system::connect_any(&self.config, self.system.preferred_host(), &config)
+            .await
+            .map_err(unavailable)?;
         let chosen = {
             let mut pool = self.pool();
             match pool.get_mut(slot) {
@@ -201,7 +200,7 @@ impl Inner {
         drop(link);
         let config = self.config.system_client();
         let (own_link, _) =
-            system::connect_any(&self.config.hosts, self.system.preferred_host(), &config)
+            system::connect_any(&self.config, self.system.preferred_host(), &config)
                 .await
                 .map_err(unavailable)?;
         let stored = match self.sessions().get_mut(session) {
@@ -227,7 +226,10 @@ pub(super) fn unavailable(error: ClientError) -> BrokerError {
             BrokerError::Unavailable(format!("broker refused: {message}"))
         }
         ClientError::Timeout(_) => BrokerError::Unavailable("broker did not answer in time".into()),
-        _ if error.is_connection_lost() => BrokerError::Unavailable(UNAVAILABLE.to_owned()),
+        // TLS failures are logged by the system connection; clients are not told the details.
+        _ if error.is_connection_lost() || error.is_tls() => {
+            BrokerError::Unavailable(UNAVAILABLE.to_owned())
+        }
         other => BrokerError::Unavailable(other.to_string()),
     }
 }

@@ -7,10 +7,10 @@
 //!
 //! - **Publishing** (client SENDs, handler replies, template sends: everything that reaches
 //!   [`Broker::publish`]) goes over one shared **system connection**, kept up by a supervisor
-//!   task that reconnects with exponential backoff across the host list. Publishing never
-//!   blocks a thread: it waits (asynchronously) only while the connection's bounded write
-//!   queue is full, and fails with [`BrokerError::Unavailable`] at once while the broker is
-//!   down.
+//!   task that reconnects with jittered exponential backoff across the host list.
+//!   Publishing never blocks a thread: it waits (asynchronously) only while the connection's
+//!   bounded write queue is full, and fails with [`BrokerError::Unavailable`] at once while
+//!   the broker is down.
 //! - **Subscriptions** are forwarded to the broker on the session's broker connection. The
 //!   broker's MESSAGE frames are re-encoded for the session (its own subscription id, an ack
 //!   id leading back to the broker) and handed to its outbound queue without waiting.
@@ -55,6 +55,13 @@
 //!   itself) and subscribe again on a fresh connection. The system connection reconnects on
 //!   its own; [`Relay::availability`] reports `Available` / `Unavailable` to the
 //!   application.
+//! - Reconnects back off exponentially with random jitter between the bounds of
+//!   [`RelayConfig::backoff`], so that instances cut off together do not reconnect in
+//!   lockstep. [`Relay::last_error`] tells why the system connection last failed (for
+//!   health checks: a TLS certificate that is not trusted is not fixed by retrying).
+//! - Over TLS (feature `tls`, `RelayConfig::tls`), every broker connection checks the
+//!   broker's certificate and name; a failure is `ClientError::Tls`, naming the server and
+//!   rustls' reason.
 //! - Heart-beats on the broker leg ([`RelayConfig::system_heart_beat`],
 //!   [`RelayConfig::client_heart_beat`]) are negotiated and checked by the relay's own
 //!   client, independently of the browser leg, so a dead broker is noticed even while the
@@ -66,8 +73,9 @@
 //! other; the user-facing form travels with the message (in
 //! [`USER_DESTINATION_HEADER`]) and is restored as the MESSAGE `destination`. To resolve
 //! `/user/{name}/...` to sessions connected to *other* instances, call
-//! [`Relay::sync_user_registry`] with the engine's user registry: instances then announce
-//! their users' sessions on a registry topic and learn each other's.
+//! [`Relay::sync_user_registry`] with the engine's user registry (`stomp-axum`'s
+//! `StompBuilder::relay` does it at build): instances then announce their users' sessions
+//! on a registry topic and learn each other's.
 //!
 //! # What clients can ask of the broker
 //!
@@ -256,6 +264,14 @@ impl Relay {
     /// Whether the system connection is up now.
     pub fn is_available(&self) -> bool {
         *self.inner.system.availability.borrow() == BrokerAvailability::Available
+    }
+
+    /// Why the system connection last failed to connect, or ended (`None` before any
+    /// failure): e.g. [`ClientError::Tls`](crate::client::ClientError::Tls) for a broker
+    /// certificate that is not trusted or not valid for the broker's name. For health
+    /// checks and logs; the relay keeps reconnecting.
+    pub fn last_error(&self) -> Option<crate::client::ClientError> {
+        self.inner.system.last_error()
     }
 
     /// Waits until the system connection is up, at most `timeout`.

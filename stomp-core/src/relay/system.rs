@@ -3,12 +3,12 @@
 //! and reports broker availability.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
 use super::RelayConfig;
+use crate::backoff::Backoff;
 use crate::client::{Client, ClientConfig, ClientError};
 
 /// Whether the external broker can be reached (as seen by the system connection).
@@ -28,6 +28,8 @@ pub(crate) struct SystemState {
     /// Index of the host the system connection last reached: other connections try it
     /// first, so a dead host in front of the list costs nothing once failed over.
     host: AtomicUsize,
+    /// Why the system connection last failed to connect or ended.
+    last_error: Mutex<Option<ClientError>>,
 }
 
 impl SystemState {
@@ -36,12 +38,22 @@ impl SystemState {
             client: watch::channel(None).0,
             availability: watch::channel(BrokerAvailability::Unavailable).0,
             host: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
         })
     }
 
     /// The host index new broker connections start from.
     pub(crate) fn preferred_host(&self) -> usize {
         self.host.load(Ordering::Relaxed)
+    }
+
+    /// Why the system connection last failed to connect or ended.
+    pub(crate) fn last_error(&self) -> Option<ClientError> {
+        crate::sync::lock(&self.last_error).clone()
+    }
+
+    fn failed(&self, error: ClientError) {
+        *crate::sync::lock(&self.last_error) = Some(error);
     }
 
     fn set(&self, client: Option<Client>) {
@@ -59,20 +71,30 @@ impl SystemState {
     }
 }
 
-/// Connects to the first host that answers, starting at `start` and going round the list
-/// once. Returns the client and the index of its host.
+/// Connects to the first of the relay's hosts that answers (over TLS if configured),
+/// starting at `start` and going round the list once. Returns the client and the index of
+/// its host.
 pub(crate) async fn connect_any(
-    hosts: &[String],
+    relay: &RelayConfig,
     start: usize,
     config: &ClientConfig,
 ) -> Result<(Client, usize), ClientError> {
+    let hosts = &relay.hosts;
     let mut last = ClientError::Closed;
     for offset in 0..hosts.len() {
         let index = (start + offset) % hosts.len();
-        match Client::connect_tcp(hosts[index].as_str(), config.clone()).await {
+        let host = hosts[index].as_str();
+        #[cfg(feature = "tls")]
+        let attempt = match &relay.tls {
+            Some(tls) => Client::connect_tls(host, tls, config.clone()).await,
+            None => Client::connect_tcp(host, config.clone()).await,
+        };
+        #[cfg(not(feature = "tls"))]
+        let attempt = Client::connect_tcp(host, config.clone()).await;
+        match attempt {
             Ok(client) => return Ok((client, index)),
             Err(error) => {
-                tracing::debug!(host = %hosts[index], %error, "broker connection failed");
+                tracing::debug!(host, %error, "broker connection failed");
                 last = error;
             }
         }
@@ -83,51 +105,36 @@ pub(crate) async fn connect_any(
 /// Keeps the system connection up until the relay is dropped (the task is aborted then).
 pub(crate) async fn supervise(config: Arc<RelayConfig>, state: Arc<SystemState>) {
     let client_config = config.system_client();
-    let mut delay = config.backoff_initial;
+    let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
     let mut host = 0;
     loop {
-        match connect_any(&config.hosts, host, &client_config).await {
+        match connect_any(&config, host, &client_config).await {
             Ok((client, index)) => {
                 host = index;
                 state.host.store(index, Ordering::Relaxed);
-                delay = config.backoff_initial;
+                backoff = Backoff::new(config.backoff_initial, config.backoff_max);
                 tracing::info!(host = %config.hosts[index], "relay system connection up");
                 state.set(Some(client.clone()));
                 let error = client.closed().await;
                 tracing::warn!(%error, "relay system connection lost");
+                state.failed(error);
                 state.set(None);
                 // Try the same host again at once; the next failure moves on and backs off.
             }
             Err(error) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in = ?delay, "broker unavailable");
+                state.failed(error);
                 host = host.wrapping_add(1);
                 tokio::time::sleep(delay).await;
-                delay = next_delay(delay, config.backoff_max);
             }
         }
     }
-}
-
-/// The delay after `current`: doubled, at most `max`.
-pub(crate) fn next_delay(current: Duration, max: Duration) -> Duration {
-    current.saturating_mul(2).min(max)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_maximum() {
-        let max = Duration::from_millis(500);
-        let mut delay = Duration::from_millis(100);
-        let mut seen = vec![];
-        for _ in 0..5 {
-            seen.push(delay.as_millis());
-            delay = next_delay(delay, max);
-        }
-        assert_eq!(seen, [100, 200, 400, 500, 500]);
-    }
 
     #[tokio::test]
     async fn availability_changes_are_reported_once() {

@@ -21,6 +21,11 @@ pub const DEFAULT_BROKER_PREFIXES: [&str; 2] = ["/queue", "/topic"];
 /// Marks a resolved (per-session) destination: `{destination}-user{session-id}`.
 const SESSION_SUFFIX: &str = "-user";
 
+/// Marks a user queue's broker destination: `{destination}-user.{encoded user name}` (see
+/// [`UserDestinations::durable_queue`]). The encoded name has only ASCII letters, digits
+/// and `%XX`, so it never contains this marker, a `-`, a `/` or a `*`.
+const USER_QUEUE_MARKER: &str = "-user.";
+
 /// How a SUBSCRIBE to a destination that looks resolved (`...-user{id}`) is judged when `id`
 /// is not the subscriber's own session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,6 +79,25 @@ pub enum UserDestinationError {
         /// The destination as the client sent it.
         destination: String,
     },
+    /// A SUBSCRIBE or SEND that names a user queue's broker destination
+    /// (`{queue}-user.{name}`, see [`UserDestinations::durable_queue`]), or a pattern that
+    /// could match one. A user queue is reached only through the user prefix: its owner
+    /// subscribes to `/user{queue}`, anyone else sends to `/user/{name}{queue}`.
+    #[error(
+        "cannot use {destination:?}: it is (or could match) a user's private queue \
+         (subscribe to the user destination, send to /user/{{name}}/...)"
+    )]
+    UserQueue {
+        /// The destination as the client sent it.
+        destination: String,
+    },
+    /// A SUBSCRIBE to a user queue by a session without a user: a user queue belongs to a
+    /// user, and an anonymous session has none.
+    #[error("cannot subscribe to {destination:?}: a user queue needs an authenticated user")]
+    Anonymous {
+        /// The destination as the client sent it.
+        destination: String,
+    },
 }
 
 impl UserDestinationError {
@@ -83,7 +107,9 @@ impl UserDestinationError {
             UserDestinationError::OtherSession { destination }
             | UserDestinationError::OtherUser { destination }
             | UserDestinationError::SendToOtherSession { destination }
-            | UserDestinationError::Empty { destination } => destination,
+            | UserDestinationError::Empty { destination }
+            | UserDestinationError::UserQueue { destination }
+            | UserDestinationError::Anonymous { destination } => destination,
         }
     }
 
@@ -116,8 +142,13 @@ pub struct UserSend {
     /// (`{prefix}{rest}`, e.g. `/user/queue/reply`).
     pub user_destination: ByteString,
     /// One broker destination per session of the user that subscribed to it; empty when the
-    /// user is not connected (nothing is delivered, which is not an error).
+    /// user is not connected (nothing is delivered, which is not an error), and for a user
+    /// queue.
     pub targets: Vec<SessionTarget>,
+    /// For a [user queue](UserDestinations::durable_queue): the user's queue
+    /// (`{queue}-user.{name}`), where the message waits for one of the user's sessions.
+    /// `targets` is empty then.
+    pub queue: Option<ByteString>,
 }
 
 /// User destinations: a prefix (default `/user`) and the [`UserRegistry`]. Cheap to clone.
@@ -132,12 +163,19 @@ pub struct UserSend {
 /// - What is published to a resolved destination reaches only its session
 ///   ([`Broker::publish_to_session`](crate::broker::Broker::publish_to_session)): pattern
 ///   subscriptions never see it.
+/// - A [user queue](Self::durable_queue) (e.g. `/queue/inbox`) is bound to the user, not
+///   the session: `/user/{name}/queue/inbox` goes to one queue per user,
+///   `/queue/inbox-user.{name}`, where messages wait while the user has no session (on
+///   disk when the broker keeps persistent messages), and SUBSCRIBE `/user/queue/inbox`
+///   by any session of that user consumes it.
 #[derive(Debug, Clone)]
 pub struct UserDestinations {
     prefix: ByteString,
     broker_prefixes: Arc<[ByteString]>,
     registry: UserRegistry,
     guard: ResolvedDestinationGuard,
+    /// User queues (e.g. `/queue/inbox`), without the user prefix.
+    user_queues: Arc<[ByteString]>,
 }
 
 impl Default for UserDestinations {
@@ -157,6 +195,110 @@ impl UserDestinations {
                 .collect(),
             registry,
             guard: ResolvedDestinationGuard::default(),
+            user_queues: Arc::new([]),
+        }
+    }
+
+    /// Builder: makes `destination` (e.g. `/queue/inbox`, under a queue prefix of the
+    /// broker) a *user queue*: a queue per user rather than a destination per session.
+    ///
+    /// - A send to `/user/{name}{destination}` (a client SEND, when the destination policy
+    ///   allows it, or [`MessagingTemplate::send_to_user`](crate::template::MessagingTemplate::send_to_user))
+    ///   is published once, with `persistent:true`, to the user's queue
+    ///   `{destination}-user.{encoded name}` ([`user_queue`](Self::user_queue)), whether
+    ///   the user is connected or not. Its MESSAGE shows `destination: /user{destination}`.
+    /// - While the user has no session, messages wait there: in memory, bounded like any
+    ///   queue of the broker, or on disk when the broker keeps persistent messages
+    ///   ([`SimpleBrokerConfig::data_dir`](crate::broker::SimpleBrokerConfig)).
+    /// - SUBSCRIBE `/user{destination}` (or `/user/{own name}{destination}`) by a session of
+    ///   that user consumes the queue: waiting messages first, in order, then new ones at
+    ///   once. The queue is a queue: with two sessions of the user subscribed, each message
+    ///   goes to one of them (round-robin, competing consumers). A `client` ack message
+    ///   not acknowledged when its session ends waits for the next one, marked
+    ///   `redelivered:true`.
+    /// - Only that user can consume it: an anonymous session's SUBSCRIBE is refused
+    ///   ([`UserDestinationError::Anonymous`]), and any SUBSCRIBE or client SEND that names a
+    ///   user queue's broker destination directly, or a pattern that could match one, is
+    ///   refused for everyone ([`UserDestinationError::UserQueue`]).
+    ///
+    /// The name is matched exactly: `/user/queue/inbox/x` is an ordinary per-session user
+    /// destination. A trailing `/` is dropped.
+    #[must_use]
+    pub fn durable_queue(mut self, destination: impl Into<ByteString>) -> Self {
+        let destination: ByteString = destination.into();
+        let destination = match destination.strip_suffix('/') {
+            Some(trimmed) => ByteString::from(trimmed),
+            None => destination,
+        };
+        let mut queues: Vec<ByteString> = self.user_queues.iter().cloned().collect();
+        if !queues.contains(&destination) {
+            queues.push(destination);
+        }
+        self.user_queues = queues.into();
+        self
+    }
+
+    /// The user queues (see [`durable_queue`](Self::durable_queue)), without the prefix.
+    pub fn user_queues(&self) -> &[ByteString] {
+        &self.user_queues
+    }
+
+    /// The broker destination of `user`'s queue `destination` (a
+    /// [user queue](Self::durable_queue), e.g. `/queue/inbox`):
+    /// `{destination}-user.{name}`, the name percent-encoded so that every byte but ASCII
+    /// letters and digits is `%XX` (distinct names give distinct queues). `None` if
+    /// `destination` is not a user queue or `user` is empty.
+    pub fn user_queue(&self, user: &str, destination: &str) -> Option<ByteString> {
+        if user.is_empty() || !self.user_queues.iter().any(|q| q == destination) {
+            return None;
+        }
+        let mut d =
+            String::with_capacity(destination.len() + USER_QUEUE_MARKER.len() + user.len() * 3);
+        d.push_str(destination);
+        d.push_str(USER_QUEUE_MARKER);
+        for b in user.bytes() {
+            if b.is_ascii_alphanumeric() {
+                d.push(char::from(b));
+            } else {
+                d.push('%');
+                d.push(char::from(HEX[usize::from(b >> 4)]));
+                d.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+        Some(d.into())
+    }
+
+    /// Refuses a destination outside the user prefix that is in a user queue's namespace
+    /// (`{queue}-user.…`), or a pattern whose literal part could reach one.
+    fn guard_user_queues(&self, destination: &str) -> Result<(), UserDestinationError> {
+        let literal = destination.find('*').map(|at| &destination[..at]);
+        let refused = self.user_queues.iter().any(|queue| {
+            let namespace_len = queue.len() + USER_QUEUE_MARKER.len();
+            let in_namespace = |d: &str| {
+                d.len() >= namespace_len
+                    && d.starts_with(&**queue)
+                    && d[queue.len()..].starts_with(USER_QUEUE_MARKER)
+            };
+            match literal {
+                None => in_namespace(destination),
+                // A pattern reaches a user queue if its literal part is in the namespace,
+                // or is a prefix of it (a wildcard may stand for the rest).
+                Some(literal) => {
+                    in_namespace(literal) || {
+                        let mut namespace = String::with_capacity(namespace_len);
+                        namespace.push_str(queue);
+                        namespace.push_str(USER_QUEUE_MARKER);
+                        namespace.starts_with(literal)
+                    }
+                }
+            }
+        });
+        if refused {
+            Err(UserDestinationError::UserQueue {
+                destination: destination.to_owned(),
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -246,6 +388,7 @@ impl UserDestinations {
         session: &SessionInfo,
     ) -> Result<Option<ByteString>, UserDestinationError> {
         let Some(rest) = self.strip(destination) else {
+            self.guard_user_queues(destination)?;
             self.guard_resolved(destination, &session.id)?;
             return Ok(None);
         };
@@ -267,7 +410,24 @@ impl UserDestinations {
                 });
             }
         };
-        Ok(Some(session_destination(rest, &session.id).into()))
+        if self.user_queues.iter().any(|q| q == rest) {
+            let user = session.principal.as_ref().map(|p| p.name());
+            return match user.and_then(|user| self.user_queue(user, rest)) {
+                Some(queue) => Ok(Some(queue)),
+                None => Err(UserDestinationError::Anonymous {
+                    destination: destination.to_owned(),
+                }),
+            };
+        }
+        let resolved = session_destination(rest, &session.id);
+        // A per-session name that lands in a user queue's namespace (`/user/queue/inbox-user.x`
+        // resolved for session `s` is `/queue/inbox-user.x-users`) is refused, whatever it
+        // would have reached.
+        self.guard_user_queues(&resolved)
+            .map_err(|_| UserDestinationError::UserQueue {
+                destination: destination.to_owned(),
+            })?;
+        Ok(Some(resolved.into()))
     }
 
     /// Checks a client SEND to `destination` by `session`: a SEND straight to another
@@ -282,6 +442,7 @@ impl UserDestinations {
         if self.strip(destination).is_some() {
             return Ok(());
         }
+        self.guard_user_queues(destination)?;
         self.guard_resolved(destination, &session.id).map_err(|_| {
             UserDestinationError::SendToOtherSession {
                 destination: destination.to_owned(),
@@ -334,10 +495,22 @@ impl UserDestinations {
         user_destination.push_str(&self.prefix);
         user_destination.push_str(after);
         let mut targets = Vec::new();
+        if self.user_queues.iter().any(|q| q == after) {
+            let queue = self.user_queue(&user, after);
+            return Some(UserSend {
+                user,
+                user_destination: user_destination.into(),
+                targets,
+                queue,
+            });
+        }
         if !after.is_empty() && !user.is_empty() {
             let named = format!("{}/{}{}", self.prefix, name_segment, after);
             for session in self.registry.sessions_of(&user) {
                 let routing = session_destination(after, &session);
+                if self.guard_user_queues(&routing).is_err() {
+                    continue;
+                }
                 let forms = [user_destination.as_str(), named.as_str(), routing.as_str()];
                 if self.registry.is_subscribed_to(&session, &forms) {
                     targets.push(SessionTarget {
@@ -351,6 +524,7 @@ impl UserDestinations {
             user,
             user_destination: user_destination.into(),
             targets,
+            queue: None,
         })
     }
 
@@ -373,6 +547,9 @@ impl UserDestinations {
         d.into()
     }
 }
+
+/// Hex digits of the user-queue name encoding.
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// `{prefix}/{user}{destination}` with `/` in the user name written `%2F`.
 fn user_destination(prefix: &str, user: &str, destination: &str) -> ByteString {

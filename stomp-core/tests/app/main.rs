@@ -4,6 +4,7 @@
 
 mod support;
 
+mod auth;
 mod errors;
 mod routing;
 mod session;

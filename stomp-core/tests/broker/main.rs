@@ -5,6 +5,7 @@
 mod support;
 
 mod backplane;
+mod credit;
 #[cfg(feature = "durable")]
 mod durable;
 mod isolation;

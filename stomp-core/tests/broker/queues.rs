@@ -52,6 +52,9 @@ async fn nack_redelivers_to_the_next_consumer_or_the_same_when_alone() {
     assert_eq!(again[0].body(), "job");
     assert_eq!(again[0].h("message-id"), first[0].h("message-id"));
     assert_eq!(again[0].h("subscription"), "qb");
+    // A redelivery says so (as RabbitMQ's do); the first delivery did not.
+    assert_eq!(first[0].header("redelivered"), None);
+    assert_eq!(again[0].header("redelivered"), Some("true"));
     assert!(a.drain().is_empty());
 
     // Alone: the same consumer gets it again, with a fresh ack id.

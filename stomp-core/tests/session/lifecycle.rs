@@ -291,6 +291,7 @@ async fn exactly_one_connected_and_one_disconnected_whatever_the_path() {
             ))
             .await
             .unwrap();
+        assert_eq!(engine.stats().registered_sessions, 1, "{path}");
         let id = session.id().clone();
         let expected = match path {
             "disconnect" => {
@@ -341,6 +342,7 @@ async fn exactly_one_connected_and_one_disconnected_whatever_the_path() {
         assert_eq!(broker.subscription_count(), 0, "{path}");
         assert_eq!(engine.stats().sessions, 0, "{path}");
         assert_eq!(engine.stats().subscriptions, 0, "{path}");
+        assert_eq!(engine.stats().registered_sessions, 0, "{path}");
     }
 }
 
@@ -471,7 +473,7 @@ async fn shutdown_is_bounded_in_time() {
     let app = RecordingApp::default();
     let engine = builder(&broker)
         .app(app)
-        .shutdown_timeout(Duration::from_secs(2))
+        .drain_timeout(Duration::from_secs(2))
         .build();
     let mut events = engine.subscribe_events();
     let (mut stuck, _rx) = connect(&engine).await;

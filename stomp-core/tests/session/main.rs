@@ -9,5 +9,6 @@ mod basics;
 mod e2e;
 mod inbound;
 mod lifecycle;
+mod memory;
 mod outbound_interceptor;
 mod versions;

@@ -6,6 +6,7 @@ mod support;
 
 mod authz;
 mod destinations;
+mod inbox;
 mod simple_broker;
 mod template;
 mod template_simple_broker;

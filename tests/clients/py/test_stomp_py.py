@@ -256,7 +256,7 @@ class StompPyTest(unittest.TestCase):
     @needs_ours
     def test_user_destination_private_message(self):
         alice, bob = self.client(login=unique("alice")), self.client(login=unique("bob"))
-        sub = alice.subscribe("/user/queue/private")
+        sub = alice.subscribe("/user/queue/inbox")
         bob.send_json("/app/private", {"to": alice.login, "text": "psst"})
         (m,) = alice.inbox.wait_messages(1, sub)
         msg = json.loads(m.body)

@@ -51,10 +51,13 @@ pub struct Instance {
 impl Instance {
     /// An instance whose backplane talks to Redis at `redis` (`host:port`).
     pub async fn start(redis: &str, prefix: &str) -> Instance {
+        Instance::start_with(RedisConfig::new(format!("redis://{redis}")).prefix(prefix)).await
+    }
+
+    /// An instance whose backplane uses `config` (with test backoff).
+    pub async fn start_with(config: RedisConfig) -> Instance {
         let transport = RedisBackplane::start(
-            RedisConfig::new(format!("redis://{redis}"))
-                .prefix(prefix)
-                .backoff(Duration::from_millis(20), Duration::from_millis(200)),
+            config.backoff(Duration::from_millis(20), Duration::from_millis(200)),
         )
         .unwrap();
         let broker = BackplaneBroker::new(

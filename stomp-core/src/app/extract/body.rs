@@ -17,7 +17,7 @@ pub struct Payload<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
 
-fn from_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, PayloadRejection> {
+pub(super) fn from_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, PayloadRejection> {
     serde_json::from_slice(body).map_err(|e| PayloadRejection::InvalidJson {
         type_name: std::any::type_name::<T>(),
         reason: e.to_string(),

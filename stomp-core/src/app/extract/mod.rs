@@ -7,7 +7,10 @@
 //! handlers or the session's `/user/queue/errors`, the session stays open.
 //! Wrap an extractor in `Option<_>` to get `None` instead of a rejection.
 
+#[cfg(feature = "axum")]
+mod axum;
 mod body;
+mod claims;
 mod destination;
 mod header;
 mod rejection;
@@ -19,6 +22,7 @@ use std::convert::Infallible;
 use std::future::Future;
 
 pub use body::{Json, Payload};
+pub use claims::{Claims, ClaimsRejection};
 pub use destination::{DestinationVar, DestinationVarValue, DestinationVars, FromDestinationVars};
 pub use header::{ContentType, CorrelationId, Header, NamedHeader};
 pub use rejection::{
@@ -34,8 +38,9 @@ use super::{AppError, MessageContext};
     message = "`{Self}` cannot be a STOMP handler argument",
     label = "not an extractor for state `{S}`",
     note = "handler arguments implement `FromMessage<S>`: `Payload<T>`, `Json<T>`, `String`, `Bytes`, \
-            `DestinationVar<T>`, `DestinationVars`, `Header<N>`, `Headers`, `Principal`, `SessionInfo`, \
-            `SessionId`, `Attributes`, `State<T>`, `MessagingTemplate`, `Frame`, or an `Option` of one",
+            `DestinationVar<T>`, `DestinationVars`, `Header<N>`, `Headers`, `Principal`, `Claims<T>`, \
+            `SessionInfo`, `SessionId`, `Attributes`, `State<T>` (ours or axum's), `MessagingTemplate`, \
+            `UserRegistry`, `Frame`, or an `Option` of one",
     note = "`State<T>` needs `T: FromRef<S>` (the router's state type is `{S}`)"
 )]
 pub trait FromMessage<S>: Sized {
@@ -69,24 +74,15 @@ impl From<Infallible> for AppError {
     }
 }
 
-/// Derives a part of the application state (as axum's `FromRef`): lets `State<T>` extract a
-/// `T` from a router whose state is `S`.
-#[diagnostic::on_unimplemented(
-    message = "`State<{Self}>` cannot be extracted from the router state `{S}`",
-    note = "implement `FromRef<{S}> for {Self}`, or make the router's state `{Self}`"
-)]
-pub trait FromRef<S> {
-    /// Clones the part out of the state.
-    fn from_ref(state: &S) -> Self;
-}
+/// Derives a part of the application state: lets `State<T>` extract a `T` from a router
+/// whose state is `S`. This is axum's own `FromRef` (from `axum-core`, re-exported), so
+/// axum's `#[derive(FromRef)]` and the impls an axum app already has serve STOMP handlers
+/// too; every `T: Clone` is `FromRef<T>`.
+pub use axum_core::extract::FromRef;
 
-impl<T: Clone> FromRef<T> for T {
-    fn from_ref(state: &T) -> Self {
-        state.clone()
-    }
-}
-
-/// The shared application state (or a part of it, through [`FromRef`]).
+/// The shared application state (or a part of it, through [`FromRef`]). With the `axum`
+/// feature (on in `stomp-axum`), axum's own `axum::extract::State<T>` is an extractor too,
+/// and is the one `stomp_axum::prelude` exports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct State<T>(pub T);
 

@@ -1,5 +1,5 @@
 //! Extractors about the calling session and the server: `Principal`, `SessionInfo`,
-//! `SessionId`, `Attributes`, `MessagingTemplate`, `Frame`.
+//! `SessionId`, `Attributes`, `MessagingTemplate`, `UserRegistry`, `Frame`.
 
 use std::convert::Infallible;
 
@@ -8,6 +8,7 @@ use crate::app::MessageContext;
 use crate::frame::Frame;
 use crate::identity::{Attributes, Principal, SessionId, SessionInfo};
 use crate::template::MessagingTemplate;
+use crate::user::UserRegistry;
 
 impl<S: Sync> FromMessage<S> for Principal {
     type Rejection = MissingPrincipal;
@@ -34,6 +35,8 @@ infallible! {
     SessionId => |ctx| ctx.session().id.clone(),
     Attributes => |ctx| ctx.session().attributes.clone(),
     MessagingTemplate => |ctx| ctx.template().clone(),
+    // Who is online (Spring's `SimpUserRegistry`): the registry of the engine's user destinations.
+    UserRegistry => |ctx| ctx.template().channel().user_registry().clone(),
     Frame => |ctx| ctx.frame().clone(),
     MessageContext => |ctx| ctx.clone(),
 }

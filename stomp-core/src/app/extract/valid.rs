@@ -117,3 +117,19 @@ where
         validate(value).map(|v| Valid(Json(v)))
     }
 }
+
+/// axum's `Json<T>` validated, as [`Valid<Json<T>>`] (feature `axum`).
+#[cfg(feature = "axum")]
+impl<S, T> FromMessage<S> for Valid<axum::Json<T>>
+where
+    S: Sync,
+    T: DeserializeOwned + garde::Validate + Send,
+    T::Context: Default,
+{
+    type Rejection = ValidationRejection;
+
+    async fn from_message(ctx: &MessageContext, state: &S) -> Result<Self, ValidationRejection> {
+        let axum::Json(value) = axum::Json::<T>::from_message(ctx, state).await?;
+        validate(value).map(|v| Valid(axum::Json(v)))
+    }
+}

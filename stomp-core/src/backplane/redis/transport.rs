@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::backplane::{Backplane, Channel, LinkState, PublishError};
 use crate::sync::lock;
 use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
@@ -15,7 +16,11 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Settings of a [`RedisBackplane`].
-#[derive(Debug, Clone)]
+///
+/// With the `tls` feature, `rediss://` URLs connect over TLS (rustls, the platform's root
+/// certificates); [`tls_root_certificates`](Self::tls_root_certificates) trusts a private CA
+/// instead and [`tls_client_identity`](Self::tls_client_identity) adds a client certificate.
+#[derive(Clone)]
 pub struct RedisConfig {
     url: String,
     prefix: String,
@@ -25,6 +30,35 @@ pub struct RedisConfig {
     max_backoff: Duration,
     connect_timeout: Duration,
     subscribe_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls_root_pem: Option<Vec<u8>>,
+    #[cfg(feature = "tls")]
+    tls_identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: show the scheme and host only.
+        let location = self
+            .url
+            .rsplit_once('@')
+            .map_or(self.url.as_str(), |(_, host)| host);
+        let mut debug = f.debug_struct("RedisConfig");
+        debug
+            .field("location", &location)
+            .field("prefix", &self.prefix)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("inbound_capacity", &self.inbound_capacity)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("subscribe_timeout", &self.subscribe_timeout);
+        #[cfg(feature = "tls")]
+        debug
+            .field("tls_root_certificates", &self.tls_root_pem.is_some())
+            .field("tls_client_identity", &self.tls_identity.is_some());
+        debug.finish()
+    }
 }
 
 impl RedisConfig {
@@ -39,12 +73,73 @@ impl RedisConfig {
             max_backoff: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             subscribe_timeout: Duration::from_secs(3),
+            #[cfg(feature = "tls")]
+            tls_root_pem: None,
+            #[cfg(feature = "tls")]
+            tls_identity: None,
         }
     }
 
-    /// Checks the URL (what [`RedisBackplane::start`] would refuse).
+    /// Checks the URL and the TLS settings (what [`RedisBackplane::start`] would refuse).
     pub fn validate(&self) -> Result<(), ::redis::RedisError> {
-        ::redis::Client::open(self.url.as_str()).map(|_| ())
+        self.open_client().map(|_| ())
+    }
+
+    /// Trusts only the certificates in `pem` (PEM `CERTIFICATE` blocks, e.g. a private CA)
+    /// for the `rediss://` URL, instead of the platform's roots (feature `tls`). The
+    /// server's certificate must still carry the URL's host name.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_pem = Some(pem.into());
+        self
+    }
+
+    /// A client certificate chain and its private key (both PEM) for servers that require
+    /// mutual TLS (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls_client_identity(
+        mut self,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls_identity = Some((cert_chain_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The redis client for the URL (and the TLS settings).
+    fn open_client(&self) -> Result<::redis::Client, ::redis::RedisError> {
+        #[cfg(feature = "tls")]
+        {
+            // redis builds its rustls configuration with the process' default provider:
+            // make it `ring` unless the application chose one.
+            if rustls::crypto::CryptoProvider::get_default().is_none() {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            }
+            if self.tls_root_pem.is_some() || self.tls_identity.is_some() {
+                if !self.url.starts_with("rediss://") {
+                    return Err(::redis::RedisError::from((
+                        ::redis::ErrorKind::InvalidClientConfig,
+                        "TLS certificates are set but the URL is not rediss://",
+                    )));
+                }
+                let client_tls = self.tls_identity.clone().map(|(client_cert, client_key)| {
+                    ::redis::ClientTlsConfig {
+                        client_cert,
+                        client_key,
+                    }
+                });
+                return ::redis::Client::build_with_tls(
+                    self.url.as_str(),
+                    ::redis::TlsCertificates {
+                        client_tls,
+                        root_cert: self.tls_root_pem.clone(),
+                    },
+                );
+            }
+        }
+        ::redis::Client::open(self.url.as_str())
     }
 
     /// The channel prefix: instances with the same prefix form one cluster (default
@@ -71,7 +166,8 @@ impl RedisConfig {
         self
     }
 
-    /// Reconnect backoff: starts at `min`, doubles per failure up to `max` (default
+    /// Reconnect backoff: exponential from `min` with random jitter (so that instances cut
+    /// off together do not reconnect together), never longer than `max` (default
     /// 100 ms..5 s).
     #[must_use]
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
@@ -95,7 +191,7 @@ pub struct RedisStats {
     pub inbound_dropped: u64,
     /// Successful connections after the first.
     pub reconnects: u64,
-    /// Failed connection attempts.
+    /// Failed connection attempts (see [`RedisBackplane::last_error`] for why).
     pub connect_failures: u64,
     /// The link state now.
     pub link: LinkState,
@@ -131,6 +227,8 @@ struct Inner {
     counters: Counters,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Why the last connection attempt or connection failed.
+    last_error: Mutex<Option<String>>,
 }
 
 /// The Redis pub/sub transport (see the [crate docs](crate)). Cheap to clone.
@@ -178,7 +276,7 @@ impl RedisBackplane {
     /// Starts the transport: checks the URL, spawns the connection task (which connects,
     /// and reconnects with backoff) and returns at once. Must run inside a Tokio runtime.
     pub fn start(config: RedisConfig) -> Result<Self, ::redis::RedisError> {
-        let client = ::redis::Client::open(config.url.as_str())?;
+        let client = config.open_client()?;
         let (outgoing, outgoing_rx) = mpsc::channel(config.queue_capacity);
         let (inbound, inbound_rx) = mpsc::channel(config.inbound_capacity);
         let inner = Arc::new(Inner {
@@ -193,6 +291,7 @@ impl RedisBackplane {
             counters: Counters::default(),
             stop: watch::Sender::new(false),
             task: Mutex::new(None),
+            last_error: Mutex::new(None),
             config,
         });
         let task = tokio::spawn(supervise(inner.clone(), outgoing_rx));
@@ -212,6 +311,13 @@ impl RedisBackplane {
             connect_failures: c.connect_failures.load(Ordering::Relaxed),
             link: *self.inner.link.borrow(),
         }
+    }
+
+    /// Why the last connection attempt failed or the last connection ended (`None` before
+    /// any failure), e.g. `invalid peer certificate: UnknownIssuer` for a `rediss://` server
+    /// whose certificate is not trusted.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.inner.last_error).clone()
     }
 
     /// The Redis channel (or pattern, `true`) for `channel`.
@@ -462,7 +568,9 @@ async fn linked(
 
 async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Bytes)>) {
     let mut stop = inner.stop.subscribe();
-    let mut backoff = inner.config.min_backoff;
+    let new_backoff = || Backoff::new(inner.config.min_backoff, inner.config.max_backoff);
+    let mut backoff = new_backoff();
+    let mut failures_in_a_row = 0u32;
     let mut connected_before = false;
     loop {
         let stopped = *stop.borrow();
@@ -475,7 +583,8 @@ async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Byte
         };
         match attempt {
             Ok((sink, stream, conn)) => {
-                backoff = inner.config.min_backoff;
+                backoff = new_backoff();
+                failures_in_a_row = 0;
                 if connected_before {
                     inner.counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
@@ -485,6 +594,7 @@ async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Byte
                 inner.link.send_replace(LinkState::Disconnected);
                 let Some(reason) = reason else { break };
                 tracing::warn!(%reason, "redis backplane disconnected; reconnecting");
+                *lock(&inner.last_error) = Some(reason);
                 // Payloads queued for the dead connection are dropped: no replay.
                 while outgoing.try_recv().is_ok() {
                     inner.counters.disconnected.fetch_add(1, Ordering::Relaxed);
@@ -495,12 +605,19 @@ async fn supervise(inner: Arc<Inner>, mut outgoing: mpsc::Receiver<(String, Byte
                     .counters
                     .connect_failures
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, ?backoff, "redis backplane connect failed");
+                let delay = backoff.next_delay();
+                failures_in_a_row += 1;
+                // Say it once at `warn` (a TLS or auth mistake shows), then quietly.
+                if failures_in_a_row == 1 {
+                    tracing::warn!(error = %e, retry_in = ?delay, "redis backplane connect failed");
+                } else {
+                    tracing::debug!(error = %e, retry_in = ?delay, "redis backplane connect failed");
+                }
+                *lock(&inner.last_error) = Some(e.to_string());
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(delay) => {}
                     _ = stop.changed() => break,
                 }
-                backoff = (backoff * 2).min(inner.config.max_backoff);
             }
         }
     }

@@ -34,6 +34,7 @@ pub struct SimpleBrokerConfig {
     pub(crate) max_queue_depth: usize,
     pub(crate) max_queued_bytes: usize,
     pub(crate) max_unacked: usize,
+    pub(crate) default_prefetch: usize,
     pub(crate) max_redeliveries: Option<u32>,
     pub(crate) spring_compatible: bool,
     #[cfg(feature = "durable")]
@@ -53,6 +54,7 @@ impl Default for SimpleBrokerConfig {
             max_queue_depth: 10_000,
             max_queued_bytes: 64 * 1024 * 1024,
             max_unacked: 1_000,
+            default_prefetch: 100,
             max_redeliveries: None,
             spring_compatible: false,
             #[cfg(feature = "durable")]
@@ -67,7 +69,9 @@ impl Default for SimpleBrokerConfig {
 
 impl SimpleBrokerConfig {
     /// The defaults: topics under `/topic`, queues under `/queue`, `/` separator, queue
-    /// depth 10,000, 1,000 un-acked messages per subscription, unlimited redeliveries.
+    /// depth 10,000, 64 MiB held by all queues, 1,000 un-acked messages per subscription
+    /// (100 in flight per queue consumer unless its `prefetch-count` says otherwise),
+    /// unlimited redeliveries.
     pub fn new() -> Self {
         Self::default()
     }
@@ -101,22 +105,24 @@ impl SimpleBrokerConfig {
         self
     }
 
-    /// Most messages a queue keeps while no consumer can take them (no consumer, or every
-    /// consumer at its un-acked limit). Past it, a SEND to the queue fails with
+    /// Most messages a queue holds (default 10,000): waiting for a consumer, plus delivered
+    /// to a `client` / `client-individual` consumer and not yet acknowledged. Past it, a
+    /// SEND to the queue fails with
     /// [`BrokerError::QueueFull`](crate::broker::BrokerError::QueueFull) and the message is
-    /// not kept. Messages handed back by NACK or by a leaving consumer are always kept (they
-    /// were accepted already), so a queue may briefly hold more. `0` keeps nothing.
+    /// not kept. Un-acked deliveries count until acknowledged, so handing them back (NACK, a
+    /// consumer leaving) never takes a queue past it. `0` keeps nothing.
     #[must_use]
     pub fn max_queue_depth(mut self, depth: usize) -> Self {
         self.max_queue_depth = depth;
         self
     }
 
-    /// Most bytes of encoded messages all queues together keep for consumers that are not
-    /// there yet (default 64 MiB). Each queue is bounded by
-    /// [`max_queue_depth`](Self::max_queue_depth); this bounds the sum, so a client sending
-    /// to many fresh queue names cannot make the broker grow without limit. Past it a SEND
-    /// to a queue that cannot deliver at once fails with `QueueFull`.
+    /// Most bytes of encoded messages all queues together hold (default 64 MiB): waiting
+    /// for a consumer, plus delivered to a `client` / `client-individual` consumer and not
+    /// yet acknowledged. Each queue is bounded by [`max_queue_depth`](Self::max_queue_depth);
+    /// this bounds the sum, so a client sending to many fresh queue names, or consuming
+    /// without ever acking, cannot make the broker grow without limit. Past it a SEND to a
+    /// queue fails with `QueueFull`, unless an `auto` consumer takes it at once.
     #[must_use]
     pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;
@@ -124,12 +130,27 @@ impl SimpleBrokerConfig {
     }
 
     /// Most un-acked messages per `client` / `client-individual` subscription (default
-    /// 1,000; at least 1). A queue consumer at the limit gets nothing more until it acks
-    /// (the next consumer does, or the queue keeps the message); a topic subscription at the
-    /// limit forgets its oldest pending delivery (acking it later is an unknown ack id).
+    /// 1,000; at least 1), and the cap of a queue consumer's `prefetch-count`. A topic
+    /// subscription at the limit forgets its oldest pending delivery (acking it later is an
+    /// unknown ack id).
     #[must_use]
     pub fn max_unacked(mut self, max: usize) -> Self {
         self.max_unacked = max.max(1);
+        self
+    }
+
+    /// Most un-acked messages in flight to a `client` / `client-individual` queue consumer
+    /// whose SUBSCRIBE has no `prefetch-count` header (default 100, at least 1; never more
+    /// than [`max_unacked`](Self::max_unacked)). A consumer at its prefetch gets nothing
+    /// more until it acks: the next consumer does, or the queue keeps the message.
+    ///
+    /// A SUBSCRIBE may ask for its own with `prefetch-count: n` (RabbitMQ's header): a value
+    /// above `max_unacked` is lowered to it; `0` (RabbitMQ's "unlimited") or a value that
+    /// is not a number is refused with an ERROR naming the header. `auto` consumers need no
+    /// prefetch: a queue hands them a message only when their outbound queue has room.
+    #[must_use]
+    pub fn default_prefetch(mut self, prefetch: usize) -> Self {
+        self.default_prefetch = prefetch.max(1);
         self
     }
 

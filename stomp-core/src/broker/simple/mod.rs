@@ -5,11 +5,16 @@
 //! - **Queues are queues.** A destination under a queue prefix (default `/queue`) delivers
 //!   each message to *one* consumer, round-robin. With `ack: client` or
 //!   `client-individual`, an un-acked message goes to the next consumer on NACK or when
-//!   its consumer unsubscribes or disconnects; a queue without a consumer keeps messages up
-//!   to [`SimpleBrokerConfig::max_queue_depth`] (past it a SEND fails with
-//!   [`BrokerError::QueueFull`]) and hands them out in order when one subscribes. Topic
-//!   prefixes (default `/topic`) broadcast. [`SimpleBrokerConfig::spring_compatible`]
-//!   makes every prefix broadcast, as Spring does.
+//!   its consumer unsubscribes or disconnects, marked `redelivered:true`; a queue keeps
+//!   messages up to [`SimpleBrokerConfig::max_queue_depth`], counting un-acked deliveries
+//!   (past it a SEND fails with [`BrokerError::QueueFull`]) and hands them out in order when
+//!   one subscribes. Topic prefixes (default `/topic`) broadcast.
+//!   [`SimpleBrokerConfig::spring_compatible`] makes every prefix broadcast, as Spring does.
+//! - **Queues use credit.** A queue hands a message to a consumer only while the consumer
+//!   is under its prefetch (the SUBSCRIBE `prefetch-count` header, see
+//!   [`SimpleBrokerConfig::default_prefetch`]) and its outbound queue has room; the
+//!   session's writer wakes the queue when it has drained. A backlog of any size drains
+//!   without loss, and no queue delivery closes a session as a slow consumer.
 //! - **ACK and NACK are honoured**: `client` acks are cumulative, `client-individual` acks
 //!   exactly one delivery, unknown ack ids are errors ([`BrokerError::UnknownAckId`]). On a
 //!   topic, ACK and NACK only clear the pending delivery (a NACKed broadcast is dropped).
@@ -55,7 +60,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::BytesMut;
 use bytestring::ByteString;
 
-use self::queue::{QueueLimits, QueueState};
+use self::queue::{QueueLimits, QueueState, Queues};
 use self::subscription::{parse_ack_id, QueuedMessage, SharedMessage, Sub, SubList};
 use futures_util::future::BoxFuture;
 
@@ -69,6 +74,10 @@ use crate::sync::{lock, read, write};
 /// The SEND header that asks for a durable message (the RabbitMQ / ActiveMQ convention).
 #[cfg(feature = "durable")]
 const PERSISTENT: &str = "persistent";
+
+/// The SUBSCRIBE header bounding a `client` / `client-individual` consumer's un-acked
+/// deliveries (RabbitMQ's name).
+pub const PREFETCH_COUNT: &str = "prefetch-count";
 
 /// Number of shards of each registry map (a power of two).
 const SHARDS: usize = 32;
@@ -108,7 +117,6 @@ struct SessionSubs {
 }
 
 type TopicShard = RwLock<HashMap<Box<str>, SubList>>;
-type QueueShard = Mutex<HashMap<Box<str>, QueueState>>;
 type SessionShard = Mutex<HashMap<SessionId, SessionSubs>>;
 
 /// The embedded in-memory broker (see the [module docs](self)).
@@ -134,17 +142,13 @@ pub struct SimpleBroker {
     topics: Box<[TopicShard]>,
     patterns: RwLock<PatternTrie<Arc<SubList>>>,
     pattern_subs: AtomicUsize,
-    queues: Box<[QueueShard]>,
-    /// Bytes of queue messages waiting for a consumer, across all queues.
-    backlog_bytes: AtomicUsize,
+    /// The queues, shared with the wakers that pump one again when its consumer has room.
+    queues: Arc<Queues>,
     sessions: Box<[SessionShard]>,
     subscriptions: AtomicUsize,
     next_key: AtomicU64,
     next_message: AtomicU64,
     id_prefix: Box<str>,
-    /// The durable store (opened by [`SimpleBroker::open`] with a data directory).
-    #[cfg(feature = "durable")]
-    store: Option<durable::Store>,
     #[cfg(feature = "durable")]
     report: Option<DurableReport>,
 }
@@ -192,8 +196,8 @@ impl SimpleBroker {
 
     /// Opens a broker with `config`: with a [data directory](SimpleBrokerConfig::data_dir),
     /// opens (or creates) its durable store and restores every persistent message to its
-    /// queue, in order, with its `message-id` and a `redelivered:true` header (it may have
-    /// been delivered before the restart). Without one, the same as [`new`](Self::new).
+    /// queue, in order, with its `message-id`; its next delivery carries `redelivered:true`
+    /// (it may have been delivered before the restart). Without one, the same as [`new`](Self::new).
     ///
     /// # Errors
     /// [`DurableError`] when the directory or the store cannot be used (it names the path
@@ -206,8 +210,13 @@ impl SimpleBroker {
             return Ok(Self::in_memory(config));
         };
         let (store, messages, mut report) = durable::Store::open(&dir)?;
-        let mut broker = Self::in_memory(config);
-        broker.store = Some(store);
+        let mut queues = Queues::new(
+            RandomState::new(),
+            config.max_unacked,
+            config.max_redeliveries,
+        );
+        queues.store = Some(store);
+        let mut broker = Self::with_queues(config, queues);
         let mut restored = 0;
         for stored in messages {
             if broker.restore(stored) {
@@ -233,7 +242,7 @@ impl SimpleBroker {
     #[cfg(feature = "durable")]
     #[doc(hidden)]
     pub fn durable_fail_writes(&self, fail: bool) {
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.queues.store {
             store.fail_writes(fail);
         }
     }
@@ -242,7 +251,7 @@ impl SimpleBroker {
     /// destination is no longer a queue of this configuration (it stays on disk).
     #[cfg(feature = "durable")]
     fn restore(&self, stored: durable::StoredMessage) -> bool {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.queues.store else {
             return false;
         };
         if self.config.kind(&stored.queue) != Some(DestinationKind::Queue) {
@@ -252,15 +261,15 @@ impl SimpleBroker {
             );
             return false;
         }
-        let mut headers = stored.headers;
-        headers.set("redelivered", "true");
+        // Restored with one delivery counted: it may have been delivered before the
+        // restart, so its next delivery is marked `redelivered:true`.
         let message = SharedMessage {
-            prepared: PreparedMessage::new(&headers, &stored.body),
+            prepared: PreparedMessage::new(&stored.headers, &stored.body),
             message_id: stored.message_id.into(),
             durable: Some(stored.key),
         };
         store.count(message.prepared.len());
-        let mut shard = lock(&self.queues[self.shard(&stored.queue)]);
+        let mut shard = lock(self.queues.shard(&stored.queue));
         let queue = shard.entry(stored.queue.into()).or_default();
         queue.push(
             QueuedMessage {
@@ -273,6 +282,15 @@ impl SimpleBroker {
     }
 
     fn in_memory(config: SimpleBrokerConfig) -> Self {
+        let queues = Queues::new(
+            RandomState::new(),
+            config.max_unacked,
+            config.max_redeliveries,
+        );
+        Self::with_queues(config, queues)
+    }
+
+    fn with_queues(config: SimpleBrokerConfig, queues: Queues) -> Self {
         let hasher = RandomState::new();
         // A per-broker random prefix keeps message ids unique across broker instances.
         let id_prefix = format!("{:08x}", hasher.hash_one(0xb70c_u32) as u32).into();
@@ -282,15 +300,12 @@ impl SimpleBroker {
             hasher,
             topics: (0..SHARDS).map(|_| RwLock::default()).collect(),
             pattern_subs: AtomicUsize::new(0),
-            queues: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            backlog_bytes: AtomicUsize::new(0),
+            queues: Arc::new(queues),
             sessions: (0..SHARDS).map(|_| Mutex::default()).collect(),
             subscriptions: AtomicUsize::new(0),
             next_key: AtomicU64::new(1),
             next_message: AtomicU64::new(1),
             id_prefix,
-            #[cfg(feature = "durable")]
-            store: None,
             #[cfg(feature = "durable")]
             report: None,
         }
@@ -316,17 +331,15 @@ impl SimpleBroker {
 
     fn limits(&self) -> QueueLimits<'_> {
         QueueLimits {
-            max_unacked: self.config.max_unacked,
-            max_redeliveries: self.config.max_redeliveries,
-            backlog_bytes: &self.backlog_bytes,
-            #[cfg(feature = "durable")]
-            store: self.store.as_ref(),
+            queues: &self.queues,
         }
     }
 
-    /// Bytes of queue messages waiting for a consumer, across all queues (one atomic load).
+    /// Bytes of queue messages held, across all queues (one atomic load): waiting for a
+    /// consumer, or delivered to a `client` / `client-individual` consumer and not yet
+    /// acknowledged. [`SimpleBrokerConfig::max_queued_bytes`] bounds it.
     pub fn queued_bytes(&self) -> usize {
-        self.backlog_bytes.load(Ordering::Relaxed)
+        self.queues.held_bytes()
     }
 
     /// Number of live subscriptions (one atomic load).
@@ -354,13 +367,13 @@ impl SimpleBroker {
             stats.destinations += read(shard).len();
         }
         stats.destinations += read(&self.patterns).len();
-        for shard in self.queues.iter() {
+        for shard in self.queues.shards() {
             let shard = lock(shard);
             stats.destinations += shard.len();
             stats.queued += shard.values().map(|q| q.backlog.len()).sum::<usize>();
         }
         #[cfg(feature = "durable")]
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.queues.store {
             (stats.stored_messages, stats.stored_bytes) = store.figures();
         }
         stats
@@ -387,6 +400,7 @@ impl SimpleBroker {
 
     /// Registers a subscription at once (what [`Broker::subscribe`] does).
     pub fn subscribe_now(&self, subscription: Subscription) -> Result<(), BrokerError> {
+        let prefetch = self.prefetch(&subscription)?;
         let destination = subscription.destination;
         let kind = self
             .config
@@ -412,6 +426,7 @@ impl SimpleBroker {
             pattern,
             subscription.ack,
             subscription.subscriber,
+            prefetch,
         ));
         {
             let mut shard = lock(self.session_shard(&session));
@@ -427,6 +442,27 @@ impl SimpleBroker {
         self.subscriptions.fetch_add(1, Ordering::AcqRel);
         self.attach(sub);
         Ok(())
+    }
+
+    /// The subscription's prefetch: its `prefetch-count` header, at most
+    /// [`SimpleBrokerConfig::max_unacked`], or the configured default.
+    fn prefetch(&self, subscription: &Subscription) -> Result<usize, BrokerError> {
+        let cap = self.config.max_unacked;
+        let Some(value) = subscription.headers.get(PREFETCH_COUNT) else {
+            return Ok(self.config.default_prefetch.min(cap));
+        };
+        // A number past `u64` is just a large number: lowered to the cap like any other.
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match digits.then(|| value.parse::<u64>().unwrap_or(u64::MAX)) {
+            Some(0) | None => Err(BrokerError::InvalidHeader {
+                header: PREFETCH_COUNT.into(),
+                reason: format!(
+                    "{:?} is not a number of messages from 1 to {cap}",
+                    value.chars().take(32).collect::<String>()
+                ),
+            }),
+            Some(n) => Ok(usize::try_from(n).map_or(cap, |n| n.min(cap))),
+        }
     }
 
     fn attach(&self, sub: Arc<Sub>) {
@@ -454,7 +490,7 @@ impl SimpleBroker {
                 }
             }
             (DestinationKind::Queue, _) => {
-                let mut shard = lock(&self.queues[self.shard(destination)]);
+                let mut shard = lock(self.queues.shard(destination));
                 let queue = match shard.get_mut(destination) {
                     Some(queue) => queue,
                     None => shard.entry(destination.into()).or_default(),
@@ -502,7 +538,7 @@ impl SimpleBroker {
             }
             (DestinationKind::Queue, _) => {
                 let limits = self.limits();
-                let mut shard = lock(&self.queues[self.shard(destination)]);
+                let mut shard = lock(self.queues.shard(destination));
                 match shard.get_mut(destination) {
                     Some(queue) => {
                         queue.remove_consumer(sub, limits);
@@ -579,9 +615,9 @@ impl SimpleBroker {
         }
         let full = || BrokerError::QueueFull(destination.chars().take(256).collect());
         // A full queue costs no write.
-        let depth = lock(&self.queues[self.shard(destination)])
+        let depth = lock(self.queues.shard(destination))
             .get(destination)
-            .map_or(0, |q| q.backlog.len());
+            .map_or(0, QueueState::depth);
         if depth >= self.config.max_queue_depth {
             return Err(full());
         }
@@ -703,10 +739,20 @@ impl SimpleBroker {
         message: SharedMessage,
         buf: &mut BytesMut,
     ) -> Result<(), BrokerError> {
-        let mut shard = lock(&self.queues[self.shard(destination)]);
-        let depth = shard.get(destination).map_or(0, |q| q.backlog.len());
+        let mut shard = lock(self.queues.shard(destination));
+        // What the queue holds counts un-acked deliveries too: handing them back later
+        // never takes it past its budgets.
+        let depth = shard.get(destination).map_or(0, QueueState::depth);
         let full = || BrokerError::QueueFull(destination.chars().take(256).collect());
         if depth >= self.config.max_queue_depth {
+            self.limits().forget(&message);
+            return Err(full());
+        }
+        // Past the byte budget a message may only pass straight through to an `auto`
+        // consumer with room (behind no backlog): it must not stay held.
+        let over_budget = self.queued_bytes().saturating_add(message.prepared.len())
+            > self.config.max_queued_bytes;
+        if over_budget && shard.get(destination).is_none_or(|q| !q.backlog.is_empty()) {
             self.limits().forget(&message);
             return Err(full());
         }
@@ -724,11 +770,8 @@ impl SimpleBroker {
             },
             limits,
         );
-        queue.pump(limits, buf);
-        // A message no consumer could take stays only while all queues together are within
-        // their byte budget.
-        let refused = self.queued_bytes() > self.config.max_queued_bytes
-            && queue.retract_last(&message, limits);
+        queue.pump_to(limits, buf, over_budget);
+        let refused = over_budget && queue.retract_last(&message, limits);
         if queue.is_unused() {
             shard.remove(destination);
         }
@@ -752,19 +795,11 @@ impl SimpleBroker {
         let settled = sub.settle(seq).ok_or_else(|| unknown_ack(ack_id))?;
         if sub.kind == DestinationKind::Queue {
             let limits = self.limits();
-            if !nack {
-                for entry in &settled {
-                    if let Some(queued) = &entry.queued {
-                        limits.forget(&queued.message);
-                    }
-                }
-            }
             let destination = &*sub.destination;
-            let mut shard = lock(&self.queues[self.shard(destination)]);
+            let mut shard = lock(self.queues.shard(destination));
+            // The queue holds its un-acked deliveries, so it is there.
             if let Some(queue) = shard.get_mut(destination) {
-                if nack {
-                    queue.hand_back(settled.into_iter(), limits);
-                }
+                queue.settled(settled, nack, limits);
                 // An ACK made room at this consumer; a NACK put messages back.
                 queue.pump(limits, &mut BytesMut::new());
                 if queue.is_unused() {
@@ -827,6 +862,7 @@ impl Broker for SimpleBroker {
         Box::pin(async move {
             #[cfg(feature = "durable")]
             if let Some(store) = self
+                .queues
                 .store
                 .as_ref()
                 .filter(|_| message.headers.get(PERSISTENT) == Some("true"))
@@ -871,6 +907,10 @@ impl Broker for SimpleBroker {
 
     fn session_closed<'a>(&'a self, session: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(async move { self.close_session_now(session) })
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.queued_bytes()
     }
 
     #[cfg(feature = "metrics")]

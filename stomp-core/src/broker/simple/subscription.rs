@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::BytesMut;
 use bytestring::ByteString;
@@ -11,7 +11,7 @@ use bytestring::ByteString;
 use super::config::DestinationKind;
 use crate::broker::{AckMode, Subscriber};
 use crate::codec::PreparedMessage;
-use crate::outbound::SendError;
+use crate::outbound::{RoomWaker, SendError};
 use crate::version::Version;
 
 /// Per-delivery buffers are cut from chunks of this size, so a fan-out allocates rarely.
@@ -50,6 +50,26 @@ struct Pending {
     entries: VecDeque<PendingEntry>,
 }
 
+/// A subscription's [`RoomWaker`], made on first need.
+#[derive(Default)]
+pub(crate) struct WakerSlot(OnceLock<RoomWaker>);
+
+impl WakerSlot {
+    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> RoomWaker) -> &RoomWaker {
+        self.0.get_or_init(make)
+    }
+}
+
+impl std::fmt::Debug for WakerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "WakerSlot(set)"
+        } else {
+            "WakerSlot(empty)"
+        })
+    }
+}
+
 /// A subscription, shared by the session's table and the destination index.
 #[derive(Debug)]
 pub(crate) struct Sub {
@@ -61,6 +81,16 @@ pub(crate) struct Sub {
     pub(crate) pattern: bool,
     pub(crate) ack: AckMode,
     pub(crate) subscriber: Subscriber,
+    /// Most un-acked queue deliveries at once (`prefetch-count`; `client` and
+    /// `client-individual` queue consumers only).
+    pub(crate) prefetch: usize,
+    /// `true` while a queue waits for room in this subscriber's outbound queue (one
+    /// [`OutboundSender::when_room`](crate::outbound::OutboundSender::when_room) waker
+    /// registered at a time).
+    pub(crate) awaiting_room: AtomicBool,
+    /// The waker a queue registers while waiting (made on first need; the outbound queue
+    /// holds it weakly, so it goes with the subscription).
+    pub(crate) room_waker: WakerSlot,
     /// Position in the [`SubList`] holding it (`usize::MAX` when in none).
     slot: AtomicUsize,
     pending: Mutex<Pending>,
@@ -80,6 +110,7 @@ impl Sub {
         pattern: bool,
         ack: AckMode,
         subscriber: Subscriber,
+        prefetch: usize,
     ) -> Self {
         Sub {
             key,
@@ -89,6 +120,9 @@ impl Sub {
             pattern,
             ack,
             subscriber,
+            prefetch,
+            awaiting_room: AtomicBool::new(false),
+            room_waker: WakerSlot::default(),
             slot: AtomicUsize::new(usize::MAX),
             pending: Mutex::new(Pending::default()),
             detached: Mutex::new(false),
@@ -119,9 +153,10 @@ impl Sub {
         self.deliver(message, None, max_unacked, buf)
     }
 
-    /// Whether a queue may hand this consumer another message.
-    pub(crate) fn has_room(&self, max_unacked: usize) -> bool {
-        self.ack == AckMode::Auto || self.pending().entries.len() < max_unacked
+    /// Whether a queue may hand this consumer another message as far as acknowledgements
+    /// go (its prefetch); room in its outbound queue is checked when delivering.
+    pub(crate) fn has_credit(&self) -> bool {
+        self.ack == AckMode::Auto || self.pending().entries.len() < self.prefetch
     }
 
     /// Number of un-acked deliveries.
@@ -138,6 +173,12 @@ impl Sub {
     ///
     /// For `client` / `client-individual` subscriptions the delivery is recorded as pending
     /// (with `queued`, for queues) before it is sent, and forgotten again if sending fails.
+    ///
+    /// A queue delivery (`queued` is `Some`) is only *offered*: if the subscriber's
+    /// outbound queue has no room it fails with [`SendError::Full`] and nothing changes
+    /// (the queue keeps the message); it carries `redelivered:true` when the message was
+    /// handed out before. A topic delivery is sent, and a full outbound queue applies the
+    /// session's slow-consumer policy.
     pub(crate) fn deliver(
         &self,
         message: &SharedMessage,
@@ -145,6 +186,20 @@ impl Sub {
         max_unacked: usize,
         buf: &mut BytesMut,
     ) -> Result<(), SendError> {
+        let version = self.subscriber.version;
+        let credit = queued.is_some();
+        let redelivered = queued.as_ref().is_some_and(|q| q.deliveries > 1);
+        if credit {
+            let estimate = message.prepared.shared(version).len() + self.id.len() + 128;
+            let outbound = &self.subscriber.outbound;
+            if !outbound.has_room(estimate) {
+                return Err(if outbound.is_closed() {
+                    SendError::Closed
+                } else {
+                    SendError::Full
+                });
+            }
+        }
         let seq = (self.ack != AckMode::Auto).then(|| {
             let mut pending = self.pending();
             let seq = pending.next_seq;
@@ -158,7 +213,6 @@ impl Sub {
         });
         let mut ack_id = AckId::default();
         let ack = seq.map(|seq| ack_id.format(self.key, seq));
-        let version = self.subscriber.version;
         // STOMP 1.0 / 1.1 clients acknowledge by `message-id` and know no `ack` header: the
         // delivery's ack id is their message id.
         let (message_id, ack) = match ack {
@@ -169,15 +223,24 @@ impl Sub {
             + self.id.len()
             + message_id.len()
             + ack.map_or(0, str::len)
-            + 64;
+            + 82;
         if buf.capacity() < need {
             buf.reserve(need.max(CHUNK));
         }
-        message
-            .prepared
-            .write_delivery(version, &self.id, message_id, ack, buf);
+        message.prepared.write_delivery_marked(
+            version,
+            &self.id,
+            message_id,
+            ack,
+            redelivered,
+            buf,
+        );
         let frame = buf.split().freeze();
-        let result = self.subscriber.outbound.send(frame);
+        let result = if credit {
+            self.subscriber.outbound.offer(frame)
+        } else {
+            self.subscriber.outbound.send(frame)
+        };
         if let (Err(_), Some(seq)) = (&result, seq) {
             let mut pending = self.pending();
             if let Some(at) = pending.entries.iter().rposition(|e| e.seq == seq) {

@@ -9,10 +9,15 @@ use crate::broker::{AckMode, Acknowledgement, Message, Subscriber, Subscription}
 use crate::events::SessionEvent;
 use crate::frame::{name, Command, Frame, Headers};
 use crate::identity::SessionInfo;
+use crate::memory::{frame_cost, headers_cost};
 use crate::version::Version;
 
 use super::error::ProtocolError;
 use super::{Outcome, Session};
+
+/// What a broker subscription costs besides its headers, id and destination: the
+/// broker's entries (by id, by key, trie or map slot), the user registry's, and ours.
+const SUBSCRIPTION_OVERHEAD: usize = 512;
 
 /// A required header: present and not empty.
 fn required<'f>(frame: &'f Frame, header: &str) -> Result<&'f str, ProtocolError> {
@@ -234,6 +239,10 @@ impl Session {
                 .dispatch(AppRequestKind::Send, frame, lookup_path, info, pipelined)
                 .await;
         }
+        // The broker may hold the message (a queue without a consumer): it counts against
+        // the engine total through the broker's byte counter, so refuse it up front when
+        // it would not fit.
+        self.shared.memory.check_total(frame_cost(&frame))?;
         let message = Message {
             headers: forwarded_headers(&frame.headers),
             destination,
@@ -322,6 +331,11 @@ impl Session {
                 format!("a session may hold at most {max} subscriptions"),
             ));
         }
+        // Charged before the broker holds anything: its headers (kept with the
+        // subscription), the id and destination kept here, and the structures around them.
+        let held = self.shared.memory.reserve(
+            headers_cost(&frame.headers) + id.len() + destination.len() + SUBSCRIPTION_OVERHEAD,
+        )?;
         // The channel authorizes, resolves user destinations and registers with the broker.
         let subscription = Subscription {
             subscriber: self.subscriber(info),
@@ -332,7 +346,7 @@ impl Session {
         };
         self.engine.channel.subscribe(info, subscription).await?;
         self.shared
-            .add_subscription(id.clone(), destination.clone());
+            .add_subscription(id.clone(), destination.clone(), held);
         let _ = self.engine.events.send(SessionEvent::Subscribed {
             session: info.id.clone(),
             id,

@@ -8,6 +8,7 @@ use crate::broker::BrokerError;
 use crate::channel::ChannelError;
 use crate::frame::{name, Command, Frame};
 use crate::interceptor::Rejection;
+use crate::memory::MemoryBudgetError;
 use crate::version::NoCommonVersion;
 
 /// Why the session answers with ERROR and closes.
@@ -79,6 +80,23 @@ impl ProtocolError {
             frame.headers.append(name::RECEIPT_ID, receipt.clone());
         }
         frame
+    }
+}
+
+impl From<MemoryBudgetError> for ProtocolError {
+    fn from(err: MemoryBudgetError) -> Self {
+        let detail = match err {
+            MemoryBudgetError::SessionShare { .. } => {
+                "this frame would make the session hold more than its share of the server's \
+                 memory (transactions, subscriptions, outbound queue; \
+                 EngineBuilder::session_memory_share)"
+            }
+            _ => {
+                "this frame would make the server hold more than its memory budget \
+                 (EngineBuilder::memory_budget)"
+            }
+        };
+        ProtocolError::new(err.to_string(), detail)
     }
 }
 

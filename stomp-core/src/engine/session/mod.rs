@@ -100,6 +100,7 @@ impl Session {
         let transactions = Transactions::new(
             engine.config.max_transactions,
             engine.config.max_transaction_frames,
+            shared.memory.clone(),
         );
         let decoder = Decoder::new(engine.config.limits);
         let pipeline = (engine.config.app_concurrency > 1 && engine.app.is_some()).then(|| {
@@ -314,6 +315,7 @@ impl Session {
 
     async fn end(&mut self, reason: CloseReason) {
         self.drain_app().await;
+        self.transactions.clear();
         self.shared.outbound.close(reason.clone());
         self.engine.finish(&self.shared, reason).await;
     }

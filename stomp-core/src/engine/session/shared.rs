@@ -10,6 +10,7 @@ use bytestring::ByteString;
 
 use crate::frame::heartbeat::Negotiated;
 use crate::identity::{SessionId, SessionInfo};
+use crate::memory::{Reservation, SessionMemory};
 use crate::outbound::{CloseReason, OutboundSender};
 use crate::sync::lock;
 
@@ -51,11 +52,14 @@ pub(crate) enum CloseRequest {
 pub(crate) struct SessionShared {
     pub(crate) id: SessionId,
     pub(crate) outbound: OutboundSender,
+    /// The session's account in the engine's memory budget.
+    pub(crate) memory: SessionMemory,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) connected: OnceLock<Connected>,
     /// When the session was opened (ms since the engine started).
     pub(crate) opened_ms: u64,
-    subscriptions: Mutex<Vec<(ByteString, ByteString)>>,
+    /// Broker subscriptions: `id`, `destination`, and the memory they are charged.
+    subscriptions: Mutex<Vec<(ByteString, ByteString, Reservation)>>,
     /// Coarse milliseconds since the engine started.
     pub(crate) last_read_ms: AtomicU64,
     pub(crate) last_write_ms: AtomicU64,
@@ -69,12 +73,14 @@ impl SessionShared {
     pub(crate) fn new(
         id: SessionId,
         outbound: OutboundSender,
+        memory: SessionMemory,
         remote_addr: Option<SocketAddr>,
         now_ms: u64,
     ) -> Self {
         SessionShared {
             id,
             outbound,
+            memory,
             remote_addr,
             connected: OnceLock::new(),
             opened_ms: now_ms,
@@ -101,7 +107,10 @@ impl SessionShared {
     }
 
     pub(crate) fn subscriptions(&self) -> Vec<(ByteString, ByteString)> {
-        lock(&self.subscriptions).clone()
+        lock(&self.subscriptions)
+            .iter()
+            .map(|(id, destination, _)| (id.clone(), destination.clone()))
+            .collect()
     }
 
     pub(crate) fn subscription_count(&self) -> usize {
@@ -109,18 +118,30 @@ impl SessionShared {
     }
 
     pub(crate) fn has_subscription(&self, id: &str) -> bool {
-        lock(&self.subscriptions).iter().any(|(s, _)| s == id)
+        lock(&self.subscriptions).iter().any(|(s, _, _)| s == id)
     }
 
-    pub(crate) fn add_subscription(&self, id: ByteString, destination: ByteString) {
-        lock(&self.subscriptions).push((id, destination));
+    pub(crate) fn add_subscription(
+        &self,
+        id: ByteString,
+        destination: ByteString,
+        held: Reservation,
+    ) {
+        lock(&self.subscriptions).push((id, destination, held));
     }
 
+    /// Removes subscription `id`, releasing its memory.
     pub(crate) fn remove_subscription(&self, id: &str) -> bool {
         let mut subs = lock(&self.subscriptions);
         let before = subs.len();
-        subs.retain(|(s, _)| s != id);
+        subs.retain(|(s, _, _)| s != id);
         subs.len() != before
+    }
+
+    /// Forgets every subscription (the session ended), releasing their memory.
+    pub(crate) fn clear_subscriptions(&self) {
+        let gone = std::mem::take(&mut *lock(&self.subscriptions));
+        drop(gone);
     }
 
     /// Called by the session before it handles a frame: `Err` with the pending close if

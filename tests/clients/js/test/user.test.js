@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NEEDS_OURS, connect, disconnect, inbox, publish, subscribe, unique } from '../lib.js';
 
-test('a private message reaches the named user on /user/queue/private, with a copy to the sender', { skip: NEEDS_OURS }, async () => {
+test('a private message reaches the named user on /user/queue/inbox, with a copy to the sender on /user/queue/private', { skip: NEEDS_OURS }, async () => {
   const aliceName = unique('alice');
   const bobName = unique('bob');
   const { client: alice } = await connect({ login: aliceName });
@@ -13,9 +13,9 @@ test('a private message reaches the named user on /user/queue/private, with a co
     const toAlice = inbox();
     const toBob = inbox();
     const toEve = inbox();
-    await subscribe(alice, '/user/queue/private', toAlice.push);
+    await subscribe(alice, '/user/queue/inbox', toAlice.push);
     await subscribe(bob, '/user/queue/private', toBob.push);
-    await subscribe(eve, '/user/queue/private', toEve.push);
+    await subscribe(eve, '/user/queue/inbox', toEve.push);
     await publish(bob, {
       destination: '/app/private',
       body: JSON.stringify({ to: aliceName, text: 'psst' }),
