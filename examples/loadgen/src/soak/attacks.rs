@@ -672,7 +672,7 @@ async fn unacked_one(ctx: &Context, round: u64, k: usize, found: &mut Round) {
         drain.redelivered.load(Ordering::Relaxed) as f64,
     );
     found.number(
-        "lost (accepted - drained)",
+        "accepted but not drained",
         accepted.saturating_sub(drained) as f64,
     );
     drain_task.abort();

@@ -1,6 +1,7 @@
 //! The soak's well-behaved chat traffic: sessions in rooms of [`ROOM_SIZE`], each sending
 //! a numbered room message (`/app/chat/{room}`), a numbered private message to its partner
-//! (`/app/private`) and, for the producer of each pair, a numbered message to the pair's
+//! (`/app/private`: into the partner's inbox, `/user/queue/inbox`, which the partner reads
+//! `client-individual` as the page does, and a copy on the sender's `/user/queue/private`) and, for the producer of each pair, a numbered message to the pair's
 //! queue, whose consumer ACKs each one (`client-individual`). Every SEND asks for a
 //! RECEIPT. Receivers check every sender's numbers: a gap is a loss, a number not above
 //! the last one seen is out of order. Sessions never reconnect: a session that ends early
@@ -321,6 +322,7 @@ impl Traffic {
 
 const SUB_ROOM: &str = "room";
 const SUB_PRIVATE: &str = "private";
+const SUB_INBOX: &str = "inbox";
 const SUB_ERRORS: &str = "errors";
 const SUB_QUEUE: &str = "queue";
 
@@ -330,6 +332,11 @@ async fn set_up(target: &Target, spec: &Spec) -> Result<(client::Writer, client:
     let mut subs = vec![
         (SUB_ROOM, format!("/topic/chat.{}", spec.room), "auto"),
         (SUB_PRIVATE, "/user/queue/private".to_owned(), "auto"),
+        (
+            SUB_INBOX,
+            "/user/queue/inbox".to_owned(),
+            "client-individual",
+        ),
         (SUB_ERRORS, "/user/queue/errors".to_owned(), "auto"),
     ];
     if let Some(queue) = &spec.consume_from {
@@ -429,17 +436,24 @@ impl Inbox<'_> {
                 self.number(Stream::Room(from), seq, report, totals);
                 None
             }
-            Some(SUB_PRIVATE) => {
-                let v = json()?;
-                let seq = text_seq(&v)?;
-                let (from, to) = (v["from"].as_str()?, v["to"].as_str()?);
-                let stream = if from == self.me {
-                    Stream::PrivateCopy(to.to_owned())
-                } else {
-                    Stream::PrivateIn(from.to_owned())
-                };
-                report.received.private += 1;
-                self.number(stream, seq, report, totals);
+            Some(sub @ (SUB_PRIVATE | SUB_INBOX)) => {
+                let counted = json().and_then(|v| {
+                    let seq = text_seq(&v)?;
+                    let (from, to) = (v["from"].as_str()?, v["to"].as_str()?);
+                    Some(if from == self.me && sub == SUB_PRIVATE {
+                        (Stream::PrivateCopy(to.to_owned()), seq)
+                    } else {
+                        (Stream::PrivateIn(from.to_owned()), seq)
+                    })
+                });
+                if let Some((stream, seq)) = counted {
+                    report.received.private += 1;
+                    self.number(stream, seq, report, totals);
+                }
+                if sub == SUB_INBOX {
+                    let ack = frame.headers.ack()?;
+                    return Some(Frame::new(Command::Ack).header("id", ack));
+                }
                 None
             }
             Some(SUB_QUEUE) => {
@@ -682,5 +696,18 @@ mod tests {
             Some("m-1")
         );
         assert_eq!(report.received.queue, 1);
+        let inbox_message = Frame::new(Command::Message)
+            .header("subscription", SUB_INBOX)
+            .header("ack", "m-2")
+            .body(Bytes::from_static(
+                br#"{"from":"b","to":"a","text":"3","at":1}"#,
+            ));
+        let ack = inbox.handle(&inbox_message, &mut report, &totals);
+        assert_eq!(
+            ack.and_then(|f| f.headers.id().map(str::to_owned))
+                .as_deref(),
+            Some("m-2")
+        );
+        assert_eq!(report.received.private, 1);
     }
 }
