@@ -144,31 +144,7 @@ pub(crate) async fn connect_prepared(
     target: &Target,
     handshake: &Handshake,
 ) -> Result<(Writer, Reader, std::time::Duration), Error> {
-    let began = std::time::Instant::now();
-    let tcp = target
-        .tcp_connect(handshake.host.as_str(), handshake.port)
-        .await
-        .map_err(|e| format!("tcp connect: {e}"))?;
-    let tcp_connect = began.elapsed();
-    let _ = tcp.set_nodelay(true);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(
-        handshake.request(),
-        MaybeTlsStream::Plain(tcp),
-        Some(handshake.config),
-    )
-    .await
-    .map_err(|e| format!("websocket connect: {e}"))?;
-    let (sink, stream) = ws.split();
-    let mut writer = Writer {
-        sink,
-        version: Version::V1_2,
-        buf: BytesMut::new(),
-    };
-    let mut reader = Reader {
-        stream,
-        decoder: Decoder::new(Limits::default()),
-        buf: BytesMut::new(),
-    };
+    let (mut writer, mut reader, tcp_connect) = open_prepared(target, handshake).await?;
     let mut connect = Frame::new(Command::Connect)
         .header("accept-version", "1.1,1.2")
         .header("host", target.host.as_str())
@@ -191,6 +167,45 @@ pub(crate) async fn connect_prepared(
     };
     writer.version = version;
     reader.decoder.set_version(version);
+    Ok((writer, reader, tcp_connect))
+}
+
+/// Opens the WebSocket (offering `v12.stomp, v11.stomp`) without sending CONNECT; also
+/// returns how long the TCP connect took.
+pub(crate) async fn open(target: &Target) -> Result<(Writer, Reader, std::time::Duration), Error> {
+    open_prepared(target, &Handshake::new(target)?).await
+}
+
+/// As [`open`], with the upgrade request prepared by [`Handshake::new`].
+async fn open_prepared(
+    target: &Target,
+    handshake: &Handshake,
+) -> Result<(Writer, Reader, std::time::Duration), Error> {
+    let began = std::time::Instant::now();
+    let tcp = target
+        .tcp_connect(handshake.host.as_str(), handshake.port)
+        .await
+        .map_err(|e| format!("tcp connect: {e}"))?;
+    let tcp_connect = began.elapsed();
+    let _ = tcp.set_nodelay(true);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        handshake.request(),
+        MaybeTlsStream::Plain(tcp),
+        Some(handshake.config),
+    )
+    .await
+    .map_err(|e| format!("websocket connect: {e}"))?;
+    let (sink, stream) = ws.split();
+    let writer = Writer {
+        sink,
+        version: Version::V1_2,
+        buf: BytesMut::new(),
+    };
+    let reader = Reader {
+        stream,
+        decoder: Decoder::new(Limits::default()),
+        buf: BytesMut::new(),
+    };
     Ok((writer, reader, tcp_connect))
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct ConnPlan {
     /// Longest the whole ramp may take.
     pub(crate) ramp_limit: Duration,
     pub(crate) server_pid: Option<u32>,
+    /// A progress line on stderr every second.
+    pub(crate) progress: bool,
 }
 
 /// The JSON result of `conns`.
@@ -141,7 +143,7 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
             }
         }
         finished += 1;
-        if last_report.elapsed() >= Duration::from_secs(1) {
+        if plan.progress && last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
             eprintln!(
                 "[{:>4.0}s] connected {} failed {}",
@@ -168,10 +170,12 @@ pub(crate) async fn run(target: &Target, plan: &ConnPlan) -> ConnResult {
         let delta = after as f64 - before as f64;
         result.server_bytes_per_session = Some((delta / result.connected as f64).round());
     }
-    eprintln!(
-        "holding {} idle sessions for {:?}",
-        result.connected, plan.hold
-    );
+    if plan.progress {
+        eprintln!(
+            "holding {} idle sessions for {:?}",
+            result.connected, plan.hold
+        );
+    }
     tokio::time::sleep(plan.hold).await;
     result.dropped_while_idle = dropped.load(Ordering::Relaxed);
     result.held = result

@@ -1,13 +1,17 @@
 //! `loadgen`: a load generator for any STOMP-over-WebSocket server.
 //!
 //! ```text
-//! loadgen <fanout|pairs|latency|app|conns|churn> --url ws://127.0.0.1:8080/ws
+//! loadgen <fanout|pairs|latency|app|conns|churn|durable|soak> --url ws://127.0.0.1:8080/ws
 //!         [--login L --passcode P] [--host VHOST] [--server-pid PID]
 //!         [--subscribers N] [--pairs P] [--rate MSGS_PER_S] [--duration SECS]
 //!         [--messages M] [--window W] [--body BYTES] [--drain SECS]
 //!         [--connections C] [--concurrency K] [--hold SECS] [--app-prefix /app/fanout]
 //!         [--sources N] [--stats-url http://127.0.0.1:8080/stats]
+//!         [--sessions N] [--attacks A,B] [--pause SECS] [--csv PATH]
 //! ```
+//!
+//! `soak` runs well-behaved chat traffic against the chat example for `--duration` while the
+//! hostile clients of issue 14 repeat (see `soak/mod.rs`); `scripts/soak.sh` runs it.
 //!
 //! A progress line every second on stderr; one JSON object on stdout at the end. Every run
 //! is bounded in time and count and stops by itself. `--server-pid` adds the server's CPU
@@ -19,6 +23,7 @@ mod conns;
 mod durable;
 mod options;
 mod probe;
+mod soak;
 mod traffic;
 
 use std::time::Duration;
@@ -82,6 +87,17 @@ async fn run(options: &Options) -> (serde_json::Value, bool) {
                 .as_ref()
                 .is_none_or(serde_json::Map::is_empty);
             let ok = result.errors.is_empty() && result.failed == 0 && clean;
+            (serde_json::to_value(result), ok)
+        }
+        Scenario::Soak => {
+            let run_id = format!("{:x}", unix_millis() % 0xff_ffff);
+            let result = soak::run(&target, &options.soak_plan(&run_id)).await;
+            let w = &result.well_behaved;
+            let ok = result.errors.is_empty()
+                && w.errors.is_empty()
+                && w.lost == 0
+                && w.out_of_order == 0
+                && w.disconnects == 0;
             (serde_json::to_value(result), ok)
         }
         Scenario::Conns => {

@@ -8,7 +8,7 @@ use crate::conns::ConnPlan;
 use crate::traffic::{Group, Plan};
 
 pub(crate) const USAGE: &str = "\
-usage: loadgen <fanout|pairs|latency|app|conns|churn|durable> --url ws://HOST:PORT/PATH [options]
+usage: loadgen <fanout|pairs|latency|app|conns|churn|durable|soak> --url ws://HOST:PORT/PATH [options]
   --login L --passcode P   CONNECT credentials        --host H     CONNECT host (default /)
   --server-pid PID         server CPU and memory from /proc
   --subscribers N          fanout/app: 100, latency: 10; durable: 1 consumer while
@@ -32,7 +32,16 @@ usage: loadgen <fanout|pairs|latency|app|conns|churn|durable> --url ws://HOST:PO
   --sources N              spread connections over 127.0.0.1..127.0.0.N (default 1;
                            one address has ~28,000 ephemeral ports per server)
   --stats-url U            churn: the server's stats (http://HOST:PORT/PATH, JSON with a
-                           `live` object of counters that must return to 0)";
+                           `live` object of counters that must return to 0)
+soak (well-behaved chat traffic while the attacks of issue 14 repeat; --duration is the
+      soak's length, --rate the ticks per session per second, default 1):
+  --sessions N             well-behaved chat sessions (default 50, rooms of 5, pairs)
+  --attacks A,B,..         pattern,backlog,unacked,state,slow-http,conns,stomp10 (default
+                           all; \"none\" for traffic alone)
+  --pause S                pause between two rounds of one attack (default 10)
+  --csv PATH               server samples (RSS, CPU, gauges from /metrics) every 10 s
+  --sample-every S         sampling period (default 10)
+  --settle S               idle time after the soak before the last sample (default 20)";
 
 /// Which scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +53,7 @@ pub(crate) enum Scenario {
     Conns,
     Churn,
     Durable,
+    Soak,
 }
 
 impl Scenario {
@@ -56,6 +66,7 @@ impl Scenario {
             Scenario::Conns => "conns",
             Scenario::Churn => "churn",
             Scenario::Durable => "durable",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -84,6 +95,12 @@ pub(crate) struct Options {
     read_buffer: Option<usize>,
     sources: u8,
     stats_url: Option<String>,
+    sessions: usize,
+    attacks: Vec<crate::soak::Attack>,
+    pause: f64,
+    csv: Option<std::path::PathBuf>,
+    sample_every: f64,
+    settle: f64,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -103,6 +120,7 @@ impl Options {
             Some("conns") => Scenario::Conns,
             Some("churn") => Scenario::Churn,
             Some("durable") => Scenario::Durable,
+            Some("soak") => Scenario::Soak,
             Some(other) => return Err(format!("unknown scenario {other}")),
             None => return Err("no scenario".into()),
         };
@@ -115,7 +133,11 @@ impl Options {
             server_pid: None,
             subscribers: None,
             pairs: 50,
-            rate: matches!(scenario, Scenario::Latency | Scenario::Churn).then_some(1000.0),
+            rate: match scenario {
+                Scenario::Latency | Scenario::Churn => Some(1000.0),
+                Scenario::Soak => Some(1.0),
+                _ => None,
+            },
             duration: if scenario == Scenario::Churn {
                 60.0
             } else {
@@ -132,6 +154,12 @@ impl Options {
             read_buffer: None,
             sources: 1,
             stats_url: None,
+            sessions: 50,
+            attacks: crate::soak::Attack::ALL.to_vec(),
+            pause: 10.0,
+            csv: None,
+            sample_every: 10.0,
+            settle: 20.0,
         };
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -160,6 +188,12 @@ impl Options {
                 "--read-buffer" => o.read_buffer = Some(number(&flag, v)?),
                 "--sources" => o.sources = number(&flag, v)?,
                 "--stats-url" => o.stats_url = Some(value),
+                "--sessions" => o.sessions = number(&flag, v)?,
+                "--attacks" => o.attacks = parse_attacks(v)?,
+                "--pause" => o.pause = number(&flag, v)?,
+                "--csv" => o.csv = Some(value.into()),
+                "--sample-every" => o.sample_every = number(&flag, v)?,
+                "--settle" => o.settle = number(&flag, v)?,
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -175,6 +209,16 @@ impl Options {
         }
         if o.scenario == Scenario::Churn && o.rate.is_none() {
             return Err("churn needs a --rate above 0".into());
+        }
+        if !bounded(o.pause)
+            || !bounded(o.settle)
+            || !bounded(o.sample_every)
+            || o.sample_every < 1.0
+        {
+            return Err("--pause, --settle and --sample-every are seconds (1..3600)".into());
+        }
+        if o.scenario == Scenario::Soak && (o.sessions < 2 || o.rate.is_none()) {
+            return Err("soak needs --sessions of at least 2 and a --rate above 0".into());
         }
         if o.window == Some(0) {
             return Err("--window must be at least 1".into());
@@ -204,6 +248,8 @@ impl Options {
         let busy = match self.scenario {
             Scenario::Conns => self.hold + 120.0,
             Scenario::Churn => self.duration + 120.0,
+            // Set-up, the drain, the attacks' last rounds (at most 300 s), the settling.
+            Scenario::Soak => self.duration + self.settle + 600.0,
             _ => self.duration + self.drain + 180.0,
         };
         Duration::from_secs_f64(busy)
@@ -280,6 +326,23 @@ impl Options {
         }
     }
 
+    /// The `soak` scenario's plan.
+    pub(crate) fn soak_plan(&self, run: &str) -> crate::soak::SoakPlan {
+        crate::soak::SoakPlan {
+            run: run.to_owned(),
+            sessions: self.sessions,
+            rate: self.rate.unwrap_or(1.0),
+            duration: Duration::from_secs_f64(self.duration),
+            drain: Duration::from_secs_f64(self.drain),
+            pause: Duration::from_secs_f64(self.pause),
+            attacks: self.attacks.clone(),
+            csv: self.csv.clone(),
+            server_pid: self.server_pid,
+            sample_every: Duration::from_secs_f64(self.sample_every),
+            settle: Duration::from_secs_f64(self.settle),
+        }
+    }
+
     pub(crate) fn conn_plan(&self) -> ConnPlan {
         ConnPlan {
             connections: self.connections,
@@ -287,8 +350,26 @@ impl Options {
             hold: Duration::from_secs_f64(self.hold),
             ramp_limit: Duration::from_secs(90),
             server_pid: self.server_pid,
+            progress: true,
         }
     }
+}
+
+/// `pattern,conns`, `all` or `none`.
+fn parse_attacks(list: &str) -> Result<Vec<crate::soak::Attack>, String> {
+    use crate::soak::Attack;
+    match list {
+        "all" => return Ok(Attack::ALL.to_vec()),
+        "none" => return Ok(Vec::new()),
+        _ => {}
+    }
+    let mut attacks = list
+        .split(',')
+        .map(|name| Attack::parse(name.trim()).ok_or_else(|| format!("--attacks: unknown {name}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    attacks.sort();
+    attacks.dedup();
+    Ok(attacks)
 }
 
 #[cfg(test)]
@@ -307,6 +388,17 @@ mod tests {
         let o = parse("pairs --url ws://x/ws --rate 0").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.rate, None);
         assert_eq!(o.plan("r").groups.len(), 50);
+        let o = parse("soak --url ws://x/ws --attacks conns,pattern,conns --duration 120")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = o.soak_plan("r");
+        assert_eq!(
+            plan.attacks,
+            [crate::soak::Attack::Pattern, crate::soak::Attack::Conns]
+        );
+        assert_eq!((plan.sessions, plan.rate), (50, 1.0));
+        assert_eq!(plan.duration, Duration::from_secs(120));
+        let o = parse("soak --url ws://x/ws --attacks none").unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.soak_plan("r").attacks.is_empty());
         let o = parse("app --url ws://x/ws").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.plan("r").groups[0].publish_to, "/app/fanout/lg-r-0");
         assert_eq!(o.plan("r").groups[0].subscribe_to, "/topic/lg-r-0");
@@ -323,6 +415,10 @@ mod tests {
             "fanout --url ws://x --subscribers",
             "conns --url ws://x --sources 0",
             "churn --url ws://x --rate 0",
+            "soak --url ws://x --attacks pattern,nope",
+            "soak --url ws://x --sessions 1",
+            "soak --url ws://x --rate 0",
+            "soak --url ws://x --sample-every 0",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
