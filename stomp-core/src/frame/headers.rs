@@ -144,6 +144,17 @@ impl Headers {
         }
     }
 
+    /// The value of the first header called `name`, as the stored [`ByteString`] (cloning
+    /// it shares the bytes instead of copying them).
+    pub fn value(&self, name: &str) -> Option<&ByteString> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Keeps only the header lines whose name passes `keep`, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(n, _)| keep(n));
+    }
+
     /// Removes every header called `name`; returns the first value removed.
     pub fn remove(&mut self, name: &str) -> Option<ByteString> {
         let mut first = None;

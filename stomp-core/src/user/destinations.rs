@@ -462,6 +462,11 @@ impl UserDestinations {
         {
             return Ok(());
         }
+        // Most destinations hold no '-': one memchr instead of building a substring
+        // searcher on every SEND.
+        if !destination.contains('-') {
+            return Ok(());
+        }
         let Some(at) = destination.rfind(SESSION_SUFFIX) else {
             return Ok(());
         };
