@@ -21,7 +21,7 @@ M2=${M2:-600}
 TARGET=${CARGO_TARGET_DIR:-target}
 LOADGEN=${LOADGEN:-$TARGET/release/loadgen}
 PORT=${PORT:-18090}
-OUT=bench/callgrind/$SERVER-$SCENARIO-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=bench/callgrind/$SERVER-$SCENARIO${WORKERS:+-w$WORKERS}-$(date -u +%Y%m%dT%H%M%SZ)-$$
 mkdir -p "$OUT"
 
 case $SERVER in
