@@ -88,7 +88,11 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>) {
                     Err(_) => break,
                 }
             }
-            if sink.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+            if sink
+                .send(Message::Text(Utf8Bytes::from(text)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
