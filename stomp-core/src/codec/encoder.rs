@@ -364,6 +364,38 @@ mod tests {
     }
 
     #[test]
+    fn prepared_message_without_escapes_shares_one_encoding() {
+        let headers: Headers = [
+            ("destination", "/topic/a-b"),
+            ("content-type", "text/plain"),
+        ]
+        .into_iter()
+        .collect();
+        let body = Bytes::from_static(b"hello");
+        let prepared = PreparedMessage::new(&headers, &body);
+        for version in Version::ALL {
+            assert!(prepared.shared(version).as_ptr() == prepared.shared(Version::V1_2).as_ptr());
+            let expected = Frame::new(Command::Message)
+                .header("subscription", "s")
+                .header("message-id", "m")
+                .header("destination", "/topic/a-b")
+                .header("content-type", "text/plain")
+                .body(body.clone());
+            let got = prepared.delivery(version, "s", "m", None);
+            assert_eq!(
+                text(&got),
+                text(&encode_to_bytes(&expected, version)),
+                "{version}"
+            );
+        }
+        // One byte that 1.2 escapes is enough to leave the plain path.
+        let escaped: Headers = [("destination", "/topic/a:b")].into_iter().collect();
+        let prepared = PreparedMessage::new(&escaped, &body);
+        assert!(text(prepared.shared(Version::V1_2)).contains("a\\cb"));
+        assert!(text(prepared.shared(Version::V1_0)).contains("a:b"));
+    }
+
+    #[test]
     fn prepared_message_equals_a_plain_encoding_with_delivery_headers_first() {
         let headers: Headers = [
             ("destination", "/topic/x:y"),

@@ -302,6 +302,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retain_keeps_order_and_value_shares_the_stored_string() {
+        let mut h: Headers = [
+            ("destination", "/q"),
+            ("receipt", "r"),
+            ("x", "1"),
+            ("x", "2"),
+        ]
+        .into_iter()
+        .collect();
+        h.retain(|name| name != "receipt");
+        let kept: Vec<_> = h.iter().collect();
+        assert_eq!(kept, [("destination", "/q"), ("x", "1"), ("x", "2")]);
+        assert_eq!(h.value("x").map(|v| &**v), Some("1"));
+        assert!(h.value("receipt").is_none());
+    }
+
+    #[test]
     fn first_occurrence_wins_and_repeats_are_kept() {
         let headers: Headers = [("foo", "first"), ("bar", "x"), ("foo", "second")]
             .into_iter()
