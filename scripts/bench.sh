@@ -6,6 +6,7 @@
 #   scripts/bench.sh                     # RUNS=3 DURATION=5
 #   RUNS=5 DURATION=10 scripts/bench.sh
 #   SERVERS="ours forwarder" SCENARIOS="fanout100 pairs" scripts/bench.sh
+#   WORKERS=1 SERVERS=ours scripts/bench.sh   # bench-server --workers 1 (runtime threads)
 #   BEFORE=/path/to/old/bench-server SERVERS="ours before forwarder" scripts/bench.sh
 #                                        # before/after: "before" runs an older bench-server build
 #
@@ -52,6 +53,7 @@ start_server() { # $1 = server name; sets URL, SERVER_PID, AUTH
   case $1 in
     ours|ours1k)
       local extra=(); [ "$1" = ours1k ] && extra=(--read-buffer 1024)
+      [ -n "${WORKERS:-}" ] && extra+=(--workers "$WORKERS")
       target/release/bench-server --addr 127.0.0.1:18080 "${extra[@]}" >>"$OUT/ours.log" 2>&1 &
       SERVER_PID=$!; URL=ws://127.0.0.1:18080/ws ;;
     before)

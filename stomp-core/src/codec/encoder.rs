@@ -113,6 +113,24 @@ fn itoa_buf(mut n: usize) -> Decimal {
     Decimal { buf, start }
 }
 
+/// The bytes STOMP 1.2 escapes in a header (`\n`, `\r`, `:`, `\`); what 1.1 escapes and 1.0
+/// replaces are subsets.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'\n' as usize] = true;
+    table[b'\r' as usize] = true;
+    table[b':' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// `true` when no version escapes anything in `text` (one table load per byte).
+fn is_plain(text: &str) -> bool {
+    !text
+        .bytes()
+        .fold(false, |found, b| found | ESCAPED[usize::from(b)])
+}
+
 fn write_text(text: &str, escape: EscapeMode, dst: &mut BytesMut) {
     let bytes = text.as_bytes();
     let special = |b: u8| match escape {
@@ -162,6 +180,9 @@ impl PreparedMessage {
     /// Headers a delivery sets itself (`subscription`, `message-id`, `ack`) and
     /// `content-length` are dropped from `headers`; `content-length` is recomputed.
     pub fn new(headers: &Headers, body: &Bytes) -> Self {
+        // The usual case: no header holds a byte any version escapes, so all three
+        // encodings are the same bytes, written without a per-byte escape pass.
+        let plain = headers.iter().all(|(n, v)| is_plain(n) && is_plain(v));
         let needs = |mode: EscapeMode| {
             headers.iter().any(|(n, v)| {
                 let t = |s: &str| match mode {
@@ -187,9 +208,15 @@ impl PreparedMessage {
                 ) {
                     continue;
                 }
-                write_text(n, mode, &mut dst);
-                dst.put_u8(b':');
-                write_text(v, mode, &mut dst);
+                if plain {
+                    dst.put_slice(n.as_bytes());
+                    dst.put_u8(b':');
+                    dst.put_slice(v.as_bytes());
+                } else {
+                    write_text(n, mode, &mut dst);
+                    dst.put_u8(b':');
+                    write_text(v, mode, &mut dst);
+                }
                 dst.put_u8(b'\n');
             }
             finish(body, &mut dst);
@@ -197,8 +224,8 @@ impl PreparedMessage {
         };
         PreparedMessage {
             v1_2: shared(EscapeMode::V1_2),
-            v1_1: needs(EscapeMode::V1_1).then(|| shared(EscapeMode::V1_1)),
-            v1_0: needs(EscapeMode::None).then(|| shared(EscapeMode::None)),
+            v1_1: (!plain && needs(EscapeMode::V1_1)).then(|| shared(EscapeMode::V1_1)),
+            v1_0: (!plain && needs(EscapeMode::None)).then(|| shared(EscapeMode::None)),
         }
     }
 
@@ -334,6 +361,38 @@ mod tests {
             text(&encode_to_bytes(&connected, Version::V1_2)),
             "CONNECTED\nserver:a:b\\c\n\n\0"
         );
+    }
+
+    #[test]
+    fn prepared_message_without_escapes_shares_one_encoding() {
+        let headers: Headers = [
+            ("destination", "/topic/a-b"),
+            ("content-type", "text/plain"),
+        ]
+        .into_iter()
+        .collect();
+        let body = Bytes::from_static(b"hello");
+        let prepared = PreparedMessage::new(&headers, &body);
+        for version in Version::ALL {
+            assert!(prepared.shared(version).as_ptr() == prepared.shared(Version::V1_2).as_ptr());
+            let expected = Frame::new(Command::Message)
+                .header("subscription", "s")
+                .header("message-id", "m")
+                .header("destination", "/topic/a-b")
+                .header("content-type", "text/plain")
+                .body(body.clone());
+            let got = prepared.delivery(version, "s", "m", None);
+            assert_eq!(
+                text(&got),
+                text(&encode_to_bytes(&expected, version)),
+                "{version}"
+            );
+        }
+        // One byte that 1.2 escapes is enough to leave the plain path.
+        let escaped: Headers = [("destination", "/topic/a:b")].into_iter().collect();
+        let prepared = PreparedMessage::new(&escaped, &body);
+        assert!(text(prepared.shared(Version::V1_2)).contains("a\\cb"));
+        assert!(text(prepared.shared(Version::V1_0)).contains("a:b"));
     }
 
     #[test]

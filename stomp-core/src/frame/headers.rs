@@ -144,6 +144,17 @@ impl Headers {
         }
     }
 
+    /// The value of the first header called `name`, as the stored [`ByteString`] (cloning
+    /// it shares the bytes instead of copying them).
+    pub fn value(&self, name: &str) -> Option<&ByteString> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Keeps only the header lines whose name passes `keep`, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(n, _)| keep(n));
+    }
+
     /// Removes every header called `name`; returns the first value removed.
     pub fn remove(&mut self, name: &str) -> Option<ByteString> {
         let mut first = None;
@@ -289,6 +300,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_keeps_order_and_value_shares_the_stored_string() {
+        let mut h: Headers = [
+            ("destination", "/q"),
+            ("receipt", "r"),
+            ("x", "1"),
+            ("x", "2"),
+        ]
+        .into_iter()
+        .collect();
+        h.retain(|name| name != "receipt");
+        let kept: Vec<_> = h.iter().collect();
+        assert_eq!(kept, [("destination", "/q"), ("x", "1"), ("x", "2")]);
+        assert_eq!(h.value("x").map(|v| &**v), Some("1"));
+        assert!(h.value("receipt").is_none());
+    }
 
     #[test]
     fn first_occurrence_wins_and_repeats_are_kept() {

@@ -21,6 +21,20 @@ pub const DEFAULT_BROKER_PREFIXES: [&str; 2] = ["/queue", "/topic"];
 /// Marks a resolved (per-session) destination: `{destination}-user{session-id}`.
 const SESSION_SUFFIX: &str = "-user";
 
+/// `destination.rfind(SESSION_SUFFIX)`, by `memrchr` on its first byte: `str::rfind` builds a
+/// two-way substring searcher on every call, which was a visible share of each SEND.
+fn rfind_session_suffix(destination: &str) -> Option<usize> {
+    let bytes = destination.as_bytes();
+    let mut end = bytes.len();
+    while let Some(at) = memchr::memrchr(b'-', &bytes[..end]) {
+        if bytes[at..].starts_with(SESSION_SUFFIX.as_bytes()) {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
 /// Marks a user queue's broker destination: `{destination}-user.{encoded user name}` (see
 /// [`UserDestinations::durable_queue`]). The encoded name has only ASCII letters, digits
 /// and `%XX`, so it never contains this marker, a `-`, a `/` or a `*`.
@@ -462,7 +476,7 @@ impl UserDestinations {
         {
             return Ok(());
         }
-        let Some(at) = destination.rfind(SESSION_SUFFIX) else {
+        let Some(at) = rfind_session_suffix(destination) else {
             return Ok(());
         };
         let id = &destination[at + SESSION_SUFFIX.len()..];
@@ -597,6 +611,24 @@ mod tests {
     use super::*;
     use crate::identity::{Attributes, Principal};
     use crate::version::Version;
+
+    #[test]
+    fn session_suffix_search_agrees_with_rfind() {
+        for d in [
+            "",
+            "-",
+            "-user",
+            "/queue/a-user1",
+            "/queue/a-user1-user2",
+            "/topic/pairs-7",
+            "/q-us-user-x",
+            "/q-use",
+            "user-",
+            "/a-b-c-userz/-user",
+        ] {
+            assert_eq!(rfind_session_suffix(d), d.rfind(SESSION_SUFFIX), "{d:?}");
+        }
+    }
 
     fn info(id: &str, user: Option<&str>) -> SessionInfo {
         SessionInfo {

@@ -17,18 +17,21 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 /// Frames one connection may have queued before the forwarder drops.
 const QUEUE: usize = 4096;
 
+/// Most bytes the writer gathers into one WebSocket message (as bench-server's writer,
+/// whose default `write_buffer_size` limit this matches in spirit: one write per wake-up).
+const COALESCE: usize = 64 * 1024;
+
 /// One subscriber of a destination.
 struct Sub {
     conn: u64,
     id: String,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<String>,
 }
 
 #[derive(Default)]
@@ -73,30 +76,38 @@ async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> Response 
 async fn connection(socket: WebSocket, hub: Arc<Hub>) {
     let conn = hub.next_conn.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
+    // Drains everything queued into one text message (STOMP frames may share one), so a
+    // wake-up costs one WebSocket frame, one write and one flush, as in bench-server.
     let writer = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
-            if sink.feed(Message::Text(first)).await.is_err() {
-                return;
-            }
-            while let Ok(more) = rx.try_recv() {
-                if sink.feed(Message::Text(more)).await.is_err() {
-                    return;
+            let mut text = first;
+            while text.len() < COALESCE {
+                match rx.try_recv() {
+                    Ok(more) => text.push_str(&more),
+                    Err(_) => break,
                 }
             }
-            if sink.flush().await.is_err() {
+            if sink
+                .send(Message::Text(Utf8Bytes::from(text)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
     });
     while let Some(Ok(message)) = stream.next().await {
-        let data: Bytes = match message {
-            Message::Text(text) => text.into(),
-            Message::Binary(data) => data,
+        let ok = match message {
+            Message::Text(text) => handle(text.as_str(), conn, &tx, &hub),
+            Message::Binary(data) => match std::str::from_utf8(&data) {
+                Ok(text) => handle(text, conn, &tx, &hub),
+                Err(_) => false,
+            },
             Message::Close(_) => break,
             _ => continue,
         };
-        if !handle(&data, conn, &tx, &hub) {
+        if !ok {
             break;
         }
     }
@@ -110,22 +121,17 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>) {
 }
 
 /// Handles one WebSocket message holding one frame; `false` ends the connection.
-fn handle(data: &[u8], conn: u64, tx: &mpsc::Sender<Utf8Bytes>, hub: &Hub) -> bool {
-    let data = data.strip_suffix(b"\0").unwrap_or(data);
-    let (head, body) = match memchr::memmem::find(data, b"\n\n") {
-        Some(at) => (&data[..at], &data[at + 2..]),
-        None => (data, &[][..]),
-    };
-    let head = String::from_utf8_lossy(head);
-    let mut lines = head.lines().skip_while(|l| l.is_empty());
-    let command = lines.next().unwrap_or("");
+fn handle(data: &str, conn: u64, tx: &mpsc::Sender<String>, hub: &Hub) -> bool {
+    let data = data.strip_suffix('\0').unwrap_or(data);
+    let (head, body) = data.split_once("\n\n").unwrap_or((data, ""));
+    let head = head.trim_start_matches(['\r', '\n']);
+    let (command, headers) = head.split_once('\n').unwrap_or((head, ""));
     let header = |name: &str| {
-        head.lines()
-            .skip(1)
+        headers
+            .lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::to_owned)
     };
-    let reply = |text: String| tx.try_send(Utf8Bytes::from(text)).is_ok();
+    let reply = |text: String| tx.try_send(text).is_ok();
     match command {
         "CONNECT" | "STOMP" => reply("CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".into()),
         "SUBSCRIBE" => {
@@ -133,9 +139,9 @@ fn handle(data: &[u8], conn: u64, tx: &mpsc::Sender<Utf8Bytes>, hub: &Hub) -> bo
                 return false;
             };
             if let Ok(mut subs) = hub.subs.write() {
-                subs.entry(dest).or_default().push(Sub {
+                subs.entry(dest.to_owned()).or_default().push(Sub {
                     conn,
-                    id,
+                    id: id.to_owned(),
                     tx: tx.clone(),
                 });
             }
@@ -146,19 +152,37 @@ fn handle(data: &[u8], conn: u64, tx: &mpsc::Sender<Utf8Bytes>, hub: &Hub) -> bo
                 return false;
             };
             if let Ok(subs) = hub.subs.read() {
-                for sub in subs.get(&dest).into_iter().flatten() {
+                for sub in subs.get(dest).into_iter().flatten() {
                     let n = hub.next_msg.fetch_add(1, Ordering::Relaxed);
-                    let mut frame = BytesMut::with_capacity(body.len() + dest.len() + 64);
-                    frame.put_slice(b"MESSAGE\ndestination:");
-                    frame.put_slice(dest.as_bytes());
-                    frame.put_slice(b"\nsubscription:");
-                    frame.put_slice(sub.id.as_bytes());
-                    frame.put_slice(format!("\nmessage-id:{n}\n\n").as_bytes());
-                    frame.put_slice(body);
-                    frame.put_u8(0);
-                    if let Ok(text) = Utf8Bytes::try_from(frame.freeze()) {
-                        let _ = sub.tx.try_send(text);
+                    let mut digits = [0u8; 20];
+                    let mut at = digits.len();
+                    let mut rest = n;
+                    loop {
+                        at -= 1;
+                        digits[at] = b'0' + (rest % 10) as u8;
+                        rest /= 10;
+                        if rest == 0 {
+                            break;
+                        }
                     }
+                    let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
+                    let mut frame = String::with_capacity(
+                        body.len() + dest.len() + sub.id.len() + digits.len() + 48,
+                    );
+                    for part in [
+                        "MESSAGE\ndestination:",
+                        dest,
+                        "\nsubscription:",
+                        &sub.id,
+                        "\nmessage-id:",
+                        digits,
+                        "\n\n",
+                        body,
+                        "\0",
+                    ] {
+                        frame.push_str(part);
+                    }
+                    let _ = sub.tx.try_send(frame);
                 }
             }
             header("receipt").is_none_or(|r| reply(format!("RECEIPT\nreceipt-id:{r}\n\n\0")))

@@ -138,7 +138,8 @@ type SessionShard = Mutex<HashMap<SessionId, SessionSubs>>;
 #[derive(Debug)]
 pub struct SimpleBroker {
     config: SimpleBrokerConfig,
-    hasher: RandomState,
+    /// Random per broker: keys the cheap hash that picks a shard ([`shard`](Self::shard)).
+    shard_seed: u64,
     topics: Box<[TopicShard]>,
     patterns: RwLock<PatternTrie<Arc<SubList>>>,
     pattern_subs: AtomicUsize,
@@ -297,7 +298,7 @@ impl SimpleBroker {
         SimpleBroker {
             patterns: RwLock::new(PatternTrie::new(config.separator)),
             config,
-            hasher,
+            shard_seed: hasher.hash_one(0x5eed_u32) | 1,
             topics: (0..SHARDS).map(|_| RwLock::default()).collect(),
             pattern_subs: AtomicUsize::new(0),
             queues: Arc::new(queues),
@@ -321,8 +322,25 @@ impl SimpleBroker {
         self.config.handles(destination)
     }
 
+    /// The shard of `key`. A multiply-fold over 8-byte words, keyed by a random seed:
+    /// SipHash here cost a second full hash per publish (the shard's map hashes the key
+    /// again). Only lock spreading depends on it; the maps inside keep SipHash, so chosen
+    /// keys can crowd one shard but never degrade a lookup.
     fn shard(&self, key: &str) -> usize {
-        (self.hasher.hash_one(key) as usize) & (SHARDS - 1)
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.shard_seed ^ key.len() as u64;
+        let mut words = key.as_bytes().chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        for &b in words.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(K);
+        }
+        h ^= h >> 32;
+        (h as usize) & (SHARDS - 1)
     }
 
     fn session_shard(&self, session: &SessionId) -> &SessionShard {
@@ -578,9 +596,27 @@ impl SimpleBroker {
         Ok(())
     }
 
+    /// `<prefix>-<n>`, built in one exact allocation (`format!` grew its buffer twice and
+    /// shrank it into the box: three allocator calls per publish).
     fn next_message_id(&self) -> Box<str> {
-        let n = self.next_message.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.id_prefix).into()
+        let mut n = self.next_message.fetch_add(1, Ordering::Relaxed);
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits = &digits[start..];
+        let mut id = String::with_capacity(self.id_prefix.len() + 1 + digits.len());
+        id.push_str(&self.id_prefix);
+        id.push('-');
+        // ASCII digits.
+        id.extend(digits.iter().map(|&d| char::from(d)));
+        id.into_boxed_str()
     }
 
     /// Publishes at once (what [`Broker::publish`] does).

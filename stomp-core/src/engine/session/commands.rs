@@ -131,18 +131,16 @@ pub(super) fn check_destination(
     Ok(())
 }
 
-/// Headers of a SEND as they travel on to subscribers.
-fn forwarded_headers(headers: &Headers) -> Headers {
-    let mut out = Headers::with_capacity(headers.len());
-    for (k, v) in headers.entries() {
-        if !matches!(
-            &**k,
+/// Headers of a SEND as they travel on to subscribers: the SEND's own, moved (no copy),
+/// without the session-only ones.
+fn forwarded_headers(mut headers: Headers) -> Headers {
+    headers.retain(|name| {
+        !matches!(
+            name,
             name::RECEIPT | name::TRANSACTION | name::CONTENT_LENGTH
-        ) {
-            out.append(k.clone(), v.clone());
-        }
-    }
-    out
+        )
+    });
+    headers
 }
 
 impl Session {
@@ -229,7 +227,13 @@ impl Session {
         info: &SessionInfo,
         pipelined: bool,
     ) -> Result<Outcome, ProtocolError> {
-        let destination = ByteString::from(required(&frame, name::DESTINATION)?);
+        required(&frame, name::DESTINATION)?;
+        // The header's own ByteString (a slice of the decoded frame): no copy.
+        let destination = frame
+            .headers
+            .value(name::DESTINATION)
+            .cloned()
+            .unwrap_or_default();
         if let Some(path) = self.engine.app_path(&destination) {
             self.engine
                 .channel
@@ -244,7 +248,7 @@ impl Session {
         // it would not fit.
         self.shared.memory.check_total(frame_cost(&frame))?;
         let message = Message {
-            headers: forwarded_headers(&frame.headers),
+            headers: forwarded_headers(frame.headers),
             destination,
             body: frame.body,
         };
@@ -546,7 +550,7 @@ mod tests {
         ] {
             h.append(k, v);
         }
-        let out = forwarded_headers(&h);
+        let out = forwarded_headers(h);
         let names: Vec<_> = out.iter().map(|(k, _)| k).collect();
         assert_eq!(names, ["destination", "content-type", "x-user"]);
     }
