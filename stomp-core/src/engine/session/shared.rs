@@ -189,3 +189,21 @@ impl SessionShared {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Session;
+
+    /// What every idle session holds for its whole life: the `Session` (inside the
+    /// transport's connection future) and its registry entry. Pinned so that they do not
+    /// grow back unnoticed (issue 18: per-session memory).
+    #[test]
+    fn per_session_structs_stay_small() {
+        let session = std::mem::size_of::<Session>();
+        let shared = std::mem::size_of::<SessionShared>();
+        println!("Session: {session} bytes, SessionShared: {shared} bytes");
+        assert!(session <= 456, "Session is {session} bytes");
+        assert!(shared <= 376, "SessionShared is {shared} bytes");
+    }
+}
