@@ -1,7 +1,8 @@
 //! One WebSocket connection: the reader feeding the session and the writer draining its
 //! outbound queue, run concurrently in the connection's task.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
@@ -10,7 +11,6 @@ use futures_util::{SinkExt, StreamExt};
 use stomp_core::codec::encode_to_bytes;
 use stomp_core::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
 use stomp_core::{Frame, Version};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use stomp_core::engine::Session;
@@ -24,12 +24,112 @@ use crate::stats::{ConnectionGuard, Tracker};
 enum Stop {
     /// The connection is gone: write nothing more.
     Gone,
-    /// Send `frame` (if any), then close with `code` and `reason`.
-    Close {
-        frame: Option<Bytes>,
-        code: u16,
-        reason: String,
-    },
+    /// Send `frame` (if any), then close with `code` and `reason` (boxed: rare, and the
+    /// signal carrying it is part of every connection's future).
+    Close(Box<CloseWith>),
+}
+
+/// The close a [`Stop::Close`] asks for.
+#[derive(Debug)]
+struct CloseWith {
+    frame: Option<Bytes>,
+    code: u16,
+    reason: String,
+}
+
+/// A one-shot signal between the reader and the writer of one connection, both futures of
+/// the same task: unlike `tokio::sync::oneshot`, it lives inside the connection's future
+/// (no allocation per connection).
+#[derive(Debug)]
+struct Signal<T>(Mutex<SignalState<T>>);
+
+#[derive(Debug)]
+struct SignalState<T> {
+    value: Slot<T>,
+    waker: Option<Waker>,
+}
+
+#[derive(Debug)]
+enum Slot<T> {
+    Empty,
+    Sent(T),
+    /// The sender is gone without sending, or the value was taken.
+    Closed,
+}
+
+impl<T> Signal<T> {
+    fn new() -> Self {
+        Signal(Mutex::new(SignalState {
+            value: Slot::Empty,
+            waker: None,
+        }))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SignalState<T>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends `value` (the first send or close wins) and wakes the receiver.
+    fn send(&self, value: T) {
+        self.settle(Slot::Sent(value));
+    }
+
+    /// Tells the receiver that nothing will be sent (unless something was already).
+    fn close(&self) {
+        self.settle(Slot::Closed);
+    }
+
+    fn settle(&self, to: Slot<T>) {
+        let waker = {
+            let mut state = self.state();
+            if !matches!(state.value, Slot::Empty) {
+                return;
+            }
+            state.value = to;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Waits for the value: `Err` if the sender closed without one (or it was taken).
+    async fn recv(&self) -> Result<T, ()> {
+        std::future::poll_fn(|cx| {
+            let mut state = self.state();
+            match std::mem::replace(&mut state.value, Slot::Closed) {
+                Slot::Sent(value) => Poll::Ready(Ok(value)),
+                Slot::Closed => Poll::Ready(Err(())),
+                Slot::Empty => {
+                    state.value = Slot::Empty;
+                    match &mut state.waker {
+                        Some(waker) if waker.will_wake(cx.waker()) => {}
+                        waker => *waker = Some(cx.waker().clone()),
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The reader's end of the stop signal: dropping it unsent tells the writer the reader is
+/// done without asking for a close (the session ended itself; the writer drains).
+struct StopSender<'a>(&'a Signal<Stop>);
+
+impl StopSender<'_> {
+    fn send(self, stop: Stop) {
+        self.0.send(stop);
+    }
+}
+
+impl Drop for StopSender<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// Per-connection context.
@@ -54,12 +154,12 @@ pub(crate) async fn run(
     ctx: SocketContext,
     _slot: ConnectionGuard,
 ) {
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let (writer_done_tx, writer_done_rx) = oneshot::channel::<bool>();
-    let reader = read_loop(stream, &mut session, &ctx, stop_tx, writer_done_rx);
+    let stop = Signal::new();
+    let writer_done = Signal::new();
+    let reader = read_loop(stream, &mut session, &ctx, StopSender(&stop), &writer_done);
     let writer = async {
-        let closed_cleanly = write_loop(sink, outbound, stop_rx, &ctx).await;
-        let _ = writer_done_tx.send(closed_cleanly);
+        let closed_cleanly = write_loop(sink, outbound, &stop, &ctx).await;
+        writer_done.send(closed_cleanly);
     };
     tokio::join!(reader, writer);
     Box::pin(session.transport_closed()).await;
@@ -70,8 +170,8 @@ async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     session: &mut Session,
     ctx: &SocketContext,
-    stop: oneshot::Sender<Stop>,
-    mut writer_done: oneshot::Receiver<bool>,
+    stop: StopSender<'_>,
+    writer_done: &Signal<bool>,
 ) {
     let first_deadline = Instant::now() + ctx.config.time_to_first_message;
     let mut got_first = false;
@@ -80,7 +180,7 @@ async fn read_loop(
     loop {
         let next = tokio::select! {
             biased;
-            clean = &mut writer_done => {
+            clean = writer_done.recv() => {
                 // The writer closed on its own (shutdown, heart-beat timeout, ...).
                 if clean.unwrap_or(false) {
                     drain(&mut stream).await;
@@ -91,11 +191,11 @@ async fn read_loop(
                 ctx.tracker.first_message_timeout();
                 let limit = ctx.config.time_to_first_message;
                 tracing::warn!(session = %session.id(), ?limit, "no message within the time to the first message");
-                let _ = stop.send(Stop::Close {
+                stop.send(Stop::Close(Box::new(CloseWith {
                     frame: None,
                     code: close::POLICY_VIOLATION,
                     reason: format!("no STOMP frame within {}s", limit.as_secs()),
-                });
+                })));
                 break;
             }
             next = stream.next() => next,
@@ -105,22 +205,22 @@ async fn read_loop(
             Some(Ok(Message::Binary(data))) => data,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) | None => {
-                let _ = stop.send(Stop::Gone);
+                stop.send(Stop::Gone);
                 return;
             }
             Some(Err(error)) => {
                 if !is_capacity_error(error) {
-                    let _ = stop.send(Stop::Gone);
+                    stop.send(Stop::Gone);
                     return;
                 }
-                let _ = stop.send(too_large(session, ctx));
+                stop.send(too_large(session, ctx));
                 readable = false;
                 break;
             }
         };
         got_first = true;
         if data.len() > ctx.config.max_message_size {
-            let _ = stop.send(too_large(session, ctx));
+            stop.send(too_large(session, ctx));
             break;
         }
         // Boxed: handling a frame (CONNECT, SUBSCRIBE, SEND, app dispatch) is the largest
@@ -136,7 +236,7 @@ async fn read_loop(
     // client answers the close, so that unread input does not turn the TCP close into a
     // reset that loses the close frame. Bounded in time and turns.
     // A writer that failed (send error, send time limit) sent no close: nothing to wait for.
-    if !(&mut writer_done).await.unwrap_or(false) {
+    if !writer_done.recv().await.unwrap_or(false) {
         return;
     }
     if !readable {
@@ -182,11 +282,11 @@ fn too_large(session: &Session, ctx: &SocketContext) -> Stop {
     tracing::warn!(session = %session.id(), limit, "WebSocket message over the size limit");
     let reason = format!("message too large (limit {limit} bytes)");
     let error = Frame::error(reason.clone(), Bytes::new());
-    Stop::Close {
+    Stop::Close(Box::new(CloseWith {
         frame: Some(encode_to_bytes(&error, Version::V1_2)),
         code: close::MESSAGE_TOO_BIG,
         reason,
-    }
+    }))
 }
 
 /// tungstenite's own limit: twice the configured one, so that a message somewhat over the
@@ -288,14 +388,14 @@ impl Coalesced {
 async fn write_loop(
     mut sink: Sink,
     mut outbound: OutboundReceiver,
-    mut stop: oneshot::Receiver<Stop>,
+    stop: &Signal<Stop>,
     ctx: &SocketContext,
 ) -> bool {
     let mut reader_running = true;
     loop {
         let next = tokio::select! {
             biased;
-            stop = &mut stop, if reader_running => match stop {
+            stop = stop.recv(), if reader_running => match stop {
                 Ok(stop) => Err(stop),
                 Err(_) => {
                     // The reader stopped because the session ended: keep draining.
@@ -310,11 +410,12 @@ async fn write_loop(
                 outbound.close();
                 return false;
             }
-            Err(Stop::Close {
-                frame,
-                code,
-                reason,
-            }) => {
+            Err(Stop::Close(close)) => {
+                let CloseWith {
+                    frame,
+                    code,
+                    reason,
+                } = *close;
                 outbound.close();
                 if let Some(frame) = frame {
                     if Box::pin(send_batch(
@@ -410,6 +511,7 @@ async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContex
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::oneshot;
 
     /// The connection's future is allocated for as long as the connection lives, idle or
     /// not: its size is most of what an idle session costs beyond the WebSocket buffers.

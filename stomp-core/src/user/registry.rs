@@ -42,8 +42,9 @@ pub struct RegisteredUser {
 #[derive(Debug, Default)]
 struct SessionEntry {
     user: Option<Arc<str>>,
-    /// Subscription id → destination as sent by the client.
-    subscriptions: HashMap<ByteString, ByteString>,
+    /// Subscription id and destination as sent by the client, ids unique (a `Vec`, not a
+    /// map: empty it allocates nothing, and a session has few subscriptions).
+    subscriptions: Vec<(ByteString, ByteString)>,
 }
 
 #[derive(Debug, Default)]
@@ -103,7 +104,7 @@ impl UserRegistry {
             session.id.clone(),
             SessionEntry {
                 user,
-                subscriptions: HashMap::new(),
+                subscriptions: Vec::new(),
             },
         );
     }
@@ -123,14 +124,18 @@ impl UserRegistry {
         destination: impl Into<ByteString>,
     ) {
         if let Some(entry) = self.write().sessions.get_mut(session) {
-            entry.subscriptions.insert(id.into(), destination.into());
+            let (id, destination) = (id.into(), destination.into());
+            match entry.subscriptions.iter_mut().find(|(s, _)| *s == id) {
+                Some(existing) => existing.1 = destination,
+                None => entry.subscriptions.push((id, destination)),
+            }
         }
     }
 
     /// Hook: the session's subscription `id` was removed.
     pub fn subscription_removed(&self, session: &SessionId, id: &str) {
         if let Some(entry) = self.write().sessions.get_mut(session) {
-            entry.subscriptions.remove(id);
+            entry.subscriptions.retain(|(s, _)| s != id);
         }
     }
 
@@ -184,8 +189,8 @@ impl UserRegistry {
         self.read().sessions.get(session).is_some_and(|entry| {
             entry
                 .subscriptions
-                .values()
-                .any(|d| destinations.contains(&&**d))
+                .iter()
+                .any(|(_, d)| destinations.contains(&&**d))
         })
     }
 
@@ -261,6 +266,36 @@ fn user_view(inner: &Inner, name: &Arc<str>, ids: &[SessionId]) -> RegisteredUse
 
 #[cfg(test)]
 mod tests {
+    /// One entry per connected session, for the session's whole life: an empty
+    /// subscription list costs no allocation and no hasher (it was a `HashMap`, 64 bytes
+    /// with the user; issue 18).
+    #[test]
+    fn session_entry_stays_small() {
+        let size = std::mem::size_of::<SessionEntry>();
+        assert!(size <= 40, "SessionEntry is {size} bytes");
+    }
+
+    #[test]
+    fn resubscribing_an_id_replaces_its_destination() {
+        let reg = UserRegistry::new();
+        let id = SessionId::from("s1");
+        reg.session_connected(&SessionInfo {
+            id: id.clone(),
+            principal: None,
+            version: crate::version::Version::V1_2,
+            attributes: Default::default(),
+        });
+        reg.subscription_added(&id, "sub-0", "/topic/a");
+        reg.subscription_added(&id, "sub-0", "/topic/b");
+        let subs = reg.find_subscriptions(|_| true);
+        assert_eq!(subs.len(), 1);
+        assert_eq!(&*subs[0].destination, "/topic/b");
+        assert!(reg.is_subscribed_to(&id, &["/topic/b"]));
+        assert!(!reg.is_subscribed_to(&id, &["/topic/a"]));
+        reg.subscription_removed(&id, "sub-0");
+        assert!(reg.find_subscriptions(|_| true).is_empty());
+    }
+
     use super::*;
     use crate::identity::{Attributes, Principal};
     use crate::version::Version;

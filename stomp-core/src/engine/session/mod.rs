@@ -192,8 +192,10 @@ impl Session {
                 }
             }
         }
-        if self.buffer.is_empty() && self.buffer.capacity() > 64 * 1024 {
-            // Do not keep a large frame's buffer for an idle session.
+        if self.buffer.is_empty() {
+            // Nothing left over: let go of the storage, which the frames just decoded
+            // share, so an idle session keeps no input buffer at all (a reused one only
+            // saves an allocation when no frame still holds it).
             self.buffer = BytesMut::new();
         }
         Ok(())

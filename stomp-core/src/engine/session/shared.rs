@@ -189,3 +189,41 @@ impl SessionShared {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Session;
+
+    /// What every idle session holds for its whole life: the `Session` (inside the
+    /// transport's connection future) and its registry entry. Pinned so that they do not
+    /// grow back unnoticed (issue 18: per-session memory).
+    #[test]
+    fn per_session_structs_stay_small() {
+        let session = std::mem::size_of::<Session>();
+        let shared = std::mem::size_of::<SessionShared>();
+        println!("Session: {session} bytes, SessionShared: {shared} bytes");
+        assert!(session <= 456, "Session is {session} bytes");
+        assert!(shared <= 376, "SessionShared is {shared} bytes");
+    }
+
+    /// An idle session keeps no input buffer: the storage the CONNECT was decoded from is
+    /// let go once nothing is left over (it used to stay for the session's life).
+    #[tokio::test]
+    async fn an_idle_session_keeps_no_input_buffer() {
+        let engine = crate::engine::Engine::builder().build();
+        let (mut session, _outbound) = engine.open_session(crate::engine::TransportInfo {
+            principal: None,
+            remote_addr: None,
+            subprotocol: None,
+        });
+        let connect = b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0";
+        assert!(session.receive(connect).await.is_ok());
+        assert_eq!(session.buffer.capacity(), 0, "input buffer kept while idle");
+        // A frame split over two messages keeps its first part until the rest arrives.
+        assert!(session.receive(b"SEND\ndestination:/queue/a").await.is_ok());
+        assert!(session.buffer.capacity() > 0);
+        assert!(session.receive(b"\n\nhi\0").await.is_ok());
+        assert_eq!(session.buffer.capacity(), 0);
+    }
+}
