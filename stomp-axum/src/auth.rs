@@ -143,6 +143,8 @@
 //! # let _ = Stomp::builder().handler(online).build();
 //! ```
 //!
+//! [`StompBuilder::handshake_extractor`]: crate::StompBuilder::handshake_extractor
+//! [`StompBuilder::with_state`]: crate::StompBuilder::with_state
 //! [`StompBuilder::handshake_extractor_with_state`]: crate::StompBuilder::handshake_extractor_with_state
 //! [`StompBuilder::handshake_principal`]: crate::StompBuilder::handshake_principal
 //! [`StompBuilder::authenticate`]: crate::StompBuilder::authenticate
