@@ -120,7 +120,9 @@ pub(crate) fn app(state: AppState) -> (Stomp, axum::Router) {
         .simple_broker(["/topic", "/queue"])
         .handler(whoami)
         .handler(online)
-        .handshake_extractor_with_state::<SessionUser, _>(state.clone())
+        .with_state(state.clone())
+        // Runs with the state given to `with_state`.
+        .handshake_extractor::<SessionUser>()
         .build();
     let router = axum::Router::new()
         .merge(stomp.router("/ws"))

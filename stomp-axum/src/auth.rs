@@ -2,9 +2,10 @@
 //! STOMP CONNECT, and what handlers know of it.
 //!
 //! - **At the handshake** (cookies, an `Authorization` header on the upgrade request): an
-//!   axum extractor given to [`StompBuilder::handshake_extractor_with_state`] runs on the
-//!   upgrade request with the application's state, as axum runs a handler's extractors; its
-//!   rejection is the HTTP response (401, 403) and no WebSocket is opened.
+//!   axum extractor given to [`StompBuilder::handshake_extractor`] runs on the upgrade
+//!   request with the state given to [`StompBuilder::with_state`], as axum runs a handler's
+//!   extractors; its rejection is the HTTP response (401, 403) and no WebSocket is opened.
+//!   [`StompBuilder::handshake_extractor_with_state`] gives the extractor a state of its own.
 //!   [`StompBuilder::handshake_principal`] takes an async closure of the request head instead.
 //! - **At CONNECT** (a token in the CONNECT headers, as browsers cannot set headers on a
 //!   WebSocket upgrade): [`StompBuilder::authenticate`] takes an async closure of the
@@ -117,7 +118,9 @@
 //! let state = AppState { sessions: Sessions::default() };
 //! let stomp = Stomp::builder()
 //!     .simple_broker(["/topic", "/queue"])
-//!     .handshake_extractor_with_state::<SessionUser, _>(state.clone())
+//!     .with_state(state.clone())
+//!     // Runs with the state above: no second copy of it to pass.
+//!     .handshake_extractor::<SessionUser>()
 //!     .build();
 //! let app: axum::Router = axum::Router::new()
 //!     .merge(stomp.router("/ws"))
@@ -140,6 +143,8 @@
 //! # let _ = Stomp::builder().handler(online).build();
 //! ```
 //!
+//! [`StompBuilder::handshake_extractor`]: crate::StompBuilder::handshake_extractor
+//! [`StompBuilder::with_state`]: crate::StompBuilder::with_state
 //! [`StompBuilder::handshake_extractor_with_state`]: crate::StompBuilder::handshake_extractor_with_state
 //! [`StompBuilder::handshake_principal`]: crate::StompBuilder::handshake_principal
 //! [`StompBuilder::authenticate`]: crate::StompBuilder::authenticate

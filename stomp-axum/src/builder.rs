@@ -56,7 +56,7 @@ pub use state::{HasState, NoState, StateReady};
 pub struct StompBuilder<S = (), St = NoState> {
     engine: EngineBuilder,
     config: TransportConfig,
-    principal_resolver: Option<PrincipalResolver>,
+    principal_resolver: Option<HandshakeAuth<S>>,
     routes: AppRouterBuilder<S>,
     has_routes: bool,
     state: St,
@@ -78,6 +78,13 @@ pub struct StompBuilder<S = (), St = NoState> {
     #[cfg(feature = "durable")]
     simple_data_dir: Option<std::path::PathBuf>,
     error_policy: AppErrorPolicy,
+}
+
+/// How the handshake's principal is resolved: ready now, or from an extractor that runs
+/// with the application state (known at build).
+enum HandshakeAuth<S> {
+    Ready(PrincipalResolver),
+    WithAppState(fn(S) -> PrincipalResolver),
 }
 
 impl<S, St> std::fmt::Debug for StompBuilder<S, St> {
@@ -553,31 +560,37 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         F: Fn(Parts) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<Principal>, HandshakeRejection>> + Send + 'static,
     {
-        self.principal_resolver = Some(PrincipalResolver::from_fn(resolve));
+        self.principal_resolver = Some(HandshakeAuth::Ready(PrincipalResolver::from_fn(resolve)));
         self
     }
 
     /// Takes the session's principal with an axum extractor: `E` runs on the upgrade
-    /// request, its value converts into `Option<Principal>`, and its rejection is the
-    /// refused handshake's response.
+    /// request with the application state `S` (the one given to
+    /// [`with_state`](Self::with_state), `()` without one), as axum runs a handler's
+    /// extractors, so it may take `State<_>` parts of it (`FromRef`); its value converts
+    /// into `Option<Principal>`, and its rejection is the refused handshake's response.
+    /// See [`crate::auth`].
     pub fn handshake_extractor<E>(mut self) -> Self
     where
-        E: FromRequestParts<()> + Into<Option<Principal>> + Send + 'static,
+        E: FromRequestParts<S> + Into<Option<Principal>> + Send + 'static,
     {
-        self.principal_resolver = Some(PrincipalResolver::from_extractor::<E>());
+        self.principal_resolver = Some(HandshakeAuth::WithAppState(
+            PrincipalResolver::from_extractor_with_state::<E, S>,
+        ));
         self
     }
 
-    /// As [`handshake_extractor`](Self::handshake_extractor), with the application's
-    /// state: `E: FromRequestParts<T>` runs with `state` as axum runs a handler's
-    /// extractors, so it can use `State<_>` parts of it (`FromRef`), e.g. a session
-    /// store. See [`crate::auth`].
+    /// As [`handshake_extractor`](Self::handshake_extractor), with a state of its own:
+    /// `E: FromRequestParts<T>` runs with `state` (e.g. a session store that is not part
+    /// of the handlers' state). See [`crate::auth`].
     pub fn handshake_extractor_with_state<E, T>(mut self, state: T) -> Self
     where
         E: FromRequestParts<T> + Into<Option<Principal>> + Send + 'static,
         T: Send + Sync + 'static,
     {
-        self.principal_resolver = Some(PrincipalResolver::from_extractor_with_state::<E, T>(state));
+        self.principal_resolver = Some(HandshakeAuth::Ready(
+            PrincipalResolver::from_extractor_with_state::<E, T>(state),
+        ));
         self
     }
 
@@ -657,11 +670,15 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
     where
         St: StateReady<S>,
     {
+        let state = self.state.into_state();
+        let resolver = self.principal_resolver.map(|auth| match auth {
+            HandshakeAuth::Ready(resolver) => resolver,
+            HandshakeAuth::WithAppState(with_state) => with_state(state.clone()),
+        });
         let router = if self.has_routes {
             if self.custom_app {
                 return Err(BuildError::TwoApplications);
             }
-            let state = self.state.into_state();
             Some(
                 self.routes
                     .error_policy(self.error_policy)
@@ -701,7 +718,7 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         if let Some(router) = router {
             engine = engine.app(router);
         }
-        Ok((engine, self.config, self.principal_resolver))
+        Ok((engine, self.config, resolver))
     }
 }
 

@@ -79,16 +79,8 @@ impl PrincipalResolver {
         }))
     }
 
-    /// From an axum extractor whose value converts to an optional principal; its rejection
-    /// is the refused handshake's response.
-    pub(crate) fn from_extractor<E>() -> Self
-    where
-        E: FromRequestParts<()> + Into<Option<Principal>> + Send + 'static,
-    {
-        Self::from_extractor_with_state::<E, ()>(())
-    }
-
-    /// As [`from_extractor`](Self::from_extractor), the extractor running with `state` (as
+    /// From an axum extractor whose value converts to an optional principal (its rejection
+    /// is the refused handshake's response), running with `state` (as
     /// axum runs a handler's extractors with the router's state: `State<T>` and `FromRef`
     /// parts of it, a session store, a key).
     pub(crate) fn from_extractor_with_state<E, T>(state: T) -> Self

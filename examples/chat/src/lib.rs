@@ -184,12 +184,10 @@ pub fn try_stomp(config: &Config) -> Result<Stomp, stomp_axum::BuildError> {
         }
         // The embedded broker holds each user's inbox: a queue per user, so a private
         // message to someone offline waits for them.
-        .engine(|engine| {
-            engine.user_destinations(
-                stomp_axum::core::user::UserDestinations::new(user_registry.clone())
-                    .durable_queue(INBOX),
-            )
-        }),
+        .user_destinations(
+            stomp_axum::core::user::UserDestinations::new(user_registry.clone())
+                .durable_queue(INBOX),
+        ),
     };
     let stomp = builder
         // A demo: anyone may log in as anyone (see the README).
