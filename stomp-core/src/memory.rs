@@ -227,6 +227,23 @@ impl SessionMemory {
         Ok(Reservation {
             session: self.clone(),
             bytes,
+            share_only: false,
+        })
+    }
+
+    /// Reserves `bytes` against this session's share only, for as long as the returned
+    /// [`Reservation`] lives: for bytes the session makes another part of the server hold
+    /// (a message it sent to a broker queue) that are already counted against the engine
+    /// total there. Refused when the session would pass its share. The reservation keeps
+    /// the account alive, so it may outlive the session.
+    pub fn reserve_share(&self, bytes: usize) -> Result<Reservation, MemoryBudgetError> {
+        let share = self.inner.budget.session_share;
+        add_within(&self.inner.used, bytes, share)
+            .map_err(|()| MemoryBudgetError::SessionShare { limit: share })?;
+        Ok(Reservation {
+            session: self.clone(),
+            bytes,
+            share_only: true,
         })
     }
 
@@ -249,6 +266,7 @@ impl SessionMemory {
         Reservation {
             session: self.clone(),
             bytes: 0,
+            share_only: false,
         }
     }
 
@@ -311,6 +329,8 @@ fn quanta(bytes: usize) -> usize {
 pub struct Reservation {
     session: SessionMemory,
     bytes: usize,
+    /// Counted against the session's share only (see [`SessionMemory::reserve_share`]).
+    share_only: bool,
 }
 
 impl fmt::Debug for Reservation {
@@ -330,6 +350,13 @@ impl Reservation {
     /// Reserves `bytes` more under the same terms as [`SessionMemory::reserve`]; on
     /// refusal the reservation is unchanged.
     pub fn grow(&mut self, bytes: usize) -> Result<(), MemoryBudgetError> {
+        if self.share_only {
+            let share = self.session.inner.budget.session_share;
+            add_within(&self.session.inner.used, bytes, share)
+                .map_err(|()| MemoryBudgetError::SessionShare { limit: share })?;
+            self.bytes += bytes;
+            return Ok(());
+        }
         self.session.take(bytes)?;
         self.bytes += bytes;
         Ok(())
@@ -339,7 +366,14 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.bytes > 0 {
-            self.session.give_back(self.bytes);
+            if self.share_only {
+                self.session
+                    .inner
+                    .used
+                    .fetch_sub(self.bytes, Ordering::AcqRel);
+            } else {
+                self.session.give_back(self.bytes);
+            }
         }
     }
 }

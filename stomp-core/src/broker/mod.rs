@@ -227,6 +227,29 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes a message to its destination's subscribers.
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>>;
 
+    /// Whether this broker itself holds messages published to `destination` until they
+    /// are consumed (a queue of the embedded broker): a client's SEND there is charged to
+    /// its session's memory share ([`publish_charged`](Self::publish_charged)). Must be
+    /// cheap; the default (a broker that holds nothing in this process) is `false`.
+    fn holds(&self, destination: &str) -> bool {
+        let _ = destination;
+        false
+    }
+
+    /// [`publish`](Self::publish), with `charge` (the producer's share, see
+    /// [`SessionMemory::reserve_share`](crate::memory::SessionMemory::reserve_share)) kept
+    /// for as long as the broker holds the message: released when it leaves the queue
+    /// (acknowledged, delivered in `auto` mode, dropped, refused). The default releases it
+    /// at once and publishes.
+    fn publish_charged(
+        &self,
+        message: Message,
+        charge: crate::memory::Reservation,
+    ) -> BoxFuture<'_, Result<(), BrokerError>> {
+        drop(charge);
+        self.publish(message)
+    }
+
     /// A publish to the user destination `message.destination` (`/user/{user}/...`) is
     /// about to be resolved against this instance's sessions. A broker spanning several
     /// instances (a backplane) forwards it so the instances hosting `user` resolve it

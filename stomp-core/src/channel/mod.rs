@@ -306,6 +306,26 @@ impl BrokerChannel {
         Ok(self.publish(message).await?)
     }
 
+    /// [`send_from`](Self::send_from), with `charge` kept by the broker for as long as it
+    /// holds the message ([`Broker::publish_charged`]); a user destination (resolved here)
+    /// is published as by `send_from` and the charge released.
+    pub async fn send_charged(
+        &self,
+        session: &SessionInfo,
+        message: Message,
+        charge: crate::memory::Reservation,
+    ) -> Result<(), ChannelError> {
+        self.authorize(Access::Send, session, &message.destination)?;
+        self.users.check_send(&message.destination, session)?;
+        if self.users.resolve_send(&message.destination).is_some() {
+            drop(charge);
+            return Ok(self.publish(message).await?);
+        }
+        #[cfg(feature = "metrics")]
+        self.published.increment(1);
+        Ok(self.broker.publish_charged(message, charge).await?)
+    }
+
     /// The broker destination for a client's SUBSCRIBE to `destination`: the policy decides
     /// (on the destination as sent), another session's user destination is refused, and a
     /// user destination is resolved to the session's own.

@@ -52,7 +52,7 @@ impl Default for SimpleBrokerConfig {
             queue_prefixes: vec!["/queue".into()],
             separator: Separator::Slash,
             max_queue_depth: 10_000,
-            max_queued_bytes: 64 * 1024 * 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             max_unacked: 1_000,
             default_prefetch: 100,
             max_redeliveries: None,
@@ -117,12 +117,18 @@ impl SimpleBrokerConfig {
         self
     }
 
-    /// Most bytes of encoded messages all queues together hold (default 64 MiB): waiting
+    /// Most bytes of encoded messages all queues together hold (default 256 MiB, half the
+    /// engine's default memory total): waiting
     /// for a consumer, plus delivered to a `client` / `client-individual` consumer and not
     /// yet acknowledged. Each queue is bounded by [`max_queue_depth`](Self::max_queue_depth);
     /// this bounds the sum, so a client sending to many fresh queue names, or consuming
     /// without ever acking, cannot make the broker grow without limit. Past it a SEND to a
     /// queue fails with `QueueFull`, unless an `auto` consumer takes it at once.
+    ///
+    /// Under a server engine, a client's SEND to a queue also counts against that
+    /// session's memory share until the message leaves the queue, so a few producers
+    /// are refused at their own share long before they fill this pool; messages the
+    /// server publishes itself count only here.
     #[must_use]
     pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;

@@ -69,6 +69,7 @@ use crate::codec::PreparedMessage;
 use crate::destination::{is_pattern, validate_destination, validate_pattern, PatternTrie};
 use crate::frame::name;
 use crate::identity::SessionId;
+use crate::memory::Reservation;
 use crate::sync::{lock, read, write};
 
 /// The SEND header that asks for a durable message (the RabbitMQ / ActiveMQ convention).
@@ -268,6 +269,7 @@ impl SimpleBroker {
             prepared: PreparedMessage::new(&stored.headers, &stored.body),
             message_id: stored.message_id.into(),
             durable: Some(stored.key),
+            charge: None,
         };
         store.count(message.prepared.len());
         let mut shard = lock(self.queues.shard(&stored.queue));
@@ -621,7 +623,17 @@ impl SimpleBroker {
 
     /// Publishes at once (what [`Broker::publish`] does).
     pub fn publish_now(&self, message: Message) -> Result<(), BrokerError> {
-        let (kind, shared) = self.prepare(&message)?;
+        self.publish_charged_now(message, None)
+    }
+
+    /// [`publish_now`](Self::publish_now), with the producer's `charge` kept while the
+    /// message is held.
+    fn publish_charged_now(
+        &self,
+        message: Message,
+        charge: Option<Reservation>,
+    ) -> Result<(), BrokerError> {
+        let (kind, shared) = self.prepare(&message, charge)?;
         let destination = &*message.destination;
         let mut buf = BytesMut::new();
         match kind {
@@ -641,8 +653,9 @@ impl SimpleBroker {
         &self,
         store: &durable::Store,
         message: Message,
+        charge: Option<Reservation>,
     ) -> Result<(), BrokerError> {
-        let (kind, mut shared) = self.prepare(&message)?;
+        let (kind, mut shared) = self.prepare(&message, charge)?;
         let destination = &*message.destination;
         let mut buf = BytesMut::new();
         if kind == DestinationKind::Topic {
@@ -687,6 +700,24 @@ impl SimpleBroker {
         self.enqueue(destination, shared, &mut buf)
     }
 
+    /// What [`Broker::publish`] and [`Broker::publish_charged`] do.
+    async fn publish_with(
+        &self,
+        message: Message,
+        charge: Option<Reservation>,
+    ) -> Result<(), BrokerError> {
+        #[cfg(feature = "durable")]
+        if let Some(store) = self
+            .queues
+            .store
+            .as_ref()
+            .filter(|_| message.headers.get(PERSISTENT) == Some("true"))
+        {
+            return self.publish_persistent(store, message, charge).await;
+        }
+        self.publish_charged_now(message, charge)
+    }
+
     /// Publishes to `session`'s resolved user destination at once (what
     /// [`Broker::publish_to_session`] does): on a broadcast destination only `session`'s
     /// exact subscriptions to `message.destination` receive it, and the pattern index is
@@ -698,7 +729,7 @@ impl SimpleBroker {
         session: &SessionId,
         message: Message,
     ) -> Result<(), BrokerError> {
-        let (kind, shared) = self.prepare(&message)?;
+        let (kind, shared) = self.prepare(&message, None)?;
         let destination = &*message.destination;
         let mut buf = BytesMut::new();
         match kind {
@@ -720,7 +751,11 @@ impl SimpleBroker {
     }
 
     /// Checks a published message and encodes its shared part once.
-    fn prepare(&self, message: &Message) -> Result<(DestinationKind, SharedMessage), BrokerError> {
+    fn prepare(
+        &self,
+        message: &Message,
+        charge: Option<Reservation>,
+    ) -> Result<(DestinationKind, SharedMessage), BrokerError> {
         let destination = &*message.destination;
         validate_destination(destination).map_err(|e| invalid(destination, e))?;
         let kind = self
@@ -740,6 +775,7 @@ impl SimpleBroker {
             prepared,
             message_id: self.next_message_id(),
             durable: None,
+            charge,
         };
         Ok((kind, shared))
     }
@@ -895,18 +931,19 @@ impl Broker for SimpleBroker {
     }
 
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move {
-            #[cfg(feature = "durable")]
-            if let Some(store) = self
-                .queues
-                .store
-                .as_ref()
-                .filter(|_| message.headers.get(PERSISTENT) == Some("true"))
-            {
-                return self.publish_persistent(store, message).await;
-            }
-            self.publish_now(message)
-        })
+        Box::pin(self.publish_with(message, None))
+    }
+
+    fn holds(&self, destination: &str) -> bool {
+        self.config.kind(destination) == Some(DestinationKind::Queue)
+    }
+
+    fn publish_charged(
+        &self,
+        message: Message,
+        charge: Reservation,
+    ) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(self.publish_with(message, Some(charge)))
     }
 
     fn publish_to_session<'a>(

@@ -25,6 +25,10 @@ pub(crate) struct SharedMessage {
     /// Its key in the durable store, for a persistent queue message kept on disk.
     #[cfg_attr(not(feature = "durable"), allow(dead_code))]
     pub(crate) durable: Option<u64>,
+    /// The producer's share of the memory budget this message takes while the broker
+    /// holds it (a client's SEND to a queue); released with the last reference.
+    #[allow(dead_code)]
+    pub(crate) charge: Option<crate::memory::Reservation>,
 }
 
 /// A queue message waiting in a backlog or pending at a consumer.

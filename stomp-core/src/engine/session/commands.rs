@@ -246,13 +246,24 @@ impl Session {
         // The broker may hold the message (a queue without a consumer): it counts against
         // the engine total through the broker's byte counter, so refuse it up front when
         // it would not fit.
-        self.shared.memory.check_total(frame_cost(&frame))?;
+        let cost = frame_cost(&frame);
+        self.shared.memory.check_total(cost)?;
         let message = Message {
             headers: forwarded_headers(frame.headers),
             destination,
             body: frame.body,
         };
-        self.engine.channel.send_from(info, message).await?;
+        // A queue the broker holds: the message counts against this session's share too
+        // until it leaves the queue, so a few producers cannot fill every queue.
+        if self.engine.broker.holds(&message.destination) {
+            let charge = self.shared.memory.reserve_share(cost)?;
+            self.engine
+                .channel
+                .send_charged(info, message, charge)
+                .await?;
+        } else {
+            self.engine.channel.send_from(info, message).await?;
+        }
         Ok(Outcome::Continue)
     }
 
