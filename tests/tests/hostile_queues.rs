@@ -314,3 +314,103 @@ async fn prefetch_count_bounds_unacked_deliveries_and_bad_values_are_refused() {
         c.expect_close().await;
     }
 }
+
+/// Issue 14's soak finding: a few sessions sending 60 KiB messages to queues nobody
+/// consumes used to fill the broker's one shared queue pool, and then a well-behaved
+/// client's tiny SEND to its own queue was refused (`queue "..." is full`, ending its
+/// session). Now what a session puts into the queues counts against its own memory share
+/// (2 MiB here) until it leaves them: each of four attackers is refused at its share, far
+/// below the 12 MiB pool, and keeps its accepted messages queued after it is gone; a
+/// well-behaved session still SENDs (with receipt) to its queue and a consumer gets it;
+/// once the attackers' queues are drained the budget's usage is back to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_senders_are_refused_at_their_own_share_not_the_shared_pool() {
+    use std::time::{Duration, Instant};
+    const MIB: usize = 1024 * 1024;
+    const BODY: usize = 60 * 1024;
+    const ATTACKERS: usize = 4;
+    let stomp = Stomp::builder()
+        .app_destination_prefix("/app")
+        .simple_broker_config(SimpleBrokerConfig::default().max_queued_bytes(12 * MIB))
+        .memory_budget(16 * MIB)
+        .session_memory_share(2 * MIB)
+        .build();
+    let server = spawn_server(Router::new().layer(stomp.layer("/ws"))).await;
+
+    let mut accepted = [0usize; ATTACKERS];
+    for (a, accepted) in accepted.iter_mut().enumerate() {
+        let mut attacker = connected(&server).await;
+        let destination = format!("/queue/attacker-{a}");
+        let refusal = loop {
+            assert!(*accepted < 200, "attacker {a} was never refused");
+            send(
+                &mut attacker,
+                &destination,
+                &body(*accepted, BODY),
+                Some("r"),
+            )
+            .await;
+            let f = attacker.next_frame().await;
+            match f.command.as_str() {
+                "RECEIPT" => *accepted += 1,
+                "ERROR" => {
+                    break f.header("message").unwrap_or_default().replace("\\c", ":")
+                }
+                other => panic!("unexpected {other}: {f:?}"),
+            }
+        };
+        assert_eq!(
+            refusal, "memory budget: session share of 2097152 bytes exceeded",
+            "attacker {a} after {accepted} messages"
+        );
+        assert!(
+            (30..=35).contains(accepted),
+            "attacker {a}: {accepted} accepted"
+        );
+        attacker.expect_close().await;
+    }
+    // The attackers are gone; their messages stay queued and counted.
+    let held = stomp.stats().engine.memory_used;
+    let total: usize = accepted.iter().sum();
+    assert!(held >= total * BODY, "{total} queued messages show as {held} bytes");
+
+    let mut good = connected(&server).await;
+    send(&mut good, "/queue/mine", b"hello", Some("mine")).await;
+    let f = good.next_frame().await;
+    assert_eq!(f.command, "RECEIPT", "well-behaved SEND refused: {f:?}");
+    assert_eq!(f.header("receipt-id"), Some("mine"));
+    let subscribe = frame("SUBSCRIBE")
+        .header("id", "mine")
+        .header("destination", "/queue/mine")
+        .text();
+    good.send_text(&subscribe).await;
+    let message = good.expect_frame("MESSAGE").await;
+    assert_eq!(message.body_text(), "hello");
+
+    // Drain the attackers' queues.
+    for (a, &count) in accepted.iter().enumerate() {
+        let subscribe = frame("SUBSCRIBE")
+            .header("id", &format!("a{a}"))
+            .header("destination", &format!("/queue/attacker-{a}"))
+            .text();
+        good.send_text(&subscribe).await;
+        for i in 0..count {
+            let message = good.expect_frame("MESSAGE").await;
+            assert_eq!(index_of(&message), i);
+        }
+    }
+    good.send_text(&frame("DISCONNECT").text()).await;
+    good.expect_close().await;
+    let deadline = Instant::now() + stomp_e2e::TIMEOUT;
+    loop {
+        let stats = stomp.stats().engine;
+        if stats.sessions == 0 && stats.memory_sessions == 0 && stats.memory_used == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "memory still held after the queues drained: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
