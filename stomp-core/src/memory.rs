@@ -72,6 +72,9 @@ struct Inner {
     session_share: usize,
     /// Bytes reserved by sessions (state and outbound queues).
     reserved: AtomicUsize,
+    /// Bytes held outside the sessions that are charged to a session's share (see
+    /// [`SessionMemory::reserve_share`]): part of `held_elsewhere`, not of `reserved`.
+    charged: AtomicUsize,
     /// Bytes held outside the sessions (the broker's queues), read when checking the total.
     held_elsewhere: Option<HeldElsewhere>,
 }
@@ -135,6 +138,7 @@ impl MemoryBudget {
                 total,
                 session_share,
                 reserved: AtomicUsize::new(0),
+                charged: AtomicUsize::new(0),
                 held_elsewhere: None,
             }),
         }
@@ -151,6 +155,7 @@ impl MemoryBudget {
                 total: self.inner.total,
                 session_share: self.inner.session_share,
                 reserved: AtomicUsize::new(self.inner.reserved.load(Ordering::Acquire)),
+                charged: AtomicUsize::new(self.inner.charged.load(Ordering::Acquire)),
                 held_elsewhere: Some(Box::new(held)),
             }),
         }
@@ -176,6 +181,13 @@ impl MemoryBudget {
     /// gone.
     pub fn reserved(&self) -> usize {
         self.inner.reserved.load(Ordering::Acquire)
+    }
+
+    /// Bytes the broker holds on sessions' behalf now (messages they sent to its queues,
+    /// charged to their shares until the messages leave the queues). Part of what the
+    /// broker reports, not of [`reserved`](Self::reserved).
+    pub fn charged_to_shares(&self) -> usize {
+        self.inner.charged.load(Ordering::Acquire)
     }
 
     /// A new session's account: its reservations count against both its share and the
@@ -240,6 +252,7 @@ impl SessionMemory {
         let share = self.inner.budget.session_share;
         add_within(&self.inner.used, bytes, share)
             .map_err(|()| MemoryBudgetError::SessionShare { limit: share })?;
+        self.inner.budget.charged.fetch_add(bytes, Ordering::AcqRel);
         Ok(Reservation {
             session: self.clone(),
             bytes,
@@ -354,6 +367,8 @@ impl Reservation {
             let share = self.session.inner.budget.session_share;
             add_within(&self.session.inner.used, bytes, share)
                 .map_err(|()| MemoryBudgetError::SessionShare { limit: share })?;
+            let budget = &self.session.inner.budget;
+            budget.charged.fetch_add(bytes, Ordering::AcqRel);
             self.bytes += bytes;
             return Ok(());
         }
@@ -367,10 +382,9 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         if self.bytes > 0 {
             if self.share_only {
-                self.session
-                    .inner
-                    .used
-                    .fetch_sub(self.bytes, Ordering::AcqRel);
+                let inner = &self.session.inner;
+                inner.used.fetch_sub(self.bytes, Ordering::AcqRel);
+                inner.budget.charged.fetch_sub(self.bytes, Ordering::AcqRel);
             } else {
                 self.session.give_back(self.bytes);
             }

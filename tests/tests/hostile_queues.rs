@@ -353,9 +353,7 @@ async fn queue_senders_are_refused_at_their_own_share_not_the_shared_pool() {
             let f = attacker.next_frame().await;
             match f.command.as_str() {
                 "RECEIPT" => *accepted += 1,
-                "ERROR" => {
-                    break f.header("message").unwrap_or_default().replace("\\c", ":")
-                }
+                "ERROR" => break f.header("message").unwrap_or_default().replace("\\c", ":"),
                 other => panic!("unexpected {other}: {f:?}"),
             }
         };
@@ -372,7 +370,10 @@ async fn queue_senders_are_refused_at_their_own_share_not_the_shared_pool() {
     // The attackers are gone; their messages stay queued and counted.
     let held = stomp.stats().engine.memory_used;
     let total: usize = accepted.iter().sum();
-    assert!(held >= total * BODY, "{total} queued messages show as {held} bytes");
+    assert!(
+        held >= total * BODY,
+        "{total} queued messages show as {held} bytes"
+    );
 
     let mut good = connected(&server).await;
     send(&mut good, "/queue/mine", b"hello", Some("mine")).await;

@@ -187,3 +187,86 @@ async fn close_session_releases_what_the_session_held() {
     assert_eq!(engine.stats().memory_sessions, 0);
     assert_eq!(engine.stats().memory_used, 0, "nothing reached the queue");
 }
+
+/// A client's SEND to a broker queue counts against its share until the message leaves
+/// the queue: acknowledged (`client`), written for an `auto` consumer, or consumed after
+/// the producer left (the charge outlives the session). Topic SENDs are not charged.
+#[tokio::test]
+async fn queued_sends_are_charged_to_the_producer_until_they_leave_the_queue() {
+    let engine = Engine::builder().build();
+    let charged = || engine.memory_budget().charged_to_shares();
+    let (mut producer, producer_rx) = connect(&engine).await;
+    let (mut consumer, mut consumer_rx) = connect(&engine).await;
+    let send = |destination: &str| {
+        frame(Command::Send, &[("destination", destination)]).body(vec![7u8; 10_000])
+    };
+
+    producer.handle_frame(send("/topic/t")).await.unwrap();
+    assert_eq!(charged(), 0, "a topic SEND is not held");
+
+    // Held until ACKed.
+    for _ in 0..3 {
+        producer.handle_frame(send("/queue/acked")).await.unwrap();
+    }
+    assert!(charged() >= 30_000, "{}", charged());
+    consumer
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[
+                ("id", "c"),
+                ("destination", "/queue/acked"),
+                ("ack", "client-individual"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let messages = drain(&mut consumer_rx);
+    assert_eq!(messages.len(), 3);
+    assert!(charged() >= 30_000, "un-acked deliveries stay charged");
+    for (i, message) in messages.iter().enumerate() {
+        let id = message.headers.get("ack").unwrap().to_owned();
+        consumer
+            .handle_frame(frame(Command::Ack, &[("id", &id)]))
+            .await
+            .unwrap();
+        assert!(
+            charged() <= (2 - i) * 11_000,
+            "after ACK {i}: {}",
+            charged()
+        );
+    }
+    assert_eq!(charged(), 0, "every message was acknowledged");
+
+    // Released once written for an `auto` consumer.
+    producer.handle_frame(send("/queue/auto")).await.unwrap();
+    assert!(charged() >= 10_000);
+    consumer
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("id", "a"), ("destination", "/queue/auto")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut consumer_rx).len(), 1);
+    assert_eq!(charged(), 0, "delivered in auto mode");
+
+    // The producer leaves: its messages stay queued and charged until consumed.
+    for _ in 0..2 {
+        producer.handle_frame(send("/queue/later")).await.unwrap();
+    }
+    producer.transport_closed().await;
+    drop(producer_rx);
+    assert!(charged() >= 20_000, "{}", charged());
+    consumer
+        .handle_frame(frame(
+            Command::Subscribe,
+            &[("id", "l"), ("destination", "/queue/later")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut consumer_rx).len(), 2);
+    assert_eq!(charged(), 0, "consumed after the producer left");
+    consumer.transport_closed().await;
+    drop(consumer_rx);
+    assert_eq!(engine.stats().memory_used, 0);
+}
