@@ -6,7 +6,8 @@
 //! un-acked messages, [`Broker::held_bytes`](crate::broker::Broker::held_bytes)).
 //!
 //! Each session may take at most its **share** of the total, so one client cannot starve
-//! the others; the **total** bounds all sessions and the broker together. A reservation is
+//! the others (the messages it SENT to the broker's queues count against its share too,
+//! until they leave the queues: [`SessionMemory::reserve_share`]); the **total** bounds all sessions and the broker together. A reservation is
 //! a [`Reservation`] value that gives its bytes back when dropped (COMMIT, ABORT,
 //! UNSUBSCRIBE, session end), so nothing is released by hand and nothing leaks.
 //!

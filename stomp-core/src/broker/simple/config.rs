@@ -69,7 +69,7 @@ impl Default for SimpleBrokerConfig {
 
 impl SimpleBrokerConfig {
     /// The defaults: topics under `/topic`, queues under `/queue`, `/` separator, queue
-    /// depth 10,000, 64 MiB held by all queues, 1,000 un-acked messages per subscription
+    /// depth 10,000, 256 MiB held by all queues, 1,000 un-acked messages per subscription
     /// (100 in flight per queue consumer unless its `prefetch-count` says otherwise),
     /// unlimited redeliveries.
     pub fn new() -> Self {
