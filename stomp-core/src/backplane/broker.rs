@@ -520,6 +520,23 @@ impl Broker for BackplaneBroker {
         })
     }
 
+    fn holds(&self, destination: &str) -> bool {
+        self.shared.local.holds(destination)
+    }
+
+    fn publish_charged(
+        &self,
+        message: Message,
+        charge: crate::memory::Reservation,
+    ) -> BoxFuture<'_, Result<(), BrokerError>> {
+        // Queues are local: a queue message is held here, with the producer's charge.
+        if self.shared.forwards(&message) {
+            drop(charge);
+            return self.publish(message);
+        }
+        Box::pin(async move { self.shared.local.publish_charged_now(message, Some(charge)) })
+    }
+
     fn publish_to_session<'a>(
         &'a self,
         session: &'a SessionId,

@@ -628,7 +628,7 @@ impl SimpleBroker {
 
     /// [`publish_now`](Self::publish_now), with the producer's `charge` kept while the
     /// message is held.
-    fn publish_charged_now(
+    pub(crate) fn publish_charged_now(
         &self,
         message: Message,
         charge: Option<Reservation>,
