@@ -300,8 +300,9 @@ async fn the_engine_total_refuses_and_abort_gives_the_bytes_back() {
 
 /// The broker's queued messages count against the engine total: SENDs to a queue
 /// without a consumer are refused with an ERROR naming the total once the backlog fills
-/// it (the broker's own queue pool, 256 MiB by default, is far away), and the stats show the backlog; a
-/// consumer then drains everything that was accepted and the usage returns to 0.
+/// it (the broker's own queue pool, 256 MiB by default, is far away), and the stats show
+/// the backlog; a consumer then drains everything that was accepted and the usage
+/// returns to 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_broker_messages_count_against_the_engine_total() {
     let (stomp, server) = serve(|b| {
