@@ -4,12 +4,24 @@
 //! Producers (the broker delivering a MESSAGE, the session answering with RECEIPT) never
 //! wait on a slow client: [`OutboundSender::send`] either queues at once or applies the
 //! session's [`SlowConsumerPolicy`].
+//!
+//! The queue is a `VecDeque` behind a mutex that is never held across an `.await`, with
+//! one [`Notify`] to wake the writer. It allocates nothing until the first frame is
+//! queued and gives its storage back whenever the writer finds it empty, so an idle
+//! session pays for no slots (a bounded `tokio::sync::mpsc` channel costs about 1.5 KB
+//! per session before the first frame).
+//!
+//! Memory-budget order: a frame's bytes are charged to the session's
+//! [`SessionMemory`](crate::memory::SessionMemory) before the frame becomes visible to the
+//! writer, and released by the writer when it takes the frame, or by the producer when the
+//! push fails, so the budget's counter never goes below zero.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 mod interceptor;
 
@@ -135,14 +147,20 @@ impl std::fmt::Debug for RoomWakers {
 
 #[derive(Debug)]
 struct Shared {
+    /// The queued items. Empty and without storage while the session is idle.
+    queue: std::sync::Mutex<VecDeque<Outbound>>,
+    /// Live [`OutboundSender`]s; the writer closes once the last one is gone.
+    senders: AtomicUsize,
     buffered_bytes: AtomicUsize,
     queued_frames: AtomicU64,
     /// Bytes of every frame ever queued.
     #[cfg(feature = "metrics")]
     sent_bytes: AtomicU64,
+    /// Set by a close from either end, and when the receiver is dropped.
     closed: AtomicBool,
     close_reason: std::sync::Mutex<Option<CloseReason>>,
-    close_notify: Notify,
+    /// Wakes the writer: a frame reached an empty queue, a close, the last sender gone.
+    notify: Notify,
     config: OutboundConfig,
     /// Set while a producer waits for room ([`OutboundSender::when_room`]); the writer
     /// checks it (one atomic load) after taking each frame.
@@ -171,9 +189,8 @@ impl Shared {
 }
 
 /// The producing end of a session's outbound queue. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OutboundSender {
-    tx: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
     /// The session's outbound interceptors; `None` (the common case) costs one branch.
     intercept: Option<Arc<Interception>>,
@@ -182,8 +199,31 @@ pub struct OutboundSender {
 /// The consuming end, owned by the transport's writer task.
 #[derive(Debug)]
 pub struct OutboundReceiver {
-    rx: mpsc::Receiver<Outbound>,
     shared: Arc<Shared>,
+}
+
+impl Clone for OutboundSender {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        OutboundSender {
+            shared: self.shared.clone(),
+            intercept: self.intercept.clone(),
+        }
+    }
+}
+
+impl Drop for OutboundSender {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.notify.notify_one();
+        }
+    }
+}
+
+impl Drop for OutboundReceiver {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+    }
 }
 
 /// Creates a session's outbound queue.
@@ -198,15 +238,16 @@ pub(crate) fn intercepted_channel(
     intercept: Option<Arc<Interception>>,
     memory: Option<crate::memory::SessionMemory>,
 ) -> (OutboundSender, OutboundReceiver) {
-    let (tx, rx) = mpsc::channel(config.max_buffered_frames.max(1));
     let shared = Arc::new(Shared {
+        queue: std::sync::Mutex::new(VecDeque::new()),
+        senders: AtomicUsize::new(1),
         buffered_bytes: AtomicUsize::new(0),
         queued_frames: AtomicU64::new(0),
         #[cfg(feature = "metrics")]
         sent_bytes: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         close_reason: std::sync::Mutex::new(None),
-        close_notify: Notify::new(),
+        notify: Notify::new(),
         config,
         starved: AtomicBool::new(false),
         wakers: RoomWakers::default(),
@@ -214,11 +255,10 @@ pub(crate) fn intercepted_channel(
     });
     (
         OutboundSender {
-            tx,
             shared: shared.clone(),
             intercept,
         },
-        OutboundReceiver { rx, shared },
+        OutboundReceiver { shared },
     )
 }
 
@@ -265,7 +305,7 @@ impl OutboundSender {
         }
         match self.try_push(Outbound::Frame(frame), len) {
             Ok(()) => Ok(()),
-            Err(()) if self.tx.is_closed() => Err(SendError::Closed),
+            Err(()) if self.is_closed() => Err(SendError::Closed),
             Err(()) => Err(SendError::Full),
         }
     }
@@ -275,7 +315,7 @@ impl OutboundSender {
     pub fn has_room(&self, len: usize) -> bool {
         let config = &self.shared.config;
         let buffered = self.shared.buffered_bytes.load(Ordering::SeqCst);
-        let queued_items = self.tx.max_capacity().saturating_sub(self.tx.capacity());
+        let queued_items = self.pending_frames();
         (buffered == 0 || buffered + len <= config.max_buffered_bytes / 4 * 3)
             && queued_items < (config.max_buffered_frames / 4 * 3).max(1)
     }
@@ -305,11 +345,28 @@ impl OutboundSender {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        match self.tx.try_send(Outbound::HeartBeat) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        // A beat that finds the queue full or closing is simply not queued.
+        let _ = self.enqueue(Outbound::HeartBeat);
+        Ok(())
+    }
+
+    /// Appends `item` if the frame budget has a slot and the queue is open; wakes the
+    /// writer if the queue was empty (it only ever waits after finding it empty).
+    fn enqueue(&self, item: Outbound) -> Result<(), ()> {
+        let shared = &self.shared;
+        let mut queue = crate::sync::lock(&shared.queue);
+        if queue.len() >= shared.config.max_buffered_frames.max(1)
+            || shared.closed.load(Ordering::Acquire)
+        {
+            return Err(());
         }
+        let was_empty = queue.is_empty();
+        queue.push_back(item);
+        drop(queue);
+        if was_empty {
+            shared.notify.notify_one();
+        }
+        Ok(())
     }
 
     fn push(&self, item: Outbound, len: usize) -> Result<(), SendError> {
@@ -320,7 +377,7 @@ impl OutboundSender {
         match self.try_push(item, len) {
             Ok(()) => Ok(()),
             Err(()) => {
-                if self.tx.is_closed() {
+                if self.is_closed() {
                     return Err(SendError::Closed);
                 }
                 match shared.config.policy {
@@ -347,7 +404,7 @@ impl OutboundSender {
             if let Some(memory) = &shared.memory {
                 memory.charge_outbound(len);
             }
-            self.tx.try_send(item).map_err(|_| {
+            self.enqueue(item).inspect_err(|()| {
                 if let Some(memory) = &shared.memory {
                     memory.release_outbound(len);
                 }
@@ -374,13 +431,13 @@ impl OutboundSender {
         if slot.is_none() {
             *slot = Some(reason);
             self.shared.closed.store(true, Ordering::Release);
-            self.shared.close_notify.notify_one();
+            self.shared.notify.notify_one();
         }
     }
 
     /// Whether the session is closed or closing.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) || self.tx.is_closed()
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Why the session was asked to close, once it was (the first reason given).
@@ -402,7 +459,7 @@ impl OutboundSender {
 
     /// Items (frames and heart-beats) queued now and not yet taken by the writer.
     pub fn pending_frames(&self) -> usize {
-        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+        crate::sync::lock(&self.shared.queue).len()
     }
 
     /// Bytes currently queued and not yet taken by the writer.
@@ -440,27 +497,20 @@ impl OutboundReceiver {
             if let Some(reason) = self.take_close_if_urgent() {
                 return Next::Close(reason);
             }
-            let closing = self.shared.closed.load(Ordering::Acquire);
-            let item = if closing {
-                // Drain what is queued without waiting, then close.
-                match self.rx.try_recv() {
-                    Ok(item) => Some(item),
-                    Err(_) => return Next::Close(self.reason()),
-                }
-            } else {
-                tokio::select! {
-                    biased;
-                    item = self.rx.recv() => match item {
-                        Some(item) => Some(item),
-                        None => return Next::Close(self.reason()),
-                    },
-                    () = self.shared.close_notify.notified() => None,
-                }
-            };
-            if let Some(item) = item {
-                self.taken(&item);
+            // Read before looking at the queue: a close or a last sender gone after this
+            // point leaves a permit in `notify`, so the wait below returns at once.
+            let closing = self.shared.closed.load(Ordering::Acquire)
+                || self.shared.senders.load(Ordering::Acquire) == 0;
+            if let Some(item) = self.pop() {
                 return Next::Item(item);
             }
+            if closing {
+                // Everything queued before the close was handed out.
+                return Next::Close(self.reason());
+            }
+            // A push into the empty queue, a close or the last sender's drop stores a
+            // permit here if the writer is not waiting yet, so no wake-up is lost.
+            self.shared.notify.notified().await;
         }
     }
 
@@ -471,15 +521,29 @@ impl OutboundReceiver {
             // Put nothing back: the next `next()` reports the close again.
             return None;
         }
-        let item = self.rx.try_recv().ok()?;
-        self.taken(&item);
+        self.pop()
+    }
+
+    /// Takes the oldest item and gives back its budget. Finding the queue empty frees
+    /// its storage, so an idle session holds none.
+    fn pop(&self) -> Option<Outbound> {
+        let mut queue = crate::sync::lock(&self.shared.queue);
+        let Some(item) = queue.pop_front() else {
+            if queue.capacity() > 0 {
+                *queue = VecDeque::new();
+            }
+            return None;
+        };
+        let left = queue.len();
+        drop(queue);
+        self.taken(&item, left);
         Some(item)
     }
 
-    /// Gives back the budget of an item the writer took, and wakes producers waiting for
-    /// room once the queue is at its low-water mark. A session nobody waits on pays one
-    /// atomic load.
-    fn taken(&self, item: &Outbound) {
+    /// Gives back the budget of an item the writer took (`left` items stay queued), and
+    /// wakes producers waiting for room once the queue is at its low-water mark. A session
+    /// nobody waits on pays one atomic load.
+    fn taken(&self, item: &Outbound, left: usize) {
         let shared = &self.shared;
         if let Outbound::Frame(bytes) = item {
             shared
@@ -490,7 +554,7 @@ impl OutboundReceiver {
             }
         }
         if shared.starved.load(Ordering::SeqCst)
-            && shared.below_low_water(self.rx.len())
+            && shared.below_low_water(left)
             && shared.starved.swap(false, Ordering::SeqCst)
         {
             let wakers = std::mem::take(&mut *crate::sync::lock(&shared.wakers.0));
@@ -516,7 +580,6 @@ impl OutboundReceiver {
     /// Closes the queue: every later send fails with [`SendError::Closed`].
     pub fn close(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
-        self.rx.close();
     }
 }
 
@@ -626,7 +689,85 @@ mod tests {
     #[tokio::test]
     async fn dropping_every_sender_closes_the_receiver() {
         let (tx, mut rx) = channel(OutboundConfig::default());
+        let other = tx.clone();
         drop(tx);
+        other.send(Bytes::from_static(b"last")).unwrap();
+        drop(other);
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("last".into())));
         assert_eq!(rx.next().await, Next::Close(CloseReason::TransportClosed));
+    }
+
+    #[tokio::test]
+    async fn the_last_sender_dropping_wakes_a_waiting_receiver() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        let writer = tokio::spawn(async move { rx.next().await });
+        tokio::task::yield_now().await;
+        drop(tx);
+        assert_eq!(
+            writer.await.unwrap(),
+            Next::Close(CloseReason::TransportClosed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_frame_wakes_a_waiting_receiver() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        let writer = tokio::spawn(async move { rx.next().await });
+        tokio::task::yield_now().await;
+        tx.send(Bytes::from_static(b"hi")).unwrap();
+        assert_eq!(
+            writer.await.unwrap(),
+            Next::Item(Outbound::Frame("hi".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_receiver_closes_every_sender() {
+        let (tx, rx) = channel(OutboundConfig::default());
+        drop(rx);
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(Bytes::from_static(b"x")), Err(SendError::Closed));
+        assert_eq!(tx.offer(Bytes::from_static(b"x")), Err(SendError::Closed));
+        assert_eq!(tx.send_heartbeat(), Err(SendError::Closed));
+        assert_eq!(tx.buffered_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_holds_no_storage() {
+        let (tx, mut rx) = channel(OutboundConfig::default());
+        let storage = |rx: &OutboundReceiver| crate::sync::lock(&rx.shared.queue).capacity();
+        assert_eq!(storage(&rx), 0, "nothing allocated before the first frame");
+
+        for _ in 0..100 {
+            tx.send(Bytes::from_static(b"frame")).unwrap();
+        }
+        assert!(storage(&rx) >= 100);
+        assert_eq!(tx.pending_frames(), 100);
+        assert!(matches!(rx.next().await, Next::Item(_)));
+        while rx.try_next().is_some() {}
+        assert_eq!(tx.pending_frames(), 0);
+        assert_eq!(tx.buffered_bytes(), 0);
+        assert_eq!(storage(&rx), 0, "storage given back once drained");
+    }
+
+    #[tokio::test]
+    async fn the_frame_budget_counts_heartbeats_and_drops_beats_that_do_not_fit() {
+        let (tx, mut rx) = channel(cfg(1024, 2, SlowConsumerPolicy::DropNewest));
+        tx.send_heartbeat().unwrap();
+        tx.send(Bytes::from_static(b"1")).unwrap();
+        assert_eq!(tx.pending_frames(), 2);
+        // Full: a beat is skipped, a frame meets the policy, an offer finds no room.
+        assert_eq!(tx.send_heartbeat(), Ok(()));
+        assert_eq!(tx.send(Bytes::from_static(b"2")), Err(SendError::Dropped));
+        assert!(!tx.has_room(1));
+        assert_eq!(tx.offer(Bytes::from_static(b"3")), Err(SendError::Full));
+        assert_eq!(tx.pending_frames(), 2);
+        assert_eq!(tx.queued_frames(), 1, "heart-beats are not counted");
+        assert_eq!(rx.next().await, Next::Item(Outbound::HeartBeat));
+        assert_eq!(rx.next().await, Next::Item(Outbound::Frame("1".into())));
+        assert!(tx.has_room(1));
+        tx.close(CloseReason::ServerShutdown);
+        assert_eq!(tx.send_heartbeat(), Err(SendError::Closed));
+        assert_eq!(rx.next().await, Next::Close(CloseReason::ServerShutdown));
     }
 }
