@@ -29,7 +29,7 @@ pub(crate) type WebSocket = WebSocketStream<LazyRead<TokioIo<Upgraded>>>;
 /// tungstenite's own read buffer: allocated per connection and kept while it is idle, and
 /// the most it asks of [`LazyRead`] per read. Socket reads stay
 /// [`TransportConfig::read_buffer_size`] through the worker thread's scratch buffer.
-const TUNGSTENITE_READ_BUFFER: usize = 512;
+const TUNGSTENITE_READ_BUFFER: usize = 256;
 
 /// A refused upgrade request: each is its response, the status and body axum's
 /// `WebSocketUpgrade` answers with.
