@@ -498,7 +498,8 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         self
     }
 
-    /// WebSocket read buffer per connection (default 4 KiB).
+    /// Most bytes asked of the socket per read (default 4 KiB), through a buffer of the
+    /// worker thread: an idle connection holds none of it.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.config.read_buffer_size = bytes;
         self

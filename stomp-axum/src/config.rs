@@ -6,7 +6,8 @@ use crate::origin::{AllowedHosts, AllowedOrigins};
 
 /// Transport limits and WebSocket settings of an endpoint. Defaults follow Spring's
 /// (64 KiB messages, 10 s send time limit, 60 s to the first message) and keep an idle
-/// session small (4 KiB read and write buffers instead of tungstenite's 128 KiB).
+/// session small (4 KiB reads through a per-thread buffer and a 4 KiB write buffer instead
+/// of tungstenite's 128 KiB each).
 ///
 /// The STOMP frame limits (`codec::Limits`) and the outbound queue (`OutboundConfig`) are
 /// engine settings, separate from these.
@@ -16,7 +17,8 @@ pub struct TransportConfig {
     /// Largest WebSocket message (and WebSocket frame) accepted from a client. A larger one
     /// gets an ERROR frame and close code 1009. Default 64 KiB.
     pub max_message_size: usize,
-    /// WebSocket read buffer, allocated eagerly per connection. Default 4 KiB.
+    /// Most bytes asked of the socket per read. The buffer is the worker thread's, not the
+    /// connection's: an idle connection holds none of it. Default 4 KiB.
     pub read_buffer_size: usize,
     /// Bytes the writer gathers before writing to the socket (it always flushes after a
     /// batch). Default 4 KiB.

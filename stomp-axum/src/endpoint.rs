@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -19,6 +18,7 @@ use crate::config::TransportConfig;
 use crate::handshake::PrincipalResolver;
 use crate::socket::{self, SocketContext};
 use crate::stats::{AdmitError, Tracker};
+use crate::upgrade::{self, Upgrade};
 
 /// Everything one endpoint shares: the engine, the transport settings, the handshake's
 /// principal resolver and the connection tracker.
@@ -84,7 +84,7 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
 
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+    let upgrade = match Upgrade::from_parts(&mut parts) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
@@ -118,43 +118,33 @@ pub(crate) async fn handle(endpoint: Arc<Endpoint>, request: Request) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
 
-    let upgrade = upgrade
-        .protocols(inner.subprotocols.clone())
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(config.write_buffer_size)
-        .max_message_size(socket::hard_message_limit(config))
-        .max_frame_size(socket::hard_message_limit(config));
-    let subprotocol = upgrade
-        .selected_protocol()
-        .and_then(|p| p.to_str().ok())
-        .and_then(Version::from_subprotocol);
+    let protocol = upgrade::select_protocol(&parts.headers, &inner.subprotocols);
+    let subprotocol = protocol.and_then(Version::from_subprotocol);
 
     let ctx = SocketContext {
         config: inner.config.clone(),
         tracker: inner.tracker.clone(),
     };
     let engine = inner.engine.clone();
-    upgrade
-        .on_failed_upgrade(|error| tracing::debug!(%error, "WebSocket upgrade failed"))
-        .on_upgrade(move |ws| {
-            ctx.tracker.connection_opened();
-            let span_principal = principal.as_ref().map(|p| p.name().to_owned());
-            let (session, outbound) = engine.open_session(TransportInfo {
-                principal,
-                remote_addr,
-                subprotocol,
-            });
-            let span = tracing::info_span!(
-                "stomp_session",
-                session = %session.id(),
-                principal = span_principal.as_deref().unwrap_or(""),
-                remote = ?remote_addr,
-                subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
-            );
-            // The connection's future is returned without an `async` block around it (so
-            // the session and the socket are stored once) and boxed, for the same reason as
-            // the connection's task in `serve`: the task axum spawns holds a pointer, not
-            // the whole session's state, and spawning does not copy it.
-            Box::pin(socket::run(ws.split(), session, outbound, ctx, guard).instrument(span))
-        })
+    upgrade.on_upgrade(protocol, config, move |ws| {
+        ctx.tracker.connection_opened();
+        let span_principal = principal.as_ref().map(|p| p.name().to_owned());
+        let (session, outbound) = engine.open_session(TransportInfo {
+            principal,
+            remote_addr,
+            subprotocol,
+        });
+        let span = tracing::info_span!(
+            "stomp_session",
+            session = %session.id(),
+            principal = span_principal.as_deref().unwrap_or(""),
+            remote = ?remote_addr,
+            subprotocol = subprotocol.map(Version::subprotocol).unwrap_or(""),
+        );
+        // The connection's future is returned without an `async` block around it (so
+        // the session and the socket are stored once) and boxed, for the same reason as
+        // the connection's task in `serve`: the upgrade's task holds a pointer, not
+        // the whole session's state, and spawning does not copy it.
+        Box::pin(socket::run(ws.split(), session, outbound, ctx, guard).instrument(span))
+    })
 }

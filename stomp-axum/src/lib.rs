@@ -96,6 +96,7 @@ mod config;
 mod endpoint;
 mod handshake;
 mod layer;
+mod lazy_read;
 mod origin;
 mod serve;
 mod socket;
@@ -103,6 +104,7 @@ mod stats;
 mod stomp;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod upgrade;
 
 pub use builder::{BuildError, HasState, NoState, StateReady, StompBuilder};
 pub use config::TransportConfig;

@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -12,12 +11,15 @@ use stomp_core::codec::encode_to_bytes;
 use stomp_core::outbound::{CloseReason, Next, Outbound, OutboundReceiver};
 use stomp_core::{Frame, Version};
 use tokio::time::Instant;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use stomp_core::engine::Session;
 
 use crate::close;
 use crate::config::TransportConfig;
 use crate::stats::{ConnectionGuard, Tracker};
+use crate::upgrade::WebSocket;
 
 /// What the reader asks of the writer when it stops.
 #[derive(Debug)]
@@ -203,7 +205,8 @@ async fn read_loop(
         let data: Bytes = match next {
             Some(Ok(Message::Text(text))) => text.into(),
             Some(Ok(Message::Binary(data))) => data,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            // Pings are answered by tungstenite; raw frames are never read.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(_))) | None => {
                 stop.send(Stop::Gone);
                 return;
@@ -268,11 +271,8 @@ const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 const DRAIN_TURNS: usize = 1024;
 
 /// Whether a read failed on tungstenite's hard size limit.
-fn is_capacity_error(error: axum::Error) -> bool {
-    error
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+fn is_capacity_error(error: tungstenite::Error) -> bool {
+    matches!(error, tungstenite::Error::Capacity(_))
 }
 
 /// The answer to a message over the limit: an ERROR frame, then close 1009.
@@ -495,7 +495,7 @@ async fn send_batch(sink: &mut Sink, batch: Vec<Message>, ctx: &SocketContext) -
 /// Sends the close frame; `true` if it went out.
 async fn send_close(sink: &mut Sink, code: u16, reason: &str, ctx: &SocketContext) -> bool {
     let frame = CloseFrame {
-        code,
+        code: code.into(),
         reason: Utf8Bytes::from(close::truncate_reason(reason)),
     };
     matches!(
@@ -519,15 +519,23 @@ mod tests {
     /// with them inline).
     #[tokio::test]
     async fn connection_future_stays_small() {
-        use axum::extract::ws::WebSocketUpgrade;
+        use crate::upgrade::Upgrade;
+        use axum::extract::Request;
+        use axum::response::IntoResponse;
         use axum::routing::get;
         use stomp_core::engine::{Engine, TransportInfo};
 
         let engine = Engine::builder().build();
         let (size_tx, size_rx) = oneshot::channel::<usize>();
         let size_tx = Arc::new(std::sync::Mutex::new(Some(size_tx)));
-        let route = get(move |upgrade: WebSocketUpgrade| async move {
-            upgrade.on_upgrade(move |ws| {
+        let route = get(move |request: Request| async move {
+            let (mut parts, _body) = request.into_parts();
+            let upgrade = match Upgrade::from_parts(&mut parts) {
+                Ok(upgrade) => upgrade,
+                Err(rejection) => return rejection.into_response(),
+            };
+            let config = Arc::new(TransportConfig::default());
+            upgrade.on_upgrade(None, &config.clone(), move |ws| {
                 let (session, outbound) = engine.open_session(TransportInfo {
                     principal: None,
                     remote_addr: None,
@@ -535,7 +543,7 @@ mod tests {
                 });
                 let tracker = Tracker::default();
                 let ctx = SocketContext {
-                    config: Arc::new(TransportConfig::default()),
+                    config,
                     tracker: tracker.clone(),
                 };
                 let guard = tracker.admit(None).unwrap_or_else(|_| unreachable!());
