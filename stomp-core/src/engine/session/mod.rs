@@ -240,10 +240,7 @@ impl Session {
 
     async fn handle_frame_in_span(&mut self, frame: Frame) -> Result<(), SessionEnded> {
         self.shared.touch_read(self.engine.now_ms());
-        self.engine
-            .counters
-            .frames_in
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.count_frame_in();
         #[cfg(feature = "metrics")]
         self.engine.metrics.frame_received(frame.command);
         if let Err(pending) = self.shared.begin_frame() {

@@ -65,6 +65,9 @@ pub(crate) struct SessionShared {
     pub(crate) last_write_ms: AtomicU64,
     /// `outbound.queued_frames()` when the heart-beat task last looked.
     pub(crate) seen_frames: AtomicU64,
+    /// Client frames received (summed by [`Engine::stats`](crate::engine::Engine::stats),
+    /// retired into the engine's counters when the session ends).
+    frames_in: AtomicU64,
     finished: AtomicBool,
     activity: Mutex<Activity>,
 }
@@ -88,9 +91,20 @@ impl SessionShared {
             last_read_ms: AtomicU64::new(now_ms),
             last_write_ms: AtomicU64::new(now_ms),
             seen_frames: AtomicU64::new(0),
+            frames_in: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             activity: Mutex::new(Activity::default()),
         }
+    }
+
+    /// Counts one client frame: written by the session's reader only, read by `stats()`.
+    pub(crate) fn count_frame_in(&self) {
+        let n = self.frames_in.load(Ordering::Relaxed);
+        self.frames_in.store(n + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn frames_in(&self) -> u64 {
+        self.frames_in.load(Ordering::Relaxed)
     }
 
     pub(crate) fn touch_read(&self, now_ms: u64) {
