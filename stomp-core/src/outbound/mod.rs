@@ -621,7 +621,7 @@ mod tests {
             }
             tx.send_text("MESSAGE\n\na\0".to_owned()).unwrap();
             tx.offer_text("MESSAGE\n\nb\0".to_owned()).unwrap();
-            assert_eq!(tx.buffered_bytes(), 24);
+            assert_eq!(tx.buffered_bytes(), 22);
             let expect = |text: &'static str| match accept {
                 true => Outbound::Text(text.into()),
                 false => Outbound::Frame(Bytes::from_static(text.as_bytes())),
