@@ -303,6 +303,9 @@ type Sink = SplitSink<WebSocket, Message>;
 pub(crate) fn to_message(item: Outbound) -> Message {
     match item {
         Outbound::HeartBeat => Message::Text(Utf8Bytes::from_static("\n")),
+        // Checked once when the message was prepared; a `String` becomes the message's
+        // bytes without a copy.
+        Outbound::Text(text) => Message::Text(Utf8Bytes::from(String::from(text))),
         Outbound::Frame(bytes) => {
             let interior_nul = bytes
                 .len()
@@ -391,6 +394,7 @@ async fn write_loop(
     stop: &Signal<Stop>,
     ctx: &SocketContext,
 ) -> bool {
+    outbound.accept_text();
     let mut reader_running = true;
     loop {
         let next = tokio::select! {
@@ -622,6 +626,10 @@ mod tests {
         assert_eq!(
             to_message(Outbound::HeartBeat),
             Message::Text(Utf8Bytes::from_static("\n"))
+        );
+        assert_eq!(
+            to_message(Outbound::Text("MESSAGE\n\nhello\0".into())),
+            Message::Text(Utf8Bytes::from_static("MESSAGE\n\nhello\0"))
         );
     }
 }

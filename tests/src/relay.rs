@@ -102,6 +102,7 @@ impl TestSession {
                 .expect("something for the session within the timeout");
             match next {
                 Next::Item(Outbound::Frame(bytes)) => self.buf.extend_from_slice(&bytes),
+                Next::Item(Outbound::Text(text)) => self.buf.extend_from_slice(text.as_bytes()),
                 Next::Item(Outbound::HeartBeat) => {}
                 Next::Close(reason) => return Err(reason),
             }
@@ -254,6 +255,12 @@ async fn bridge(engine: stomp_core::engine::Engine, stream: TcpStream) {
             let bytes: &[u8] = match outbound.next().await {
                 Next::Item(Outbound::Frame(ref frame)) => {
                     if write.write_all(frame).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Next::Item(Outbound::Text(ref text)) => {
+                    if write.write_all(text.as_bytes()).await.is_err() {
                         return;
                     }
                     continue;

@@ -108,6 +108,9 @@ impl EngineInner {
         self.counters
             .frames_out_retired
             .fetch_add(shared.outbound.queued_frames(), Ordering::Relaxed);
+        self.counters
+            .frames_in_retired
+            .fetch_add(shared.frames_in(), Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         self.metrics.retire(
             shared.outbound.queued_frames(),

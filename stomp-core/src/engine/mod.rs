@@ -343,9 +343,13 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let sessions = self.inner.live_sessions();
         let live = sessions.iter().filter(|s| !s.is_finished());
+        let frames_in: u64 = live.clone().map(|s| s.frames_in()).sum();
         let frames: u64 = live.clone().map(|s| s.outbound.queued_frames()).sum();
         let subscriptions: usize = live.map(|s| s.subscription_count()).sum();
-        let mut stats = self.inner.counters.snapshot(frames, subscriptions);
+        let mut stats = self
+            .inner
+            .counters
+            .snapshot(frames_in, frames, subscriptions);
         stats.registered_sessions = sessions.len();
         let memory = &self.inner.memory;
         stats.memory_sessions = memory.reserved();

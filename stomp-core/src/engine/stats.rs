@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub(crate) struct Counters {
     pub(crate) sessions: AtomicUsize,
     pub(crate) sessions_total: AtomicU64,
-    pub(crate) frames_in: AtomicU64,
+    /// Frames received by sessions that are gone (live ones count their own, so no line
+    /// is shared by every session's inbound frames).
+    pub(crate) frames_in_retired: AtomicU64,
     /// Frames queued to sessions that are gone (live ones are read from their queues).
     pub(crate) frames_out_retired: AtomicU64,
     pub(crate) errors_sent: AtomicU64,
@@ -22,12 +24,17 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, live_frames_out: u64, live_subscriptions: usize) -> EngineStats {
+    pub(crate) fn snapshot(
+        &self,
+        live_frames_in: u64,
+        live_frames_out: u64,
+        live_subscriptions: usize,
+    ) -> EngineStats {
         EngineStats {
             sessions: self.sessions.load(Ordering::Relaxed),
             sessions_total: self.sessions_total.load(Ordering::Relaxed),
             subscriptions: live_subscriptions,
-            frames_in: self.frames_in.load(Ordering::Relaxed),
+            frames_in: self.frames_in_retired.load(Ordering::Relaxed) + live_frames_in,
             frames_out: self.frames_out_retired.load(Ordering::Relaxed) + live_frames_out,
             errors_sent: self.errors_sent.load(Ordering::Relaxed),
             slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),

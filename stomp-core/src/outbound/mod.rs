@@ -35,6 +35,23 @@ pub enum Outbound {
     Frame(Bytes),
     /// A heart-beat (one EOL).
     HeartBeat,
+    /// One or more complete encoded frames known to be UTF-8 with no NUL before the last
+    /// byte (see [`OutboundSender::send_text`]), so a WebSocket writer can send them as a
+    /// text message without checking them. Only a receiver that asked with
+    /// [`OutboundReceiver::accept_text`] sees this; others get the same bytes as
+    /// [`Frame`](Self::Frame).
+    Text(Box<str>),
+}
+
+impl Outbound {
+    /// The encoded bytes (empty for a heart-beat).
+    fn len(&self) -> usize {
+        match self {
+            Outbound::Frame(bytes) => bytes.len(),
+            Outbound::Text(text) => text.len(),
+            Outbound::HeartBeat => 0,
+        }
+    }
 }
 
 /// Why a session ended, as seen by the transport and by lifecycle events.
@@ -200,6 +217,8 @@ pub struct OutboundSender {
 #[derive(Debug)]
 pub struct OutboundReceiver {
     shared: Arc<Shared>,
+    /// Hand out [`Outbound::Text`] as it is (else as [`Outbound::Frame`]).
+    text: bool,
 }
 
 impl Clone for OutboundSender {
@@ -258,7 +277,10 @@ pub(crate) fn intercepted_channel(
             shared: shared.clone(),
             intercept,
         },
-        OutboundReceiver { shared },
+        OutboundReceiver {
+            shared,
+            text: false,
+        },
     )
 }
 
@@ -276,6 +298,29 @@ impl OutboundSender {
         };
         let len = frame.len();
         self.push(Outbound::Frame(frame), len)
+    }
+
+    /// [`send`](Self::send) for frames known to be UTF-8 with no NUL before the last byte
+    /// (what [`PreparedMessage::text_delivery`](crate::codec::PreparedMessage::text_delivery)
+    /// makes): a receiver that [accepts text](OutboundReceiver::accept_text) gets them as
+    /// [`Outbound::Text`]. [`OutboundInterceptor`]s see them as bytes, and what they return
+    /// is queued as [`Outbound::Frame`].
+    pub fn send_text(&self, frames: String) -> Result<(), SendError> {
+        if self.intercept.is_some() {
+            return self.send(Bytes::from(frames));
+        }
+        let len = frames.len();
+        self.push(Outbound::Text(frames.into_boxed_str()), len)
+    }
+
+    /// [`offer`](Self::offer) for frames known to be UTF-8 with no NUL before the last byte
+    /// (as [`send_text`](Self::send_text)).
+    pub fn offer_text(&self, frames: String) -> Result<(), SendError> {
+        if self.intercept.is_some() {
+            return self.offer(Bytes::from(frames));
+        }
+        let len = frames.len();
+        self.offer_item(Outbound::Text(frames.into_boxed_str()), len)
     }
 
     /// Queues encoded frames only if they fit now, without waiting and without applying the
@@ -297,13 +342,17 @@ impl OutboundSender {
             },
         };
         let len = frame.len();
+        self.offer_item(Outbound::Frame(frame), len)
+    }
+
+    fn offer_item(&self, item: Outbound, len: usize) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
         if !self.has_room(len) {
             return Err(SendError::Full);
         }
-        match self.try_push(Outbound::Frame(frame), len) {
+        match self.try_push(item, len) {
             Ok(()) => Ok(()),
             Err(()) if self.is_closed() => Err(SendError::Closed),
             Err(()) => Err(SendError::Full),
@@ -501,7 +550,8 @@ impl OutboundReceiver {
             // point leaves a permit in `notify`, so the wait below returns at once.
             let closing = self.shared.closed.load(Ordering::Acquire)
                 || self.shared.senders.load(Ordering::Acquire) == 0;
-            if let Some(item) = self.pop() {
+            if let Some(mut item) = self.pop() {
+                self.hand_out(&mut item);
                 return Next::Item(item);
             }
             if closing {
@@ -521,7 +571,27 @@ impl OutboundReceiver {
             // Put nothing back: the next `next()` reports the close again.
             return None;
         }
-        self.pop()
+        let mut item = self.pop()?;
+        self.hand_out(&mut item);
+        Some(item)
+    }
+
+    /// From now on, hand out frames queued with [`OutboundSender::send_text`] or
+    /// [`offer_text`](OutboundSender::offer_text) as [`Outbound::Text`] (for a writer that
+    /// sends text without checking it again) instead of [`Outbound::Frame`].
+    pub fn accept_text(&mut self) {
+        self.text = true;
+    }
+
+    /// Turns [`Outbound::Text`] into [`Outbound::Frame`] for a receiver that did not
+    /// [accept text](Self::accept_text) (in place: the item is not moved on the usual path).
+    fn hand_out(&self, item: &mut Outbound) {
+        if self.text {
+            return;
+        }
+        if let Outbound::Text(text) = item {
+            *item = Outbound::Frame(Bytes::from(String::from(std::mem::take(text))));
+        }
     }
 
     /// Takes the oldest item and gives back its budget. Finding the queue empty frees
@@ -545,12 +615,11 @@ impl OutboundReceiver {
     /// nobody waits on pays one atomic load.
     fn taken(&self, item: &Outbound, left: usize) {
         let shared = &self.shared;
-        if let Outbound::Frame(bytes) = item {
-            shared
-                .buffered_bytes
-                .fetch_sub(bytes.len(), Ordering::SeqCst);
+        let len = item.len();
+        if len > 0 {
+            shared.buffered_bytes.fetch_sub(len, Ordering::SeqCst);
             if let Some(memory) = &shared.memory {
-                memory.release_outbound(bytes.len());
+                memory.release_outbound(len);
             }
         }
         if shared.starved.load(Ordering::SeqCst)
@@ -604,6 +673,26 @@ mod tests {
         assert_eq!(rx.next().await, Next::Item(Outbound::Frame("a".into())));
         assert_eq!(rx.next().await, Next::Item(Outbound::Frame("bb".into())));
         assert_eq!(tx.buffered_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn text_frames_stay_text_only_for_a_receiver_that_accepts_them() {
+        for accept in [false, true] {
+            let (tx, mut rx) = channel(OutboundConfig::default());
+            if accept {
+                rx.accept_text();
+            }
+            tx.send_text("MESSAGE\n\na\0".to_owned()).unwrap();
+            tx.offer_text("MESSAGE\n\nb\0".to_owned()).unwrap();
+            assert_eq!(tx.buffered_bytes(), 22);
+            let expect = |text: &'static str| match accept {
+                true => Outbound::Text(text.into()),
+                false => Outbound::Frame(Bytes::from_static(text.as_bytes())),
+            };
+            assert_eq!(rx.next().await, Next::Item(expect("MESSAGE\n\na\0")));
+            assert_eq!(rx.try_next(), Some(expect("MESSAGE\n\nb\0")));
+            assert_eq!(tx.buffered_bytes(), 0);
+        }
     }
 
     #[tokio::test]

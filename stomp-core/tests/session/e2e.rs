@@ -46,6 +46,7 @@ fn transcript(rx: &mut OutboundReceiver) -> Vec<String> {
                 out.push(line);
             }
             Outbound::HeartBeat => out.push("beat".into()),
+            Outbound::Text(_) => panic!("text is only for receivers that accept it"),
         }
     }
     out

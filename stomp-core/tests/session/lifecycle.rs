@@ -124,7 +124,8 @@ async fn no_beats_while_frames_flow_and_none_when_not_negotiated() {
         while let Some(item) = rx.try_next() {
             match item {
                 stomp_core::outbound::Outbound::HeartBeat => beats += 1,
-                stomp_core::outbound::Outbound::Frame(_) => messages += 1,
+                stomp_core::outbound::Outbound::Frame(_)
+                | stomp_core::outbound::Outbound::Text(_) => messages += 1,
             }
         }
     }

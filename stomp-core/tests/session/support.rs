@@ -227,6 +227,7 @@ pub(crate) enum Out {
 pub(crate) async fn next_out(rx: &mut OutboundReceiver) -> Out {
     match tokio::time::timeout(Duration::from_secs(3600), rx.next()).await {
         Ok(Next::Item(Outbound::Frame(b))) => Out::Frame(parse(&b)),
+        Ok(Next::Item(Outbound::Text(t))) => Out::Frame(parse(&Bytes::from(String::from(t)))),
         Ok(Next::Item(Outbound::HeartBeat)) => Out::HeartBeat,
         Ok(Next::Close(r)) => Out::Close(r),
         Err(_) => panic!("nothing came out"),

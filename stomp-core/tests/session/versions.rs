@@ -35,6 +35,9 @@ async fn next_frame(rx: &mut OutboundReceiver, version: Version) -> Frame {
                 }
             }
             Ok(Next::Item(Outbound::HeartBeat)) => {}
+            Ok(Next::Item(Outbound::Text(_))) => {
+                panic!("text is only for receivers that accept it")
+            }
             Ok(Next::Close(reason)) => panic!("closed: {reason:?}"),
             Err(_) => panic!("no frame within 5 s"),
         }

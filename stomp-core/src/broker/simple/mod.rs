@@ -172,10 +172,25 @@ fn unknown_ack(id: &str) -> BrokerError {
     BrokerError::UnknownAckId(id.chars().take(64).collect())
 }
 
+/// Up to this many deliveries of one text message, each is written as a `String` of its own
+/// ([`PreparedMessage::text_delivery`](crate::codec::PreparedMessage::text_delivery)),
+/// which the WebSocket writer sends without checking it again; past it (fan-out) they are
+/// split from one shared chunk, one allocation for all, and the writer checks each.
+const TEXT_DELIVERIES: usize = 4;
+
+/// Whether the `deliveries` deliveries of `message` are written as text of their own.
+fn as_text(message: &SharedMessage, deliveries: usize) -> bool {
+    deliveries <= TEXT_DELIVERIES && message.prepared.is_text()
+}
+
 /// Reserves room for `deliveries` frames of `message` (at most one chunk): every delivery
 /// is split from `buf`, so a chunk sized for many would stay allocated, mostly unused,
-/// while one small delivery waits in an outbound queue.
+/// while one small delivery waits in an outbound queue. Nothing when they are written
+/// as text of their own.
 fn reserve_for(buf: &mut BytesMut, message: &SharedMessage, deliveries: usize) {
+    if as_text(message, deliveries) {
+        return;
+    }
     let per = message.prepared.len() + message.message_id.len() + 128;
     buf.reserve(per.saturating_mul(deliveries).min(subscription::CHUNK));
 }
@@ -737,10 +752,11 @@ impl SimpleBroker {
                 let shard = read(&self.topics[self.shard(destination)]);
                 if let Some(list) = shard.get(destination) {
                     reserve_for(&mut buf, &shared, 1);
+                    let text = as_text(&shared, 1);
                     let max_unacked = self.config.max_unacked;
                     for sub in list.iter() {
                         if sub.subscriber.session == *session {
-                            let _ = sub.deliver(&shared, None, max_unacked, &mut buf);
+                            let _ = sub.deliver(&shared, None, max_unacked, &mut buf, text);
                         }
                     }
                 }
@@ -786,10 +802,11 @@ impl SimpleBroker {
             let shard = read(&self.topics[self.shard(destination)]);
             if let Some(list) = shard.get(destination) {
                 reserve_for(buf, message, list.len());
+                let text = as_text(message, list.len());
                 for sub in list.iter() {
                     // A failed send is that session's business: its slow-consumer policy
                     // already applied, and `session_closed` cleans up after it.
-                    let _ = sub.deliver(message, None, max_unacked, buf);
+                    let _ = sub.deliver(message, None, max_unacked, buf, text);
                 }
             }
         }
@@ -798,8 +815,9 @@ impl SimpleBroker {
             let mut lists: Vec<Arc<SubList>> = Vec::new();
             read(&self.patterns).for_each_match(destination, |list| lists.push(list.clone()));
             for list in &lists {
+                let text = as_text(message, list.len());
                 for sub in list.iter() {
-                    let _ = sub.deliver_if_attached(message, max_unacked, buf);
+                    let _ = sub.deliver_if_attached(message, max_unacked, buf, text);
                 }
             }
         }

@@ -261,10 +261,12 @@ impl QueueState {
                     deliveries,
                 };
                 let max_unacked = limits.queues.max_unacked;
-                let mut sent = sub.deliver(&message, Some(queued.clone()), max_unacked, buf);
+                // One delivery of this message.
+                let text = message.prepared.is_text();
+                let mut sent = sub.deliver(&message, Some(queued.clone()), max_unacked, buf, text);
                 if sent == Err(SendError::Full) && wait_for_room(&sub, &message, limits) {
                     // The writer drained meanwhile: offer once more.
-                    sent = sub.deliver(&message, Some(queued), max_unacked, buf);
+                    sent = sub.deliver(&message, Some(queued), max_unacked, buf, text);
                 }
                 match sent {
                     Ok(()) => {

@@ -149,12 +149,13 @@ impl Sub {
         message: &SharedMessage,
         max_unacked: usize,
         buf: &mut BytesMut,
+        text: bool,
     ) -> Result<(), SendError> {
         let detached = self.detached.lock().unwrap_or_else(|p| p.into_inner());
         if *detached {
             return Ok(());
         }
-        self.deliver(message, None, max_unacked, buf)
+        self.deliver(message, None, max_unacked, buf, text)
     }
 
     /// Whether a queue may hand this consumer another message as far as acknowledgements
@@ -182,13 +183,15 @@ impl Sub {
     /// outbound queue has no room it fails with [`SendError::Full`] and nothing changes
     /// (the queue keeps the message); it carries `redelivered:true` when the message was
     /// handed out before. A topic delivery is sent, and a full outbound queue applies the
-    /// session's slow-consumer policy.
+    /// session's slow-consumer policy. With `text` (and a text message) the frame is written
+    /// as a `String` of its own instead of being split from `buf`.
     pub(crate) fn deliver(
         &self,
         message: &SharedMessage,
         queued: Option<QueuedMessage>,
         max_unacked: usize,
         buf: &mut BytesMut,
+        text: bool,
     ) -> Result<(), SendError> {
         let version = self.subscriber.version;
         let credit = queued.is_some();
@@ -223,27 +226,44 @@ impl Sub {
             Some(ack) if version < Version::V1_2 => (ack, None),
             ack => (&*message.message_id, ack),
         };
-        let need = message.prepared.shared(version).len()
-            + self.id.len()
-            + message_id.len()
-            + ack.map_or(0, str::len)
-            + 82;
-        if buf.capacity() < need {
-            buf.reserve(need.max(CHUNK));
-        }
-        message.prepared.write_delivery_marked(
-            version,
-            &self.id,
-            message_id,
-            ack,
-            redelivered,
-            buf,
-        );
-        let frame = buf.split().freeze();
-        let result = if credit {
-            self.subscriber.outbound.offer(frame)
+        let outbound = &self.subscriber.outbound;
+        let text = text
+            .then(|| {
+                message
+                    .prepared
+                    .text_delivery(version, &self.id, message_id, ack, redelivered)
+            })
+            .flatten();
+        let result = if let Some(text) = text {
+            // A text message: a buffer of its own, which the writer sends unchecked.
+            if credit {
+                outbound.offer_text(text)
+            } else {
+                outbound.send_text(text)
+            }
         } else {
-            self.subscriber.outbound.send(frame)
+            let need = message.prepared.shared(version).len()
+                + self.id.len()
+                + message_id.len()
+                + ack.map_or(0, str::len)
+                + 82;
+            if buf.capacity() < need {
+                buf.reserve(need.max(CHUNK));
+            }
+            message.prepared.write_delivery_marked(
+                version,
+                &self.id,
+                message_id,
+                ack,
+                redelivered,
+                buf,
+            );
+            let frame = buf.split().freeze();
+            if credit {
+                outbound.offer(frame)
+            } else {
+                outbound.send(frame)
+            }
         };
         if let (Err(_), Some(seq)) = (&result, seq) {
             let mut pending = self.pending();

@@ -240,10 +240,12 @@ impl Session {
 
     async fn handle_frame_in_span(&mut self, frame: Frame) -> Result<(), SessionEnded> {
         self.shared.touch_read(self.engine.now_ms());
-        self.engine
-            .counters
-            .frames_in
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(frames) = self.shared.count_frame_in() {
+            self.engine
+                .counters
+                .frames_in_retired
+                .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+        }
         #[cfg(feature = "metrics")]
         self.engine.metrics.frame_received(frame.command);
         if let Err(pending) = self.shared.begin_frame() {

@@ -2,7 +2,7 @@
 //! registry entry used by `close_session`, `shutdown`, snapshots and heart-beats.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -37,6 +37,10 @@ struct Activity {
     close: Option<PendingClose>,
 }
 
+/// A session's count of inbound frames moves to the engine's counters at this many, so
+/// that 32 bits never wrap.
+const FRAMES_IN_FLUSH: u32 = 1 << 31;
+
 /// What happened when a close was requested.
 #[derive(Debug)]
 pub(crate) enum CloseRequest {
@@ -65,6 +69,10 @@ pub(crate) struct SessionShared {
     pub(crate) last_write_ms: AtomicU64,
     /// `outbound.queued_frames()` when the heart-beat task last looked.
     pub(crate) seen_frames: AtomicU64,
+    /// Client frames received (summed by [`Engine::stats`](crate::engine::Engine::stats),
+    /// retired into the engine's counters when the session ends or the count reaches
+    /// [`FRAMES_IN_FLUSH`]). 32 bits: it fits the struct's padding.
+    frames_in: AtomicU32,
     finished: AtomicBool,
     activity: Mutex<Activity>,
 }
@@ -88,9 +96,27 @@ impl SessionShared {
             last_read_ms: AtomicU64::new(now_ms),
             last_write_ms: AtomicU64::new(now_ms),
             seen_frames: AtomicU64::new(0),
+            frames_in: AtomicU32::new(0),
             finished: AtomicBool::new(false),
             activity: Mutex::new(Activity::default()),
         }
+    }
+
+    /// Counts one client frame (written by the session's reader only, read by `stats()`);
+    /// at [`FRAMES_IN_FLUSH`] the count starts over and is returned, for the engine's
+    /// counters.
+    pub(crate) fn count_frame_in(&self) -> Option<u64> {
+        let n = self.frames_in.load(Ordering::Relaxed) + 1;
+        if n == FRAMES_IN_FLUSH {
+            self.frames_in.store(0, Ordering::Relaxed);
+            return Some(u64::from(n));
+        }
+        self.frames_in.store(n, Ordering::Relaxed);
+        None
+    }
+
+    pub(crate) fn frames_in(&self) -> u64 {
+        u64::from(self.frames_in.load(Ordering::Relaxed))
     }
 
     pub(crate) fn touch_read(&self, now_ms: u64) {
