@@ -289,13 +289,6 @@ fn too_large(session: &Session, ctx: &SocketContext) -> Stop {
     }))
 }
 
-/// tungstenite's own limit: twice the configured one, so that a message somewhat over the
-/// limit is read whole and refused with a clean close handshake; past this one the rest of
-/// the message stays unread.
-pub(crate) fn hard_message_limit(config: &TransportConfig) -> usize {
-    config.max_message_size.saturating_mul(2)
-}
-
 type Sink = SplitSink<WebSocket, Message>;
 
 /// A text message when the frames are UTF-8 with no NUL before the last byte (no body

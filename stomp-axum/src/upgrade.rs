@@ -21,7 +21,6 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::config::TransportConfig;
 use crate::lazy_read::LazyRead;
-use crate::socket;
 
 /// An upgraded connection's WebSocket.
 pub(crate) type WebSocket = WebSocketStream<LazyRead<TokioIo<Upgraded>>>;
@@ -198,12 +197,19 @@ pub(crate) fn select_protocol(headers: &HeaderMap, ours: &[&'static str]) -> Opt
 /// tungstenite's settings for a server connection: a small read buffer of its own (see
 /// [`LazyRead`]), the configured write buffer, and the hard message limit.
 fn websocket_config(config: &TransportConfig) -> WebSocketConfig {
-    let limit = socket::hard_message_limit(config);
+    let limit = hard_message_limit(config);
     WebSocketConfig::default()
         .read_buffer_size(TUNGSTENITE_READ_BUFFER.min(config.read_buffer_size))
         .write_buffer_size(config.write_buffer_size)
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
+}
+
+/// tungstenite's own limit: twice the configured one, so that a message somewhat over the
+/// limit is read whole and refused with a clean close handshake; past this one the rest of
+/// the message stays unread.
+fn hard_message_limit(config: &TransportConfig) -> usize {
+    config.max_message_size.saturating_mul(2)
 }
 
 /// Whether the header equals `value`, ignoring ASCII case.
