@@ -26,6 +26,7 @@
 //! ```
 
 mod overlap;
+pub(crate) mod scan;
 mod trie;
 
 pub use overlap::{pattern_covers, patterns_intersect};
@@ -109,7 +110,8 @@ pub(crate) fn segments(
 
 /// `true` if `destination` holds a wildcard (and so is a pattern, not a plain destination).
 pub fn is_pattern(destination: &str) -> bool {
-    destination.contains('*')
+    // `destination.contains('*')`, a word at a time.
+    scan::contains_byte(destination.as_bytes(), b'*')
 }
 
 /// Checks a subscription pattern (or plain destination): wildcards are whole segments and
@@ -224,5 +226,27 @@ mod tests {
             Err(PatternError::WildcardInDestination)
         );
         assert_eq!(validate_destination("/topic/a"), Ok(()));
+    }
+
+    #[test]
+    fn is_pattern_is_contains_star() {
+        for d in [
+            "",
+            "*",
+            "/topic/a",
+            "/topic/*",
+            "/topic/**",
+            "/topic/a*b",
+            "/topic/>",
+            "/topic/#",
+            "/topic/a/b/c/d/e/f/g/h/*",
+            "*/topic/a/b/c/d/e/f/g/h",
+            "/topic/ünïcødé",
+            "/topic/日本語/*",
+            "/user/queue/x-users1",
+        ] {
+            assert_eq!(is_pattern(d), d.contains('*'), "{d:?}");
+            assert_eq!(validate_destination(d).is_err(), d.contains('*'), "{d:?}");
+        }
     }
 }

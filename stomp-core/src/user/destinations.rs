@@ -21,18 +21,11 @@ pub const DEFAULT_BROKER_PREFIXES: [&str; 2] = ["/queue", "/topic"];
 /// Marks a resolved (per-session) destination: `{destination}-user{session-id}`.
 const SESSION_SUFFIX: &str = "-user";
 
-/// `destination.rfind(SESSION_SUFFIX)`, by `memrchr` on its first byte: `str::rfind` builds a
-/// two-way substring searcher on every call, which was a visible share of each SEND.
+/// `destination.rfind(SESSION_SUFFIX)`, a word at a time: `str::rfind` builds a two-way
+/// substring searcher on every call, and a `memrchr` per `-` (destinations such as
+/// `/topic/lg-1-17` have several) still cost more than the scan itself.
 fn rfind_session_suffix(destination: &str) -> Option<usize> {
-    let bytes = destination.as_bytes();
-    let mut end = bytes.len();
-    while let Some(at) = memchr::memrchr(b'-', &bytes[..end]) {
-        if bytes[at..].starts_with(SESSION_SUFFIX.as_bytes()) {
-            return Some(at);
-        }
-        end = at;
-    }
-    None
+    crate::destination::scan::rfind(destination.as_bytes(), SESSION_SUFFIX.as_bytes())
 }
 
 /// Marks a user queue's broker destination: `{destination}-user.{encoded user name}` (see
@@ -285,6 +278,10 @@ impl UserDestinations {
     /// Refuses a destination outside the user prefix that is in a user queue's namespace
     /// (`{queue}-user.…`), or a pattern whose literal part could reach one.
     fn guard_user_queues(&self, destination: &str) -> Result<(), UserDestinationError> {
+        if self.user_queues.is_empty() {
+            // No user queue, no namespace to guard (and no `*` to look for).
+            return Ok(());
+        }
         let literal = destination.find('*').map(|at| &destination[..at]);
         let refused = self.user_queues.iter().any(|queue| {
             let namespace_len = queue.len() + USER_QUEUE_MARKER.len();
@@ -469,6 +466,12 @@ impl UserDestinations {
         destination: &str,
         own: &SessionId,
     ) -> Result<(), UserDestinationError> {
+        // Without the marker there is nothing to guard: the common case, one scan. (A
+        // destination ending in `-user{own}` holds the marker, so the own-session check
+        // below only matters when it is found.)
+        let Some(at) = rfind_session_suffix(destination) else {
+            return Ok(());
+        };
         let own_suffix_len = SESSION_SUFFIX.len() + own.len();
         if destination.len() > own_suffix_len
             && destination.ends_with(&**own)
@@ -476,9 +479,6 @@ impl UserDestinations {
         {
             return Ok(());
         }
-        let Some(at) = rfind_session_suffix(destination) else {
-            return Ok(());
-        };
         let id = &destination[at + SESSION_SUFFIX.len()..];
         if id.is_empty() || id.contains('/') {
             return Ok(());
@@ -628,6 +628,128 @@ mod tests {
         ] {
             assert_eq!(rfind_session_suffix(d), d.rfind(SESSION_SUFFIX), "{d:?}");
         }
+    }
+
+    /// `check_send` as it was before its fast paths (`str::rfind`, the own-session test
+    /// first, the user-queue guard always run): the reference it must agree with.
+    fn check_send_reference(
+        ud: &UserDestinations,
+        destination: &str,
+        session: &SessionInfo,
+    ) -> Result<(), ()> {
+        if ud.strip(destination).is_some() {
+            return Ok(());
+        }
+        let literal = destination.find('*').map(|at| &destination[..at]);
+        let in_queue = ud.user_queues.iter().any(|queue| {
+            let namespace = format!("{queue}{USER_QUEUE_MARKER}");
+            match literal {
+                None => destination.starts_with(&namespace),
+                Some(literal) => literal.starts_with(&namespace) || namespace.starts_with(literal),
+            }
+        });
+        if in_queue {
+            return Err(());
+        }
+        let own = &session.id;
+        if destination.len() > SESSION_SUFFIX.len() + own.len()
+            && destination.ends_with(&**own)
+            && destination[..destination.len() - own.len()].ends_with(SESSION_SUFFIX)
+        {
+            return Ok(());
+        }
+        let Some(at) = destination.rfind(SESSION_SUFFIX) else {
+            return Ok(());
+        };
+        let id = &destination[at + SESSION_SUFFIX.len()..];
+        if id.is_empty() || id.contains('/') {
+            return Ok(());
+        }
+        match ud.guard {
+            ResolvedDestinationGuard::AnySession => Err(()),
+            ResolvedDestinationGuard::ConnectedSessions => {
+                if ud.registry.is_connected(&SessionId::from(id)) {
+                    Err(())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_send_agrees_with_reference() {
+        let destinations = [
+            "",
+            "/",
+            "-user",
+            "/topic/pair-17",
+            "/topic/lg-1a2b3c-17",
+            "/topic/a",
+            "/topic/*",
+            "/topic/**",
+            "/topic/a*",
+            "/topic/>",
+            "/topic/#",
+            "/user",
+            "/user/",
+            "/user/queue/x",
+            "/user/bob/queue/x-users2",
+            "/users/queue/x-users2",
+            "/queue/x-users1",
+            "/queue/x-users2",
+            "/queue/x-users9",
+            "/queue/x-users2/y",
+            "/queue/x-user",
+            "/queue/x-users1-users2",
+            "/queue/x-users2-users1",
+            "/topic/power-users",
+            "/topic/users-user/x",
+            "/queue/inbox-user.bob",
+            "/queue/inbox-user.",
+            "/queue/inbox-user",
+            "/queue/inbox-us*",
+            "/queue/inbox*",
+            "/queue/*",
+            "/queue/inbox-user.*",
+            "/queue/inboxes-user.bob",
+            "/queue/ünï-usérs2",
+            "/queue/ünï-users2",
+            "/topic/日本語-users1",
+            "/topic/日本語-user日本",
+            "/queue/a-b-c-d-e-f-g-h-users2",
+            "/queue/a-b-c-d-e-f-g-h-users1",
+        ];
+        let sessions = [info("s1", Some("ann")), info("a-userb", None)];
+        let plain = UserDestinations::default();
+        let queues = UserDestinations::default().durable_queue("/queue/inbox");
+        let connected = UserDestinations::default()
+            .with_resolved_destination_guard(ResolvedDestinationGuard::ConnectedSessions)
+            .durable_queue("/queue/inbox");
+        for ud in [&plain, &queues, &connected] {
+            ud.registry().session_connected(&info("s2", Some("bob")));
+            for destination in destinations {
+                for session in &sessions {
+                    assert_eq!(
+                        ud.check_send(destination, session).map_err(drop),
+                        check_send_reference(ud, destination, session),
+                        "{destination:?} by {} ({:?}, queues {:?})",
+                        session.id,
+                        ud.guard,
+                        ud.user_queues
+                    );
+                }
+            }
+        }
+        // Spot checks of the reference itself.
+        let me = &sessions[0];
+        assert!(plain.check_send("/queue/x-users2", me).is_err());
+        assert!(plain.check_send("/queue/x-users1", me).is_ok());
+        assert!(plain.check_send("/topic/pair-17", me).is_ok());
+        assert!(queues.check_send("/queue/inbox-user.bob", me).is_err());
+        assert!(queues.check_send("/queue/inbox*", me).is_err());
+        assert!(connected.check_send("/queue/x-users9", me).is_ok());
+        assert!(connected.check_send("/queue/x-users2", me).is_err());
     }
 
     fn info(id: &str, user: Option<&str>) -> SessionInfo {

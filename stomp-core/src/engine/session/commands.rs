@@ -124,6 +124,11 @@ pub(super) fn check_destination(
             max_len,
         ));
     }
+    // `n` bytes hold at most `n` separators: a destination shorter than the limit cannot
+    // pass it, and is not counted.
+    if destination.len() < max_segments {
+        return Ok(());
+    }
     let segments = 1 + memchr::memchr2_iter(b'/', b'.', destination.as_bytes()).count();
     if segments > max_segments {
         return Err(ProtocolError::too_many_segments(segments, max_segments));
@@ -227,13 +232,14 @@ impl Session {
         info: &SessionInfo,
         pipelined: bool,
     ) -> Result<Outcome, ProtocolError> {
-        required(&frame, name::DESTINATION)?;
-        // The header's own ByteString (a slice of the decoded frame): no copy.
+        // The header's own ByteString (a slice of the decoded frame): no copy. Present and
+        // not empty, as `required` checks, in the same lookup.
         let destination = frame
             .headers
             .value(name::DESTINATION)
+            .filter(|d| !d.is_empty())
             .cloned()
-            .unwrap_or_default();
+            .ok_or_else(|| ProtocolError::missing_header(frame.command, name::DESTINATION))?;
         if let Some(path) = self.engine.app_path(&destination) {
             self.engine
                 .channel
@@ -545,6 +551,44 @@ mod tests {
         for (frame, version, expected) in cases {
             let got = validate(&frame, version).err().map(|e| e.message);
             assert_eq!(got.as_deref(), expected, "{:?} {version}", frame.command);
+        }
+    }
+
+    #[test]
+    fn destination_limits_agree_with_a_full_count() {
+        let destinations = [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/b",
+            "/a.b/c",
+            "a.b.c.d",
+            "/a/b/c/",
+            "////",
+            "/ü/日本/x",
+            "/topic/pair-17",
+            "/topic/*",
+            "/topic/**/x",
+            "/user/queue/x-users1",
+        ];
+        for destination in destinations {
+            for max_segments in 0..8 {
+                for command in [Command::Send, Command::Subscribe] {
+                    let frame = Frame::new(command).header("destination", destination);
+                    let segments = 1 + destination.matches(['/', '.']).count();
+                    let got = check_destination(&frame, 1024, max_segments).map_err(|e| e.message);
+                    let want = if segments > max_segments {
+                        Err(ProtocolError::too_many_segments(segments, max_segments).message)
+                    } else {
+                        Ok(())
+                    };
+                    assert_eq!(got, want, "{destination:?} max {max_segments}");
+                }
+            }
+            let frame = Frame::new(Command::Send).header("destination", destination);
+            let too_long = check_destination(&frame, 3, 64).is_err();
+            assert_eq!(too_long, destination.len() > 3, "{destination:?}");
         }
     }
 
