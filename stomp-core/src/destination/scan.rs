@@ -11,12 +11,12 @@
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// The 8 bytes of `chunk` (exactly 8 long) as one word.
+/// The 8 bytes of `chunk` (exactly 8 long) as one word, the first byte lowest.
 #[inline]
 fn word(chunk: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(chunk);
-    u64::from_ne_bytes(bytes)
+    u64::from_le_bytes(bytes)
 }
 
 /// Whether some byte of `word` is `byte`. Exact: `(v - 0x01..) & !v & 0x80..` is non-zero
@@ -25,6 +25,15 @@ fn word(chunk: &[u8]) -> u64 {
 fn has_byte(word: u64, byte: u8) -> bool {
     let v = word ^ (LO * u64::from(byte));
     v.wrapping_sub(LO) & !v & HI != 0
+}
+
+/// `0x80` in each byte of `word` that is `byte`, `0` in the others. Exact (no borrow
+/// crosses bytes): `(v & 0x7f) + 0x7f` sets the top bit of a byte when its low bits are
+/// not all zero, `| v` when its top bit is set.
+#[inline]
+fn eq_mask(word: u64, byte: u8) -> u64 {
+    let v = word ^ (LO * u64::from(byte));
+    !(((v & !HI).wrapping_add(!HI)) | v | !HI)
 }
 
 /// Whether `haystack` contains `byte`.
@@ -39,8 +48,26 @@ pub(crate) fn contains_byte(haystack: &[u8], byte: u8) -> bool {
     chunks.remainder().iter().any(|&b| b == byte)
 }
 
+/// How many bytes of `haystack` are `a` or `b`.
+#[inline]
+pub(crate) fn count_either(haystack: &[u8], a: u8, b: u8) -> usize {
+    let mut chunks = haystack.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        let w = word(chunk);
+        count += (eq_mask(w, a) | eq_mask(w, b)).count_ones() as usize;
+    }
+    count
+        + chunks
+            .remainder()
+            .iter()
+            .filter(|&&c| c == a || c == b)
+            .count()
+}
+
 /// The start of the last occurrence of `needle` (non-empty) in `haystack`:
-/// `str::rfind(needle)`, for short haystacks and needles.
+/// `str::rfind(needle)`, for short haystacks and needles. Only the positions of
+/// `needle`'s first byte are compared further.
 #[inline]
 pub(crate) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
@@ -48,10 +75,15 @@ pub(crate) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let mut end = haystack.len();
     while end >= 8 {
         let start = end - 8;
-        if has_byte(word(&haystack[start..end]), first) {
-            if let Some(i) = (start..end).rev().find(|&i| haystack[i] == first && at(i)) {
+        let mut mask = eq_mask(word(&haystack[start..end]), first);
+        while mask != 0 {
+            // The highest marked byte: the last candidate of this word.
+            let bit = 63 - mask.leading_zeros();
+            let i = start + (bit / 8) as usize;
+            if at(i) {
                 return Some(i);
             }
+            mask ^= 1 << bit;
         }
         end = start;
     }
@@ -117,6 +149,40 @@ mod tests {
                 assert!(!contains_byte(&h, b'*'), "{len} {at}");
                 h[at] = b'*' - 1;
                 assert!(!contains_byte(&h, b'*'), "{len} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn count_either_agrees_with_filter() {
+        let count = |h: &[u8], a: u8, b: u8| h.iter().filter(|&&c| c == a || c == b).count();
+        for h in HAYSTACKS {
+            for (a, b) in [
+                (b'/', b'.'),
+                (b'-', b'-'),
+                (b'*', b'>'),
+                (0x80, 0xff),
+                (0, 1),
+            ] {
+                assert_eq!(
+                    count_either(h.as_bytes(), a, b),
+                    count(h.as_bytes(), a, b),
+                    "{h:?}"
+                );
+            }
+        }
+        for len in 0..40 {
+            for every in 1..5 {
+                let h: Vec<u8> = (0..len)
+                    .map(|i| match i % (every + 2) {
+                        0 => b'/',
+                        1 if every > 2 => b'.',
+                        2 => b'/' + 1,
+                        3 => b'.' - 1,
+                        _ => 0x80 | b'/',
+                    })
+                    .collect();
+                assert_eq!(count_either(&h, b'/', b'.'), count(&h, b'/', b'.'), "{h:?}");
             }
         }
     }

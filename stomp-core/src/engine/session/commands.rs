@@ -129,7 +129,7 @@ pub(super) fn check_destination(
     if destination.len() < max_segments {
         return Ok(());
     }
-    let segments = 1 + memchr::memchr2_iter(b'/', b'.', destination.as_bytes()).count();
+    let segments = 1 + crate::destination::scan::count_either(destination.as_bytes(), b'/', b'.');
     if segments > max_segments {
         return Err(ProtocolError::too_many_segments(segments, max_segments));
     }
