@@ -126,6 +126,9 @@ pub struct BrokerChannel {
     broker: Arc<dyn Broker>,
     users: UserDestinations,
     policy: Arc<dyn DestinationPolicy>,
+    /// The policy is the default [`AllowAll`] (none was set): [`authorize`](Self::authorize)
+    /// answers without the dynamic call.
+    allow_all: bool,
     /// `stomp_messages_published_total`.
     #[cfg(feature = "metrics")]
     published: metrics::Counter,
@@ -145,6 +148,7 @@ pub struct BrokerChannelBuilder {
     broker: Arc<dyn Broker>,
     users: UserDestinations,
     policy: Arc<dyn DestinationPolicy>,
+    allow_all: bool,
 }
 
 impl std::fmt::Debug for BrokerChannelBuilder {
@@ -164,6 +168,7 @@ impl BrokerChannelBuilder {
     /// The destination policy for client SENDs and SUBSCRIBEs; default: [`AllowAll`].
     pub fn policy(mut self, policy: impl DestinationPolicy) -> Self {
         self.policy = Arc::new(policy);
+        self.allow_all = false;
         self
     }
 
@@ -173,6 +178,7 @@ impl BrokerChannelBuilder {
             broker: self.broker,
             users: self.users,
             policy: self.policy,
+            allow_all: self.allow_all,
             #[cfg(feature = "metrics")]
             published: crate::telemetry::published(),
         }
@@ -192,6 +198,7 @@ impl BrokerChannel {
             broker,
             users: UserDestinations::default(),
             policy: Arc::new(AllowAll),
+            allow_all: true,
         }
     }
 
@@ -222,6 +229,10 @@ impl BrokerChannel {
         session: &SessionInfo,
         destination: &str,
     ) -> Result<(), AccessDenied> {
+        if self.allow_all {
+            // `AllowAll` allows everything (the common case: no policy configured).
+            return Ok(());
+        }
         authz::check(
             &*self.policy,
             &AccessRequest {
@@ -386,5 +397,45 @@ impl BrokerChannel {
     pub async fn session_closed(&self, session: &SessionId) {
         self.users.registry().session_disconnected(session);
         self.broker.session_closed(session).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::policy_fn;
+    use crate::broker::SimpleBroker;
+    use crate::identity::Attributes;
+    use crate::version::Version;
+
+    #[test]
+    fn authorize_skips_only_the_default_policy() {
+        let broker: Arc<dyn Broker> = Arc::new(SimpleBroker::default());
+        let session = SessionInfo {
+            id: SessionId::from("s1"),
+            principal: None,
+            version: Version::V1_2,
+            attributes: Attributes::default(),
+        };
+        let default = BrokerChannel::new(broker.clone());
+        let explicit = BrokerChannel::builder(broker.clone())
+            .policy(AllowAll)
+            .build();
+        let deny = BrokerChannel::builder(broker)
+            .policy(policy_fn(|r: &AccessRequest<'_>| {
+                !r.destination.starts_with("/topic/secret")
+            }))
+            .build();
+        for destination in ["/topic/a", "/topic/secret", "/user/queue/x", "", "/topic/*"] {
+            for access in [Access::Send, Access::Subscribe] {
+                assert!(default.authorize(access, &session, destination).is_ok());
+                assert!(explicit.authorize(access, &session, destination).is_ok());
+                assert_eq!(
+                    deny.authorize(access, &session, destination).is_err(),
+                    destination.starts_with("/topic/secret"),
+                    "{destination:?}"
+                );
+            }
+        }
     }
 }

@@ -360,7 +360,12 @@ impl Session {
             )),
             State::Connected => {
                 let info = self.info();
-                let frame = self.intercept(frame, &info).await?;
+                // No interceptor (the default): no interceptor future per frame.
+                let frame = if self.engine.interceptors.is_empty() {
+                    frame
+                } else {
+                    self.intercept(frame, &info).await?
+                };
                 self.command(frame, &info).await
             }
             State::Closed => Err(ProtocolError::new("session closed", "")),
