@@ -162,7 +162,8 @@ impl Session {
             self.engine.config.max_destination_segments,
         )?;
         let pipelined = self.pipelined(&frame);
-        if !pipelined && !self.drain_app().await {
+        // Without a pipeline there is nothing to drain (`drain_app` is `true`).
+        if !pipelined && self.pipeline.is_some() && !self.drain_app().await {
             return Ok(Outcome::Ended);
         }
         match frame.command {

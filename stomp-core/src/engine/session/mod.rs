@@ -359,14 +359,24 @@ impl Session {
                 ),
             )),
             State::Connected => {
-                let info = self.info();
+                // The session as `info()` gives it, borrowed once connected (one `Arc`
+                // clone per frame instead of a `SessionInfo` clone).
+                let shared = Arc::clone(&self.shared);
+                let owned;
+                let info = match shared.connected.get() {
+                    Some(connected) => &connected.info,
+                    None => {
+                        owned = self.info();
+                        &owned
+                    }
+                };
                 // No interceptor (the default): no interceptor future per frame.
                 let frame = if self.engine.interceptors.is_empty() {
                     frame
                 } else {
-                    self.intercept(frame, &info).await?
+                    self.intercept(frame, info).await?
                 };
-                self.command(frame, &info).await
+                self.command(frame, info).await
             }
             State::Closed => Err(ProtocolError::new("session closed", "")),
         }
