@@ -37,6 +37,8 @@ fn eq_mask(word: u64, byte: u8) -> u64 {
 }
 
 /// Whether `haystack` contains `byte`.
+// `remainder().contains` would call core's `memchr` for fewer than 8 bytes.
+#[allow(clippy::manual_contains)]
 #[inline]
 pub(crate) fn contains_byte(haystack: &[u8], byte: u8) -> bool {
     let mut chunks = haystack.chunks_exact(8);
