@@ -313,8 +313,16 @@ impl BrokerChannel {
         message: Message,
     ) -> Result<(), ChannelError> {
         self.authorize(Access::Send, session, &message.destination)?;
-        self.users.check_send(&message.destination, session)?;
-        Ok(self.publish(message).await?)
+        // One prefix test for both steps: a user destination passes `check_send` and is
+        // resolved by `publish`; any other is guarded, and `publish` would resolve nothing.
+        if self.users.is_user_destination(&message.destination) {
+            return Ok(self.publish(message).await?);
+        }
+        self.users
+            .check_send_outside_prefix(&message.destination, session)?;
+        #[cfg(feature = "metrics")]
+        self.published.increment(1);
+        Ok(self.broker.publish(message).await?)
     }
 
     /// [`send_from`](Self::send_from), with `charge` kept by the broker for as long as it
@@ -437,5 +445,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn send_from_guards_every_destination_outside_the_user_prefix() {
+        let broker: Arc<dyn Broker> = Arc::new(SimpleBroker::default());
+        let channel = BrokerChannel::new(broker);
+        let me = SessionInfo {
+            id: SessionId::from("s1"),
+            principal: None,
+            version: Version::V1_2,
+            attributes: Attributes::default(),
+        };
+        let send = |destination: &'static str| {
+            let channel = channel.clone();
+            let me = me.clone();
+            async move {
+                let message = Message {
+                    headers: Headers::new(),
+                    destination: ByteString::from_static(destination),
+                    body: bytes::Bytes::new(),
+                };
+                channel.send_from(&me, message).await
+            }
+        };
+        for destination in ["/queue/x-users2", "/topic/a-users9", "/topic/power-users"] {
+            assert!(
+                matches!(
+                    send(destination).await,
+                    Err(ChannelError::UserDestination(_))
+                ),
+                "{destination}"
+            );
+        }
+        for destination in [
+            "/topic/a",
+            "/topic/pair-17",
+            "/queue/x-users1",
+            "/user/bob/queue/x",
+            "/user/bob/queue/x-users2",
+        ] {
+            assert!(send(destination).await.is_ok(), "{destination}");
+        }
+        // Wildcards stay refused by the broker.
+        assert!(matches!(
+            send("/topic/*").await,
+            Err(ChannelError::Broker(_))
+        ));
     }
 }

@@ -73,11 +73,19 @@ pub(crate) fn count_either(haystack: &[u8], a: u8, b: u8) -> usize {
 #[inline]
 pub(crate) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
+    let second = needle.get(1).copied();
     let at = |i: usize| haystack[i..].starts_with(needle);
     let mut end = haystack.len();
     while end >= 8 {
         let start = end - 8;
-        let mut mask = eq_mask(word(&haystack[start..end]), first);
+        let w = word(&haystack[start..end]);
+        let mut mask = eq_mask(w, first);
+        if let Some(second) = second {
+            // A candidate is followed by the needle's second byte (the last byte of the
+            // word is followed by the next word: it stays a candidate). Only a filter:
+            // every candidate left is compared in full.
+            mask &= (eq_mask(w, second) >> 8) | (0x80 << 56);
+        }
         while mask != 0 {
             // The highest marked byte: the last candidate of this word.
             let bit = 63 - mask.leading_zeros();
@@ -192,7 +200,9 @@ mod tests {
     #[test]
     fn rfind_agrees_with_str_rfind() {
         for h in HAYSTACKS {
-            for n in ["-user", "-", "*", "user", "-user.", "✓", "日本"] {
+            for n in [
+                "-user", "-", "*", "user", "-user.", "✓", "日本", "--", "-u", "xx",
+            ] {
                 assert_eq!(rfind(h.as_bytes(), n.as_bytes()), h.rfind(n), "{h:?} {n:?}");
             }
         }

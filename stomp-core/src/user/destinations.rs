@@ -453,6 +453,16 @@ impl UserDestinations {
         if self.strip(destination).is_some() {
             return Ok(());
         }
+        self.check_send_outside_prefix(destination, session)
+    }
+
+    /// [`check_send`](Self::check_send) of a destination known not to be under the user
+    /// prefix (the channel has just checked it).
+    pub(crate) fn check_send_outside_prefix(
+        &self,
+        destination: &str,
+        session: &SessionInfo,
+    ) -> Result<(), UserDestinationError> {
         self.guard_user_queues(destination)?;
         self.guard_resolved(destination, &session.id).map_err(|_| {
             UserDestinationError::SendToOtherSession {
