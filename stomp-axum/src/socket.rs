@@ -229,7 +229,7 @@ async fn read_loop(
         // Boxed: handling a frame (CONNECT, SUBSCRIBE, SEND, app dispatch) is the largest
         // state of this task, ~3 KB; inline it would stay allocated for as long as the
         // connection lives, idle or not.
-        if Box::pin(session.receive(&data)).await.is_err() {
+        if Box::pin(session.receive_bytes(data)).await.is_err() {
             // The session ended itself; the writer drains what it queued and closes.
             drop(stop);
             break;

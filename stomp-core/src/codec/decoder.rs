@@ -1,5 +1,7 @@
 //! The sans-IO incremental decoder.
 
+use std::ops::Deref;
+
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 use memchr::memchr;
@@ -17,6 +19,38 @@ pub enum Decoded {
     Frame(Frame),
     /// One EOL (`\n` or `\r\n`) between frames: a heart-beat.
     HeartBeat,
+}
+
+/// What a [`Decoder`] reads from: the front of a buffer it may consume from.
+///
+/// Implemented by [`BytesMut`] (a buffer the caller appends to, [`Decoder::decode`]) and by
+/// [`Bytes`] (one immutable chunk, [`Decoder::decode_bytes`]): the scanning is the same,
+/// only taking bytes off the front differs.
+pub(crate) trait Input: Deref<Target = [u8]> {
+    /// Drops the first `n` bytes (`n <= len`).
+    fn skip(&mut self, n: usize);
+    /// Takes the first `n` bytes (`n <= len`) off the front, without copying them.
+    fn take(&mut self, n: usize) -> Bytes;
+}
+
+impl Input for BytesMut {
+    fn skip(&mut self, n: usize) {
+        self.advance(n);
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+}
+
+impl Input for Bytes {
+    fn skip(&mut self, n: usize) {
+        self.advance(n);
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
+    }
 }
 
 /// Length of the longest command word (`UNSUBSCRIBE`).
@@ -122,6 +156,29 @@ impl Decoder {
     /// [`DecodeError::to_error_frame`]). What is left in `buf` after an error is unspecified;
     /// the decoder itself is reset and remains safe to use.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
+        self.decode_from(buf)
+    }
+
+    /// Decodes the next heart-beat or frame at the front of the immutable `buf`, as
+    /// [`decode`](Decoder::decode) does (same limits, same errors), without copying: the
+    /// frame's body and headers are slices of `buf`'s storage.
+    ///
+    /// On `Ok(Some(_))` exactly the bytes of what is returned have been removed from the
+    /// front of `buf`. On `Ok(None)` nothing is removed and the rest of `buf` is the start of
+    /// an incomplete frame: continue with a buffer that holds those bytes followed by the
+    /// next ones (for instance copy them into a [`BytesMut`], append what comes next and go
+    /// on with [`decode`](Decoder::decode)); the decoder keeps its scan position, which
+    /// counts from the front of that rest.
+    pub fn decode_bytes(&mut self, buf: &mut Bytes) -> Result<Option<Decoded>, DecodeError> {
+        self.decode_from(buf)
+    }
+
+    /// [`decode`](Decoder::decode) or [`decode_bytes`](Decoder::decode_bytes), whichever
+    /// `buf` calls for.
+    pub(crate) fn decode_from<B: Input>(
+        &mut self,
+        buf: &mut B,
+    ) -> Result<Option<Decoded>, DecodeError> {
         let result = self.step(buf);
         if result.is_err() {
             self.reset();
@@ -134,7 +191,7 @@ impl Decoder {
         self.lines.clear();
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
+    fn step<B: Input>(&mut self, buf: &mut B) -> Result<Option<Decoded>, DecodeError> {
         let scanned = match self.state {
             State::Start => 0,
             State::Head(head) => head.scan,
@@ -154,7 +211,7 @@ impl Decoder {
                         _ => 0,
                     };
                     if eol > 0 {
-                        buf.advance(eol);
+                        buf.skip(eol);
                         return Ok(Some(Decoded::HeartBeat));
                     }
                     self.lines.clear();
@@ -177,7 +234,7 @@ impl Decoder {
     }
 
     /// Reads complete lines; `true` once the blank line ending the headers has been read.
-    fn read_head(&mut self, mut head: Head, buf: &BytesMut) -> Result<bool, DecodeError> {
+    fn read_head(&mut self, mut head: Head, buf: &[u8]) -> Result<bool, DecodeError> {
         let limits = self.limits;
         while let Some(found) = buf.get(head.scan..).and_then(|rest| memchr(b'\n', rest)) {
             let nl = head.scan + found;
@@ -270,10 +327,10 @@ impl Decoder {
         Ok(false)
     }
 
-    fn read_body(
+    fn read_body<B: Input>(
         &mut self,
         mut body: Body,
-        buf: &mut BytesMut,
+        buf: &mut B,
     ) -> Result<Option<Decoded>, DecodeError> {
         let limits = self.limits;
         let body_end = match body.content_length {
@@ -307,7 +364,7 @@ impl Decoder {
             return Ok(None);
         }
         self.state = State::Start;
-        let bytes = buf.split_to(body_end + 1).freeze();
+        let bytes = buf.take(body_end + 1);
         let frame = self.build(body.command, body.head_len, body_end, bytes)?;
         Ok(Some(Decoded::Frame(frame)))
     }
@@ -386,6 +443,175 @@ mod tests {
             out.push(item);
         }
         Ok(out)
+    }
+
+    fn decode_all_bytes(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
+        let mut buf = Bytes::copy_from_slice(input);
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode_bytes(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// `input` in two chunks split at `at`, through [`Decoder::decode`] only.
+    fn decode_split(
+        decoder: &mut Decoder,
+        input: &[u8],
+        at: usize,
+    ) -> Result<Vec<Decoded>, DecodeError> {
+        let mut buf = BytesMut::from(&input[..at]);
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode(&mut buf)? {
+            out.push(item);
+        }
+        buf.extend_from_slice(&input[at..]);
+        while let Some(item) = decoder.decode(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// `input` in two chunks split at `at`, the way `Session::receive_bytes` reads them:
+    /// the first straight from `Bytes`, its incomplete rest copied into a `BytesMut` that
+    /// the second chunk is appended to.
+    fn decode_split_then_buffer(
+        decoder: &mut Decoder,
+        input: &[u8],
+        at: usize,
+    ) -> Result<Vec<Decoded>, DecodeError> {
+        let mut first = Bytes::copy_from_slice(&input[..at]);
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode_bytes(&mut first)? {
+            out.push(item);
+        }
+        let mut buf = BytesMut::from(&first[..]);
+        buf.extend_from_slice(&input[at..]);
+        while let Some(item) = decoder.decode(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// `input` in two chunks split at `at`, through [`Decoder::decode_bytes`] only: the
+    /// incomplete rest of the first and the second are joined into a new `Bytes`.
+    fn decode_split_bytes(
+        decoder: &mut Decoder,
+        input: &[u8],
+        at: usize,
+    ) -> Result<Vec<Decoded>, DecodeError> {
+        let mut first = Bytes::copy_from_slice(&input[..at]);
+        let mut out = Vec::new();
+        while let Some(item) = decoder.decode_bytes(&mut first)? {
+            out.push(item);
+        }
+        let mut second = Bytes::from([&first[..], &input[at..]].concat());
+        while let Some(item) = decoder.decode_bytes(&mut second)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// Heart-beats, CRLF lines, escapes, `content-length` with a NUL in the body.
+    const MIXED: &[u8] =
+        b"\n\r\nSEND\r\ndestination:/a\r\nk:v\\c\n\nhi\0\nMESSAGE\ncontent-length:3\n\
+        subscription:1\n\na\0b\0\r\nACK\nid:1\n\n\0";
+
+    #[test]
+    fn decode_bytes_split_anywhere_decodes_as_decode() {
+        let whole = decode_all(&mut Decoder::default(), MIXED);
+        assert!(matches!(&whole, Ok(items) if items.len() == 7), "{whole:?}");
+        assert_eq!(decode_all_bytes(&mut Decoder::default(), MIXED), whole);
+        for at in 0..=MIXED.len() {
+            for decode in [decode_split_then_buffer, decode_split_bytes] {
+                assert_eq!(
+                    decode(&mut Decoder::default(), MIXED, at),
+                    whole,
+                    "split at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decode_bytes_takes_several_frames_from_one_chunk_without_copying() {
+        let mut buf =
+            Bytes::from_static(b"SEND\ndestination:/a\n\none\0\nSEND\ndestination:/b\n\ntwo\0\n");
+        let storage = buf.as_ptr_range();
+        let mut decoder = Decoder::default();
+        let mut frames = Vec::new();
+        let mut heart_beats = 0;
+        while let Some(item) = decoder
+            .decode_bytes(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
+            match item {
+                Decoded::Frame(frame) => frames.push(frame),
+                Decoded::HeartBeat => heart_beats += 1,
+            }
+        }
+        assert!(buf.is_empty());
+        assert_eq!(heart_beats, 2);
+        let bodies: Vec<&[u8]> = frames.iter().map(|f| &f.body[..]).collect();
+        assert_eq!(bodies, [&b"one"[..], b"two"]);
+        for frame in &frames {
+            assert!(storage.contains(&frame.body.as_ptr()), "body copied");
+            let destination = frame.headers.destination().unwrap_or_default();
+            assert!(storage.contains(&destination.as_ptr()), "header copied");
+        }
+    }
+
+    #[test]
+    fn decode_bytes_heart_beats_and_incomplete_rest() {
+        let mut decoder = Decoder::default();
+        let mut buf = Bytes::from_static(b"\n\r\n\r");
+        assert_eq!(decoder.decode_bytes(&mut buf), Ok(Some(Decoded::HeartBeat)));
+        assert_eq!(decoder.decode_bytes(&mut buf), Ok(Some(Decoded::HeartBeat)));
+        assert_eq!(decoder.decode_bytes(&mut buf), Ok(None));
+        assert_eq!(&buf[..], b"\r", "an incomplete EOL stays");
+        let mut buf = Bytes::from_static(b"SEND\ndest");
+        assert_eq!(decoder.decode_bytes(&mut buf), Ok(None));
+        assert_eq!(
+            &buf[..],
+            b"SEND\ndest",
+            "nothing taken from an incomplete frame"
+        );
+    }
+
+    #[test]
+    fn decode_bytes_limit_errors_match_decode() {
+        let limits = Limits::default()
+            .with_max_frame_size(48)
+            .with_max_headers(2)
+            .with_max_header_line(16)
+            .with_max_body(8);
+        let cases: &[&[u8]] = &[
+            b"SEND\ndestination:/a\n\n0123456789012345678901234567890123456789\0",
+            b"SEND\na:1\nb:2\nc:3\n\n\0",
+            b"SEND\ndestination:/a/very/long/one\n\n\0",
+            b"SEND\ncontent-length:9\n\n012345678\0",
+            b"SEND\n\n012345678\0",
+            b"FOO\n\n\0",
+            b"ABCDEFGHIJKLMNOPQRST",
+            b"SEND\nnocolon\n\n\0",
+            b"SEND\n:v\n\n\0",
+            b"SEND\ncontent-length:x\n\n\0",
+            b"SEND\ncontent-length:1\n\nab\0",
+            b"SEND\nk:\xff\n\n\0",
+            b"SEND\nk:\\x\n\n\0",
+        ];
+        for input in cases {
+            let whole = decode_all(&mut Decoder::new(limits), input);
+            assert!(whole.is_err(), "{input:?} decoded");
+            assert_eq!(decode_all_bytes(&mut Decoder::new(limits), input), whole);
+            for at in 0..=input.len() {
+                let expected = decode_split(&mut Decoder::new(limits), input, at);
+                for decode in [decode_split_then_buffer, decode_split_bytes] {
+                    let got = decode(&mut Decoder::new(limits), input, at);
+                    assert_eq!(got, expected, "{input:?} split at {at}");
+                }
+            }
+        }
     }
 
     #[test]

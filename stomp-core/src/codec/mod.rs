@@ -22,6 +22,7 @@ mod error;
 mod limits;
 mod unescape;
 
+pub(crate) use decoder::Input;
 pub use decoder::{Decoded, Decoder};
 pub use encoder::{encode, encode_to_bytes, PreparedMessage};
 pub use error::DecodeError;

@@ -1,8 +1,9 @@
 //! Sessions: one connected client each, from CONNECT to close.
 //!
 //! A [`Session`] is driven by its transport's reader task: every frame goes through
-//! [`Session::handle_frame`] (or bytes through [`Session::receive`]), one at a time, in
-//! order. A frame that asks for a receipt gets its RECEIPT only once it has taken effect.
+//! [`Session::handle_frame`] (or bytes through [`Session::receive`] or
+//! [`Session::receive_bytes`]), one at a time, in order. A frame that asks for a receipt
+//! gets its RECEIPT only once it has taken effect.
 //! Any protocol error is answered with one ERROR frame (carrying `receipt-id` when the
 //! offending frame had `receipt`), after which the session accepts nothing more.
 //!
@@ -23,11 +24,11 @@ mod transaction;
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tracing::Instrument;
 
-use crate::codec::{Decoded, Decoder};
+use crate::codec::{Decoded, Decoder, Input};
 use crate::engine::{EngineInner, TransportInfo};
 use crate::frame::Frame;
 use crate::identity::{Attributes, SessionId, SessionInfo};
@@ -164,17 +165,67 @@ impl Session {
     /// complete frame is handled in order, as by [`handle_frame`](Self::handle_frame);
     /// heart-beat EOLs only refresh the client's liveness. A framing error (bad syntax, a
     /// limit passed) is answered with ERROR and ends the session.
+    ///
+    /// The frames decoded share one copy of `data`;
+    /// [`receive_bytes`](Self::receive_bytes) avoids even that copy.
     pub async fn receive(&mut self, data: &[u8]) -> Result<(), SessionEnded> {
+        self.begin_receive(data.len())?;
+        self.buffer.extend_from_slice(data);
+        self.decode_buffered().await
+    }
+
+    /// Feeds bytes from the transport, as [`receive`](Self::receive) does, without copying
+    /// them when nothing is left over from the previous call: the frames decoded share
+    /// `data`'s storage. Only an incomplete frame at the end is copied, and kept until the
+    /// rest of it arrives.
+    pub async fn receive_bytes(&mut self, mut data: Bytes) -> Result<(), SessionEnded> {
+        self.begin_receive(data.len())?;
+        if !self.buffer.is_empty() {
+            self.buffer.extend_from_slice(&data);
+            return self.decode_buffered().await;
+        }
+        // An empty buffer means the decoder is between frames (an incomplete frame always
+        // leaves bytes behind), so it can start on `data` itself.
+        self.decode_frames(&mut data).await?;
+        if !data.is_empty() {
+            self.buffer.extend_from_slice(&data);
+        }
+        Ok(())
+    }
+
+    /// What every received chunk starts with: refuses it once closed, refreshes the
+    /// client's liveness.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn begin_receive(&self, len: usize) -> Result<(), SessionEnded> {
         if self.state == State::Closed {
             return Err(self.ended());
         }
         self.shared.touch_read(self.engine.now_ms());
         #[cfg(feature = "metrics")]
-        self.engine.metrics.bytes_received(data.len());
-        self.buffer.extend_from_slice(data);
+        self.engine.metrics.bytes_received(len);
+        Ok(())
+    }
+
+    /// Decodes and handles what `self.buffer` holds.
+    async fn decode_buffered(&mut self) -> Result<(), SessionEnded> {
+        // Taken out while its frames are handled, and put back only when something is left
+        // over: the frames just decoded share its storage, so an idle session keeps no
+        // input buffer at all (a reused one only saves an allocation when no frame still
+        // holds it).
+        let mut buffer = std::mem::take(&mut self.buffer);
+        self.decode_frames(&mut buffer).await?;
+        if !buffer.is_empty() {
+            self.buffer = buffer;
+        }
+        Ok(())
+    }
+
+    /// Decodes and handles every complete frame at the front of `input`, leaving an
+    /// incomplete one there; a framing error is answered with ERROR and ends the session.
+    async fn decode_frames<B: Input>(&mut self, input: &mut B) -> Result<(), SessionEnded> {
         loop {
-            match self.decoder.decode(&mut self.buffer) {
-                Ok(None) => break,
+            match self.decoder.decode_from(input) {
+                Ok(None) => return Ok(()),
                 Ok(Some(Decoded::HeartBeat)) => {}
                 Ok(Some(Decoded::Frame(frame))) => self.handle_frame(frame).await?,
                 Err(error) => {
@@ -186,19 +237,11 @@ impl Session {
                         .to_owned();
                     tracing::debug!(session = %self.shared.id, %message, "framing error");
                     self.engine.send_frame(&self.shared, &frame);
-                    self.buffer = BytesMut::new();
                     self.end(CloseReason::Error(message)).await;
                     return Err(self.close_state());
                 }
             }
         }
-        if self.buffer.is_empty() {
-            // Nothing left over: let go of the storage, which the frames just decoded
-            // share, so an idle session keeps no input buffer at all (a reused one only
-            // saves an allocation when no frame still holds it).
-            self.buffer = BytesMut::new();
-        }
-        Ok(())
     }
 
     /// Handles one client frame: interceptors, then its effect, then its RECEIPT.

@@ -252,4 +252,38 @@ mod tests {
         assert!(session.receive(b"\n\nhi\0").await.is_ok());
         assert_eq!(session.buffer.capacity(), 0);
     }
+
+    /// `receive_bytes` decodes from the chunk itself and keeps only an incomplete rest,
+    /// which later chunks (in any split) complete through the buffer.
+    #[tokio::test]
+    async fn receive_bytes_keeps_only_an_incomplete_rest() {
+        use bytes::Bytes;
+        let engine = crate::engine::Engine::builder().build();
+        let (mut session, mut outbound) = engine.open_session(crate::engine::TransportInfo {
+            principal: None,
+            remote_addr: None,
+            subprotocol: None,
+        });
+        let chunk = |b: &'static [u8]| Bytes::from_static(b);
+        let connect = chunk(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0\n");
+        assert!(session.receive_bytes(connect).await.is_ok());
+        assert_eq!(session.buffer.capacity(), 0, "input buffer kept while idle");
+        let two = chunk(b"SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\0SEND\ndestination:/to");
+        assert!(session.receive_bytes(two).await.is_ok());
+        assert_eq!(&session.buffer[..], b"SEND\ndestination:/to");
+        assert!(session
+            .receive_bytes(chunk(b"pic/a\nreceipt:r\n"))
+            .await
+            .is_ok());
+        assert!(session.receive_bytes(chunk(b"\nhi\0\n")).await.is_ok());
+        assert_eq!(session.buffer.capacity(), 0);
+        let mut received = Vec::new();
+        while let Some(item) = outbound.try_next() {
+            received.push(format!("{item:?}"));
+        }
+        let all = received.join("|");
+        assert!(all.contains("CONNECTED"), "{all}");
+        assert!(all.contains("MESSAGE"), "{all}");
+        assert!(all.contains("RECEIPT"), "{all}");
+    }
 }
