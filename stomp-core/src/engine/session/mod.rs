@@ -169,9 +169,9 @@ impl Session {
     /// The frames decoded share one copy of `data`;
     /// [`receive_bytes`](Self::receive_bytes) avoids even that copy.
     pub async fn receive(&mut self, data: &[u8]) -> Result<(), SessionEnded> {
-        self.begin_receive(data.len())?;
+        let now_ms = self.begin_receive(data.len())?;
         self.buffer.extend_from_slice(data);
-        self.decode_buffered().await
+        self.decode_buffered(now_ms).await
     }
 
     /// Feeds bytes from the transport, as [`receive`](Self::receive) does, without copying
@@ -179,14 +179,14 @@ impl Session {
     /// `data`'s storage. Only an incomplete frame at the end is copied, and kept until the
     /// rest of it arrives.
     pub async fn receive_bytes(&mut self, mut data: Bytes) -> Result<(), SessionEnded> {
-        self.begin_receive(data.len())?;
+        let now_ms = self.begin_receive(data.len())?;
         if !self.buffer.is_empty() {
             self.buffer.extend_from_slice(&data);
-            return self.decode_buffered().await;
+            return self.decode_buffered(now_ms).await;
         }
         // An empty buffer means the decoder is between frames (an incomplete frame always
         // leaves bytes behind), so it can start on `data` itself.
-        self.decode_frames(&mut data).await?;
+        self.decode_frames(&mut data, now_ms).await?;
         if !data.is_empty() {
             self.buffer.extend_from_slice(&data);
         }
@@ -194,26 +194,28 @@ impl Session {
     }
 
     /// What every received chunk starts with: refuses it once closed, refreshes the
-    /// client's liveness.
+    /// client's liveness. Returns the time read, which stands for every frame of the chunk
+    /// (one clock read per chunk).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    fn begin_receive(&self, len: usize) -> Result<(), SessionEnded> {
+    fn begin_receive(&self, len: usize) -> Result<u64, SessionEnded> {
         if self.state == State::Closed {
             return Err(self.ended());
         }
-        self.shared.touch_read(self.engine.now_ms());
+        let now_ms = self.engine.now_ms();
+        self.shared.touch_read(now_ms);
         #[cfg(feature = "metrics")]
         self.engine.metrics.bytes_received(len);
-        Ok(())
+        Ok(now_ms)
     }
 
     /// Decodes and handles what `self.buffer` holds.
-    async fn decode_buffered(&mut self) -> Result<(), SessionEnded> {
+    async fn decode_buffered(&mut self, now_ms: u64) -> Result<(), SessionEnded> {
         // Taken out while its frames are handled, and put back only when something is left
         // over: the frames just decoded share its storage, so an idle session keeps no
         // input buffer at all (a reused one only saves an allocation when no frame still
         // holds it).
         let mut buffer = std::mem::take(&mut self.buffer);
-        self.decode_frames(&mut buffer).await?;
+        self.decode_frames(&mut buffer, now_ms).await?;
         if !buffer.is_empty() {
             self.buffer = buffer;
         }
@@ -222,12 +224,17 @@ impl Session {
 
     /// Decodes and handles every complete frame at the front of `input`, leaving an
     /// incomplete one there; a framing error is answered with ERROR and ends the session.
-    async fn decode_frames<B: Input>(&mut self, input: &mut B) -> Result<(), SessionEnded> {
+    /// `now_ms` is when `input` was received.
+    async fn decode_frames<B: Input>(
+        &mut self,
+        input: &mut B,
+        now_ms: u64,
+    ) -> Result<(), SessionEnded> {
         loop {
             match self.decoder.decode_from(input) {
                 Ok(None) => return Ok(()),
                 Ok(Some(Decoded::HeartBeat)) => {}
-                Ok(Some(Decoded::Frame(frame))) => self.handle_frame(frame).await?,
+                Ok(Some(Decoded::Frame(frame))) => self.handle_frame_at(frame, now_ms).await?,
                 Err(error) => {
                     let frame = error.to_error_frame();
                     let message = frame
@@ -249,11 +256,20 @@ impl Session {
     /// `Err` means the session is over (an ERROR was queued, DISCONNECT was handled, or the
     /// engine closed it): stop reading and let the outbound queue drain.
     pub async fn handle_frame(&mut self, frame: Frame) -> Result<(), SessionEnded> {
+        let now_ms = self.engine.now_ms();
+        self.handle_frame_at(frame, now_ms).await
+    }
+
+    /// [`handle_frame`](Self::handle_frame) for a frame received at `now_ms` (read once
+    /// for all the frames of one received chunk).
+    async fn handle_frame_at(&mut self, frame: Frame, now_ms: u64) -> Result<(), SessionEnded> {
         if self.state == State::Closed {
             return Err(self.ended());
         }
         let span = self.frame_span(&frame);
-        self.handle_frame_in_span(frame).instrument(span).await
+        self.handle_frame_in_span(frame, now_ms)
+            .instrument(span)
+            .await
     }
 
     /// The [`FRAME_SPAN`](crate::trace::FRAME_SPAN) of `frame` (disabled, and nothing
@@ -281,8 +297,12 @@ impl Session {
         span
     }
 
-    async fn handle_frame_in_span(&mut self, frame: Frame) -> Result<(), SessionEnded> {
-        self.shared.touch_read(self.engine.now_ms());
+    async fn handle_frame_in_span(
+        &mut self,
+        frame: Frame,
+        now_ms: u64,
+    ) -> Result<(), SessionEnded> {
+        self.shared.touch_read(now_ms);
         if let Some(frames) = self.shared.count_frame_in() {
             self.engine
                 .counters
