@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${1:?ours|forwarder}
-SCENARIO=${2:?pairs|fanout100}
+SCENARIO=${2:?pairs|fanout100|fanout1000}
 M1=${M1:-200}
 M2=${M2:-600}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -33,6 +33,7 @@ esac
 case $SCENARIO in
   pairs) LG=(pairs --pairs 50) ;;
   fanout100) LG=(fanout --subscribers 100) ;;
+  fanout1000) LG=(fanout --subscribers 1000) ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 1 ;;
 esac
 
