@@ -436,21 +436,28 @@ fn parse_length(raw: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn decode_all(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
-        let mut buf = BytesMut::from(input);
-        let mut out = Vec::new();
-        while let Some(item) = decoder.decode(&mut buf)? {
+    /// Decodes from `input` (through `decoder.decode_from`) until more bytes are needed,
+    /// appending what was decoded to `out`.
+    fn drain<B: Input>(
+        decoder: &mut Decoder,
+        input: &mut B,
+        out: &mut Vec<Decoded>,
+    ) -> Result<(), DecodeError> {
+        while let Some(item) = decoder.decode_from(input)? {
             out.push(item);
         }
+        Ok(())
+    }
+
+    fn decode_all(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
+        let mut out = Vec::new();
+        drain(decoder, &mut BytesMut::from(input), &mut out)?;
         Ok(out)
     }
 
     fn decode_all_bytes(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
-        let mut buf = Bytes::copy_from_slice(input);
         let mut out = Vec::new();
-        while let Some(item) = decoder.decode_bytes(&mut buf)? {
-            out.push(item);
-        }
+        drain(decoder, &mut Bytes::copy_from_slice(input), &mut out)?;
         Ok(out)
     }
 
@@ -462,13 +469,9 @@ mod tests {
     ) -> Result<Vec<Decoded>, DecodeError> {
         let mut buf = BytesMut::from(&input[..at]);
         let mut out = Vec::new();
-        while let Some(item) = decoder.decode(&mut buf)? {
-            out.push(item);
-        }
+        drain(decoder, &mut buf, &mut out)?;
         buf.extend_from_slice(&input[at..]);
-        while let Some(item) = decoder.decode(&mut buf)? {
-            out.push(item);
-        }
+        drain(decoder, &mut buf, &mut out)?;
         Ok(out)
     }
 
@@ -482,14 +485,10 @@ mod tests {
     ) -> Result<Vec<Decoded>, DecodeError> {
         let mut first = Bytes::copy_from_slice(&input[..at]);
         let mut out = Vec::new();
-        while let Some(item) = decoder.decode_bytes(&mut first)? {
-            out.push(item);
-        }
+        drain(decoder, &mut first, &mut out)?;
         let mut buf = BytesMut::from(&first[..]);
         buf.extend_from_slice(&input[at..]);
-        while let Some(item) = decoder.decode(&mut buf)? {
-            out.push(item);
-        }
+        drain(decoder, &mut buf, &mut out)?;
         Ok(out)
     }
 
@@ -502,13 +501,9 @@ mod tests {
     ) -> Result<Vec<Decoded>, DecodeError> {
         let mut first = Bytes::copy_from_slice(&input[..at]);
         let mut out = Vec::new();
-        while let Some(item) = decoder.decode_bytes(&mut first)? {
-            out.push(item);
-        }
+        drain(decoder, &mut first, &mut out)?;
         let mut second = Bytes::from([&first[..], &input[at..]].concat());
-        while let Some(item) = decoder.decode_bytes(&mut second)? {
-            out.push(item);
-        }
+        drain(decoder, &mut second, &mut out)?;
         Ok(out)
     }
 
