@@ -239,11 +239,11 @@ impl<S: Clone + Send + Sync + 'static, St> StompBuilder<S, St> {
         self
     }
 
-    /// Uses a [`SimpleBroker`] with this configuration. With a
-    /// [data directory](SimpleBrokerConfig::data_dir) (feature `durable`) the broker keeps
-    /// persistent queue messages on disk; its store is opened by
-    /// [`try_build`](StompBuilder::try_build), which returns [`BuildError::Durable`] when it
-    /// cannot be.
+    /// Uses a [`SimpleBroker`] with this configuration. With a data directory
+    /// (`SimpleBrokerConfig::data_dir`, feature `durable`) the broker keeps persistent queue
+    /// messages on disk; its store is opened by [`try_build`](StompBuilder::try_build), which
+    /// returns `BuildError::Durable` when it cannot be. (Plain names: both exist only with
+    /// the feature, and the docs build without it too.)
     pub fn simple_broker_config(mut self, config: SimpleBrokerConfig) -> Self {
         self.forget_broker();
         #[cfg(feature = "durable")]
