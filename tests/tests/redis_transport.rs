@@ -80,6 +80,12 @@ async fn exact_and_pattern_subscriptions_receive_in_publish_order() {
         .unwrap()
         .unwrap();
     assert_eq!(got, Bytes::from("b"));
+    // `published` counts a batch once Redis has answered the PUBLISH, which can come after
+    // the subscriber already has the message: wait for it, bounded.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while publisher.stats().published < 104 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(publisher.stats().published, 104);
     publisher.shutdown().await;
     receiver.shutdown().await;
